@@ -18,6 +18,7 @@ pub mod flags;
 pub mod fpu;
 mod mmu;
 pub mod state;
+mod sse;
 
 pub use bus::{Bus, RamBus};
 pub use state::{Cpu, Exit, Segment, TableReg};

@@ -85,7 +85,10 @@ impl Cpu {
             | M::Clts | M::Invlpg | M::Wbinvd | M::Invd | M::Clflush | M::Clflushopt | M::In | M::Out => {
                 self.system(bus, i)
             }
-            _ => self.undefined(bus, i),
+            _ => match self.sse(bus, i) {
+                Some(r) => r,
+                None => self.undefined(bus, i),
+            },
         }
     }
 
