@@ -74,6 +74,7 @@ impl Cpu {
             }
             Event::Fault { vector, error } => {
                 let ret = self.rip;
+                self.last_exception = Some((vector, error, ret));
                 self.deliver(bus, vector, error, ret, false, 0)
             }
         }

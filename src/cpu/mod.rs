@@ -19,6 +19,7 @@ pub mod fpu;
 mod mmu;
 pub mod state;
 mod sse;
+mod x87;
 
 pub use bus::{Bus, RamBus};
 pub use state::{Cpu, Exit, Segment, TableReg};

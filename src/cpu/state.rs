@@ -136,6 +136,9 @@ pub struct Cpu {
     /// Test/user-mode hook: SYSCALL returns [`Exit::Syscall`] to the caller
     /// instead of entering the kernel through LSTAR.
     pub user_mode_syscalls: bool,
+    /// The last exception raised by an instruction: (vector, error code,
+    /// RIP). Diagnostics for the machine and tests.
+    pub last_exception: Option<(u8, Option<u32>, u64)>,
     pub(crate) halted: bool,
     /// Interrupts are inhibited until after the next instruction (STI, MOV SS).
     pub(crate) int_shadow: bool,
@@ -184,6 +187,7 @@ impl Cpu {
             fpu: Fpu::default(),
             icount: 0,
             user_mode_syscalls: false,
+            last_exception: None,
             halted: false,
             int_shadow: false,
             stop_block: false,

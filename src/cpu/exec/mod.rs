@@ -85,10 +85,15 @@ impl Cpu {
             | M::Clts | M::Invlpg | M::Wbinvd | M::Invd | M::Clflush | M::Clflushopt | M::In | M::Out => {
                 self.system(bus, i)
             }
-            _ => match self.sse(bus, i) {
-                Some(r) => r,
-                None => self.undefined(bus, i),
-            },
+            _ => {
+                if let Some(r) = self.sse(bus, i) {
+                    return r;
+                }
+                if let Some(r) = self.x87(bus, i) {
+                    return r;
+                }
+                self.undefined(bus, i)
+            }
         }
     }
 
