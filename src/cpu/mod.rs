@@ -86,9 +86,11 @@ impl Cpu {
                     }
                 }
                 if shadow {
+                    // The shadow ends after this instruction: leave the block
+                    // so a pending interrupt is taken right here.
                     self.int_shadow = false;
                 }
-                if self.stop_block || self.rip != fallthrough || self.icount >= end {
+                if shadow || self.stop_block || self.rip != fallthrough || self.icount >= end {
                     break;
                 }
             }
