@@ -134,8 +134,8 @@ impl Cpu {
         if off + 15 > self.idtr.limit as u64 {
             return Err(Event::gp(idt_err));
         }
-        let lo = self.read_sys_u64(bus, self.idtr.base + off)?;
-        let hi = self.read_sys_u64(bus, self.idtr.base + off + 8)?;
+        let lo = self.read_sys_u64(bus, self.idtr.base.wrapping_add(off))?;
+        let hi = self.read_sys_u64(bus, self.idtr.base.wrapping_add(off + 8))?;
         let gate_type = (lo >> 40) & 0xf;
         let dpl = ((lo >> 45) & 3) as u8;
         let present = lo & (1 << 47) != 0;
@@ -163,9 +163,9 @@ impl Cpu {
         let old_cs = self.seg[CS].selector;
         let mut rsp = old_rsp;
         if ist != 0 {
-            rsp = self.read_sys_u64(bus, self.tr.base + 0x24 + (ist - 1) * 8)?;
+            rsp = self.read_sys_u64(bus, self.tr.base.wrapping_add(0x24 + (ist - 1) * 8))?;
         } else if new_cpl < old_cpl {
-            rsp = self.read_sys_u64(bus, self.tr.base + 4 + new_cpl as u64 * 8)?;
+            rsp = self.read_sys_u64(bus, self.tr.base.wrapping_add(4 + new_cpl as u64 * 8))?;
         }
         rsp &= !0xf;
         // Pushes are supervisor accesses at the new privilege level.
@@ -222,7 +222,7 @@ impl Cpu {
         if selector & !3 == 0 || idx + 7 > limit {
             return Err(Event::gp(selector as u32 & !3));
         }
-        self.read_sys_u64(bus, base + idx)
+        self.read_sys_u64(bus, base.wrapping_add(idx))
     }
 
     /// Implicit supervisor-mode read of a system structure.

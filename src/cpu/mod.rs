@@ -36,16 +36,21 @@ const MAX_BLOCK: usize = 64;
 
 impl Cpu {
     /// Execute up to `budget` instructions (a REP string instruction counts
-    /// once per resumption) and return why it stopped.
+    /// once per resumption; each exception or interrupt delivery also uses
+    /// one unit) and return why it stopped.
     ///
     /// Pending external interrupts are taken at block boundaries when IF is
     /// set and no STI/MOV SS shadow is active; HLT returns [`Exit::Halted`]
     /// until an interrupt is pending.
     pub fn run<B: Bus>(&mut self, bus: &mut B, budget: u64) -> Exit {
-        let end = self.icount.saturating_add(budget);
+        // Exception and interrupt deliveries also consume budget, so code
+        // that faults forever (e.g. a handler on an unmapped page) still
+        // returns to the caller.
+        let mut end = self.icount.saturating_add(budget);
         while self.icount < end {
             if self.rflags & flags::IF != 0 && !self.int_shadow && bus.interrupt_pending() {
                 if let Some(v) = bus.acknowledge_interrupt() {
+                    end -= 1;
                     if let Some(e) = self.deliver_external(bus, v) {
                         return e;
                     }
@@ -57,6 +62,7 @@ impl Cpu {
             let block = match self.fetch_block(bus) {
                 Ok(b) => b,
                 Err(e) => {
+                    end -= 1;
                     if let Some(x) = self.raise(bus, e) {
                         return x;
                     }
@@ -79,6 +85,7 @@ impl Cpu {
                         return x;
                     }
                     Err(e) => {
+                        end -= 1;
                         if let Some(x) = self.raise(bus, e) {
                             return x;
                         }

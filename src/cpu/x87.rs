@@ -491,12 +491,12 @@ impl Cpu {
             let words = [self.fpu.cw as u32 | 0xffff_0000, self.fpu.status() as u32 | 0xffff_0000, tw as u32 | 0xffff_0000,
                 self.fpu.fip as u32, 0, self.fpu.fdp as u32, 0];
             for (k, w) in words.iter().enumerate() {
-                self.write_mem(bus, a + 4 * k as u64, 4, *w as u64)?;
+                self.write_mem(bus, a.wrapping_add(4 * k as u64), 4, *w as u64)?;
             }
             if full {
                 for k in 0..8u64 {
                     let raw = self.fpu.regs[(self.fpu.top as usize + k as usize) & 7];
-                    self.write_m80(bus, a + 28 + 10 * k, raw)?;
+                    self.write_m80(bus, a.wrapping_add(28 + 10 * k), raw)?;
                 }
                 self.fpu = super::fpu::Fpu::default();
             } else {
@@ -505,15 +505,15 @@ impl Cpu {
             }
         } else {
             let cw = self.read_mem(bus, a, 2)? as u16;
-            let sw = self.read_mem(bus, a + 4, 2)? as u16;
-            let tw = self.read_mem(bus, a + 8, 2)? as u16;
+            let sw = self.read_mem(bus, a.wrapping_add(4), 2)? as u16;
+            let tw = self.read_mem(bus, a.wrapping_add(8), 2)? as u16;
             self.fpu.cw = cw;
             self.fpu.top = ((sw >> 11) & 7) as u8;
             self.fpu.sw = sw & !0x3800;
             self.fpu.tag = (0..8).fold(0u8, |t, p| t | (((tw >> (2 * p)) & 3 != 3) as u8) << p);
             if full {
                 for k in 0..8u64 {
-                    let raw = self.read_m80(bus, a + 28 + 10 * k)?;
+                    let raw = self.read_m80(bus, a.wrapping_add(28 + 10 * k))?;
                     self.fpu.regs[(self.fpu.top as usize + k as usize) & 7] = raw;
                 }
             }

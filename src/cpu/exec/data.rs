@@ -235,7 +235,7 @@ impl Cpu {
                 return Err(Event::gp(0));
             }
             let lo = self.read_mem(bus, addr, 8)?;
-            let hi = self.read_mem(bus, addr + 8, 8)?;
+            let hi = self.read_mem(bus, addr.wrapping_add(8), 8)?;
             if lo == self.gpr[RAX] && hi == self.gpr[RDX] {
                 let v = self.gpr[RBX] as u128 | (self.gpr[RCX] as u128) << 64;
                 self.write_u128(bus, addr, v)?;

@@ -347,7 +347,7 @@ impl Cpu {
             return Err(Event::gp(sel as u32 & !3));
         }
         let lo = self.read_descriptor(bus, sel)?;
-        let hi = self.read_sys_u64(bus, self.gdtr.base + (sel & !7) as u64 + 8)?;
+        let hi = self.read_sys_u64(bus, self.gdtr.base.wrapping_add((sel & !7) as u64 + 8))?;
         let ty = (lo >> 40) & 0xf;
         if (tss && ty != 9) || (!tss && ty != 2) {
             return Err(Event::gp(sel as u32 & !3));
@@ -362,7 +362,7 @@ impl Cpu {
             // Mark the TSS busy (type 9 -> 11).
             let cpl = self.cpl;
             self.cpl = 0;
-            let r = self.write_mem(bus, self.gdtr.base + (sel & !7) as u64, 8, lo | (2 << 40));
+            let r = self.write_mem(bus, self.gdtr.base.wrapping_add((sel & !7) as u64), 8, lo | (2 << 40));
             self.cpl = cpl;
             r?;
             self.tr = Segment { attr: s.attr | 2, ..s };

@@ -288,9 +288,9 @@ impl Cpu {
             img[160 + 16 * k..][..16].copy_from_slice(&self.xmm[k].to_le_bytes());
         }
         self.translate(bus, a, super::mmu::Access::Write)?;
-        self.translate(bus, a + 511, super::mmu::Access::Write)?;
+        self.translate(bus, a.wrapping_add(511), super::mmu::Access::Write)?;
         for (k, c) in img.chunks(8).enumerate() {
-            self.write_mem(bus, a + 8 * k as u64, 8, u64::from_le_bytes(c.try_into().unwrap()))?;
+            self.write_mem(bus, a.wrapping_add(8 * k as u64), 8, u64::from_le_bytes(c.try_into().unwrap()))?;
         }
         Ok(())
     }
@@ -302,7 +302,7 @@ impl Cpu {
         }
         let mut img = [0u8; 512];
         for k in 0..64 {
-            let v = self.read_mem(bus, a + 8 * k as u64, 8)?;
+            let v = self.read_mem(bus, a.wrapping_add(8 * k as u64), 8)?;
             img[8 * k..8 * k + 8].copy_from_slice(&v.to_le_bytes());
         }
         let mxcsr = u32::from_le_bytes(img[24..28].try_into().unwrap());
