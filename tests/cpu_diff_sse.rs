@@ -302,3 +302,32 @@ fn sse_floating_point() {
     }
     t.finish();
 }
+
+#[test]
+fn sse3_and_ssse3() {
+    let mut t = Suite::new();
+    let pm = &mem_prep;
+    for (name, pfx, op, double) in [
+        ("addsubps", Some(0xf2u8), 0xd0u8, false), ("addsubpd", Some(0x66), 0xd0, true),
+        ("haddps", Some(0xf2), 0x7c, false), ("haddpd", Some(0x66), 0x7c, true),
+        ("hsubps", Some(0xf2), 0x7d, false), ("hsubpd", Some(0x66), 0x7d, true),
+    ] {
+        let prep = fp_prep(double);
+        t.xform(name, pfx, &[op], None, &prep, STATUS);
+    }
+    t.xform("movsldup", Some(0xf3), &[0x12], None, pm, STATUS);
+    t.xform("movshdup", Some(0xf3), &[0x16], None, pm, STATUS);
+    t.xform("movddup", Some(0xf2), &[0x12], None, pm, STATUS);
+    t.check("lddqu", enc(Some(0xf2), false, &[0xf0], 3, Rm::Mem(0x13), None), pm, STATUS);
+    for (name, op) in [
+        ("pshufb", 0x00u8), ("phaddw", 0x01), ("phaddd", 0x02), ("phaddsw", 0x03), ("pmaddubsw", 0x04),
+        ("phsubw", 0x05), ("phsubd", 0x06), ("phsubsw", 0x07), ("psignb", 0x08), ("psignw", 0x09), ("psignd", 0x0a),
+        ("pmulhrsw", 0x0b), ("pabsb", 0x1c), ("pabsw", 0x1d), ("pabsd", 0x1e),
+    ] {
+        t.xform(name, Some(0x66), &[0x38, op], None, pm, STATUS);
+    }
+    for imm in [0u8, 1, 5, 8, 15, 16, 17, 31, 32, 200] {
+        t.xform("palignr", Some(0x66), &[0x3a, 0x0f], Some(imm), pm, STATUS);
+    }
+    t.finish();
+}

@@ -8,8 +8,8 @@ use crate::cpu::state::Cpu;
 /// saved/restored by FXSAVE/FXRSTOR (x87 arithmetic: see docs/cpu.md).
 const LEAF1_EDX: u32 = (1 << 0) | (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 8) | (1 << 9)
     | (1 << 12) | (1 << 13) | (1 << 15) | (1 << 16) | (1 << 19) | (1 << 24) | (1 << 25) | (1 << 26);
-/// Leaf 1 ECX: CX16, POPCNT. (SSE3/SSSE3 not yet implemented.)
-const LEAF1_ECX: u32 = (1 << 13) | (1 << 23);
+/// Leaf 1 ECX: SSE3, SSSE3 (XMM forms), CX16, POPCNT.
+const LEAF1_ECX: u32 = (1 << 0) | (1 << 9) | (1 << 13) | (1 << 23);
 /// 8000_0001h EDX: SYSCALL, NX, 1 GiB pages, RDTSCP, LM.
 const EXT1_EDX: u32 = (1 << 11) | (1 << 20) | (1 << 26) | (1 << 27) | (1 << 29);
 /// 8000_0001h ECX: LAHF/SAHF in 64-bit mode, ABM (LZCNT).

@@ -5,6 +5,7 @@
 mod fp;
 mod int;
 pub mod softfloat;
+mod ssse3;
 
 use iced_x86::Mnemonic as M;
 
@@ -189,6 +190,9 @@ impl Cpu {
                 if let Some(r) = self.sse_fp(bus, i) {
                     return r;
                 }
+                if let Some(r) = self.sse3_ssse3(bus, i) {
+                    return r;
+                }
                 Err(Event::ud())
             }
         }
@@ -334,7 +338,7 @@ impl Cpu {
 
 /// Forms that accept unaligned 16-byte memory operands.
 fn unaligned_ok(m: M) -> bool {
-    matches!(m, M::Movups | M::Movupd | M::Movdqu | M::Lddqu)
+    matches!(m, M::Movups | M::Movupd | M::Movdqu | M::Lddqu | M::Movddup)
 }
 
 /// Does this instruction belong to the SSE unit (needs CR0/CR4 checks)?
