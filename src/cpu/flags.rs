@@ -173,7 +173,31 @@ impl LazyFlags {
     }
 
     /// All six status flags as RFLAGS bits.
+    #[inline]
     pub fn get(&self) -> u64 {
+        if self.op == CcOp::Eflags {
+            return self.aux & ARITH;
+        }
+        // ZF/SF/PF come from the result for every other operation.
+        let s = sign_bit(self.bits);
+        let common = if self.res == 0 { ZF } else { 0 }
+            | if self.res & s != 0 { SF } else { 0 }
+            | if parity(self.res) { PF } else { 0 };
+        if self.op == CcOp::ResAux {
+            return common | (self.aux & (CF | OF | AF));
+        }
+        if self.op == CcOp::Logic {
+            return common;
+        }
+        common
+            | (self.cf() as u64)
+            | (self.af() as u64) << 4
+            | (self.of() as u64) << 11
+    }
+
+    /// Slow reference for `get` (kept for the unit test below).
+    #[cfg(test)]
+    fn get_slow(&self) -> u64 {
         if self.op == CcOp::Eflags {
             return self.aux & ARITH;
         }
@@ -224,6 +248,23 @@ mod tests {
         assert!(f.cond(0x2)); // B
         assert!(f.cond(0xc)); // L
         assert!(!f.cond(0x7)); // A
+    }
+
+    #[test]
+    fn fast_get_matches_per_flag_evaluation() {
+        let mut f = LazyFlags::default();
+        let vals = [0u64, 1, 0x7f, 0x80, 0xff, 0x7fff_ffff, 0x8000_0000, u64::MAX, 0x1234_5678_9abc_def0];
+        for op in [CcOp::Add, CcOp::Adc, CcOp::Sub, CcOp::Sbb, CcOp::Logic, CcOp::Inc, CcOp::Dec, CcOp::ResAux] {
+            for bits in [8u8, 16, 32, 64] {
+                for &a in &vals {
+                    for &b in &vals {
+                        f.set(op, bits, a.wrapping_add(b), a, b);
+                        f.aux = (a ^ b) & (CF | OF | AF);
+                        assert_eq!(f.get(), f.get_slow(), "{op:?}/{bits} {a:#x} {b:#x}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]

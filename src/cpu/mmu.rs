@@ -28,12 +28,13 @@ struct Entry {
 const EMPTY: Entry = Entry { read: INVALID_TAG, write: INVALID_TAG, exec: INVALID_TAG, phys: 0 };
 
 pub(crate) struct Tlb {
-    sets: [Box<[Entry]>; 2],
+    /// Fixed-size sets so masked indices need no bounds checks.
+    sets: Box<[[Entry; TLB_SIZE]; 2]>,
 }
 
 impl Tlb {
     pub fn new() -> Self {
-        Tlb { sets: [vec![EMPTY; TLB_SIZE].into_boxed_slice(), vec![EMPTY; TLB_SIZE].into_boxed_slice()] }
+        Tlb { sets: Box::new([[EMPTY; TLB_SIZE]; 2]) }
     }
     pub fn flush(&mut self) {
         for s in self.sets.iter_mut() {

@@ -13,11 +13,13 @@ use crate::cpu::state::Cpu;
 use super::alu::sext;
 
 impl Cpu {
+    #[inline(always)]
     fn shift_count<B: Bus>(&mut self, bus: &mut B, i: &Insn, n: usize) -> Res<u32> {
         let mask = if i.ops[0].size == 8 { 63 } else { 31 };
         Ok(self.op_read(bus, i, n)? as u32 & mask)
     }
 
+    #[inline(always)]
     pub(crate) fn shift<B: Bus>(&mut self, bus: &mut B, i: &Insn) -> Res {
         let size = i.ops[0].size;
         let bits = size as u32 * 8;
