@@ -18,7 +18,7 @@ pub mod flags;
 pub mod fpu;
 mod mmu;
 pub mod state;
-mod sse;
+pub(crate) mod sse;
 mod x87;
 
 pub use bus::{Bus, RamBus};

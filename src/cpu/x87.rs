@@ -9,6 +9,7 @@ use super::decode::{Insn, Kind};
 use super::exception::{Event, Res, MF};
 use super::flags::{CF, PF, ZF};
 use super::fpu::{f64_to_f80, f80_to_f64};
+use super::sse::softfloat as sf;
 use super::state::{Cpu, CR0_EM, CR0_NE, CR0_TS, RAX};
 
 const C0: u16 = 1 << 8;
@@ -16,7 +17,6 @@ const C1: u16 = 1 << 9;
 const C2: u16 = 1 << 10;
 const C3: u16 = 1 << 14;
 const IE: u16 = 1;
-const ZE: u16 = 4;
 const PE: u16 = 1 << 5;
 const SF: u16 = 1 << 6;
 
@@ -58,13 +58,29 @@ impl Cpu {
         }
     }
 
+    /// Load an m32/m64/m80 real; denormal sources report DE and signalling
+    /// NaNs IE (quieted), as the conversion to extended format does.
     fn x87_mem_f<B: Bus>(&mut self, bus: &mut B, i: &Insn, n: usize) -> Res<f64> {
         let a = self.ea(i);
-        Ok(match i.ops[n].size {
-            4 => f32::from_bits(self.read_mem(bus, a, 4)? as u32) as f64,
-            8 => f64::from_bits(self.read_mem(bus, a, 8)?),
-            _ => f80_to_f64(self.read_m80(bus, a)?),
-        })
+        let (v, denormal, snan) = match i.ops[n].size {
+            4 => {
+                let f = f32::from_bits(self.read_mem(bus, a, 4)? as u32);
+                (f as f64, f.is_subnormal(), f.is_nan() && f.to_bits() & (1 << 22) == 0)
+            }
+            8 => {
+                let f = f64::from_bits(self.read_mem(bus, a, 8)?);
+                (f, f.is_subnormal(), f.is_nan() && f.to_bits() & (1 << 51) == 0)
+            }
+            _ => return Ok(f80_to_f64(self.read_m80(bus, a)?)),
+        };
+        if denormal {
+            self.fpu.sw |= 2;
+        }
+        if snan {
+            self.fpu.sw |= IE;
+            return Ok(f64::from_bits(v.to_bits() | (1 << 51)));
+        }
+        Ok(v)
     }
 
     fn x87_mem_i<B: Bus>(&mut self, bus: &mut B, i: &Insn, n: usize) -> Res<f64> {
@@ -179,29 +195,33 @@ impl Cpu {
             | if sign { C1 } else { 0 };
     }
 
-    fn x87_binop(&mut self, m: M, a: f64, b: f64) -> f64 {
-        let r = match m {
-            M::Fadd | M::Faddp | M::Fiadd => a + b,
-            M::Fsub | M::Fsubp | M::Fisub => a - b,
-            M::Fsubr | M::Fsubrp | M::Fisubr => b - a,
-            M::Fmul | M::Fmulp | M::Fimul => a * b,
-            M::Fdiv | M::Fdivp | M::Fidiv => {
-                if b == 0.0 && a.is_finite() && a != 0.0 {
-                    self.fpu.sw |= ZE;
-                }
-                a / b
-            }
-            _ => {
-                if a == 0.0 && b.is_finite() && b != 0.0 {
-                    self.fpu.sw |= ZE;
-                }
-                b / a
-            }
-        };
-        if r.is_nan() && !a.is_nan() && !b.is_nan() {
-            self.fpu.sw |= IE;
-        }
+    /// The control word's rounding control as a softfloat environment
+    /// (the precision is f64 whatever PC says: see docs/cpu.md).
+    fn x87_round_env(&self) -> sf::Env {
+        // RC encodings match MXCSR's (00 nearest, 01 down, 10 up, 11 zero).
+        sf::Env { round: sf::Round::from_rc((self.fpu.cw >> 10) as u32), daz: false, ftz: false }
+    }
+
+    /// Arithmetic with IEEE semantics, RC rounding and the exception flags
+    /// (the x87 status word uses the same bit positions as MXCSR).
+    fn x87_arith(&mut self, op: sf::Op, a: f64, b: f64) -> f64 {
+        let env = self.x87_round_env();
+        let mut flags = 0;
+        let r = sf::arith(&env, op, a, b, &mut flags);
+        self.fpu.sw |= flags as u16 & 0x3f;
         r
+    }
+
+    fn x87_binop(&mut self, m: M, a: f64, b: f64) -> f64 {
+        use sf::Op;
+        match m {
+            M::Fadd | M::Faddp | M::Fiadd => self.x87_arith(Op::Add, a, b),
+            M::Fsub | M::Fsubp | M::Fisub => self.x87_arith(Op::Sub, a, b),
+            M::Fsubr | M::Fsubrp | M::Fisubr => self.x87_arith(Op::Sub, b, a),
+            M::Fmul | M::Fmulp | M::Fimul => self.x87_arith(Op::Mul, a, b),
+            M::Fdiv | M::Fdivp | M::Fidiv => self.x87_arith(Op::Div, a, b),
+            _ => self.x87_arith(Op::Div, b, a),
+        }
     }
 
     /// Execute an x87 instruction; `None` if `i` is not one.
@@ -274,11 +294,20 @@ impl Cpu {
             }
             M::Fld1 => self.fpush(1.0),
             M::Fldz => self.fpush(0.0),
-            M::Fldpi => self.fpush(std::f64::consts::PI),
-            M::Fldl2e => self.fpush(std::f64::consts::LOG2_E),
-            M::Fldl2t => self.fpush(std::f64::consts::LOG2_10),
-            M::Fldlg2 => self.fpush(std::f64::consts::LOG10_2),
-            M::Fldln2 => self.fpush(std::f64::consts::LN_2),
+            // These constants have more bits than an f64: the model rounds
+            // them, an inexact operation (PE), where hardware reports PE
+            // when the 64-bit-mantissa value is later rounded.
+            M::Fldpi | M::Fldl2e | M::Fldl2t | M::Fldlg2 | M::Fldln2 => {
+                let v = match i.mnem {
+                    M::Fldpi => std::f64::consts::PI,
+                    M::Fldl2e => std::f64::consts::LOG2_E,
+                    M::Fldl2t => std::f64::consts::LOG2_10,
+                    M::Fldlg2 => std::f64::consts::LOG10_2,
+                    _ => std::f64::consts::LN_2,
+                };
+                self.fpu.sw |= PE;
+                self.fpush(v);
+            }
             M::Fst | M::Fstp => {
                 self.check_src(0);
                 if i.ops[0].kind == Kind::St {
@@ -289,7 +318,13 @@ impl Cpu {
                 } else {
                     let a = self.ea(i);
                     match i.ops[0].size {
-                        4 => self.write_mem(bus, a, 4, (self.st(0) as f32).to_bits() as u64)?,
+                        4 => {
+                            let env = self.x87_round_env();
+                            let mut flags = 0;
+                            let f = sf::f64_to_f32(&env, self.st(0), &mut flags);
+                            self.write_mem(bus, a, 4, f.to_bits() as u64)?;
+                            self.fpu.sw |= flags as u16 & 0x3d; // DE is not reported by stores
+                        }
                         8 => self.write_mem(bus, a, 8, self.st(0).to_bits())?,
                         _ => {
                             let raw = self.fpu.regs[self.fpu.top as usize];
@@ -354,13 +389,15 @@ impl Cpu {
             }
             M::Fsqrt => {
                 let v = self.st(0);
-                if v < 0.0 {
-                    self.fpu.sw |= IE;
-                }
-                self.set_st(0, v.sqrt());
+                let r = self.x87_arith(sf::Op::Sqrt, v, v);
+                self.set_st(0, r);
             }
             M::Frndint => {
-                let r = self.x87_round(self.st(0));
+                let v = self.st(0);
+                let r = self.x87_round(v);
+                if r != v && !v.is_nan() {
+                    self.fpu.sw |= PE;
+                }
                 self.set_st(0, r);
             }
             M::Fscale => {
@@ -370,8 +407,25 @@ impl Cpu {
             }
             M::Fprem | M::Fprem1 => {
                 let (a, b) = (self.st(0), self.st(1));
-                let q = if i.mnem == M::Fprem { (a / b).trunc() } else { (a / b).round_ties_even() };
-                let r = a - q * b;
+                if a.is_infinite() || b == 0.0 || a.is_nan() || b.is_nan() {
+                    if !(a.is_nan() || b.is_nan()) || a.to_bits() & (1 << 51) == 0 || b.to_bits() & (1 << 51) == 0 {
+                        self.fpu.sw |= IE;
+                    }
+                    let r = if a.is_nan() { a } else if b.is_nan() { b } else { f64::from_bits(0xfff8_0000_0000_0000) };
+                    self.set_st(0, r);
+                    return Ok(());
+                }
+                // `%` is the exact truncating remainder; FPREM1 rounds the
+                // quotient to nearest-even instead.
+                let mut r = a % b;
+                if i.mnem == M::Fprem1 && r != 0.0 {
+                    let half = b.abs() / 2.0;
+                    let qt = ((a - r) / b).abs();
+                    if r.abs() > half || (r.abs() == half && qt % 2.0 == 1.0) {
+                        r -= b.abs().copysign(r);
+                    }
+                }
+                let q = ((a - r) / b).round();
                 self.set_st(0, r);
                 let qi = q.abs() as u64;
                 self.fpu.sw = (self.fpu.sw & !(C0 | C1 | C2 | C3))

@@ -4,7 +4,7 @@
 
 mod fp;
 mod int;
-pub mod softfloat;
+pub(crate) mod softfloat;
 mod ssse3;
 
 use iced_x86::Mnemonic as M;
