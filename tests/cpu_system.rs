@@ -378,3 +378,40 @@ fn unimplemented_instruction_is_ud_not_a_panic() {
     assert_eq!(m.run(), Exit::Shutdown);
     assert_eq!(m.cpu.last_exception.map(|e| e.0), Some(6));
 }
+
+/// Collects trace lines (the CPU logs through the `log` facade).
+struct Capture(std::sync::Mutex<Vec<String>>);
+
+impl log::Log for Capture {
+    fn enabled(&self, m: &log::Metadata) -> bool {
+        m.target() == "netvm::cpu::trace"
+    }
+    fn log(&self, r: &log::Record) {
+        if self.enabled(r.metadata()) {
+            self.0.lock().unwrap().push(r.args().to_string());
+        }
+    }
+    fn flush(&self) {}
+}
+
+#[test]
+fn instruction_trace_logs_disassembly() {
+    static CAPTURE: Capture = Capture(std::sync::Mutex::new(Vec::new()));
+    let _ = log::set_logger(&CAPTURE);
+    log::set_max_level(log::LevelFilter::Trace);
+    let mut m = Machine::new();
+    let mut k = asm();
+    k.mov(eax, 0x1234u32).unwrap();
+    k.add(rax, rax).unwrap();
+    k.hlt().unwrap();
+    m.load(KCODE, &mut k);
+    m.cpu.rip = KCODE;
+    m.cpu.trace = true;
+    assert_eq!(m.run(), Exit::Halted);
+    assert_eq!(m.cpu.gpr[0], 0x2468);
+    let lines = CAPTURE.0.lock().unwrap().clone();
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    assert!(lines[0].starts_with("0000000000020000 mov eax,1234h"), "{}", lines[0]);
+    assert!(lines[1].contains("add rax,rax"), "{}", lines[1]);
+    assert!(lines[2].contains("hlt"), "{}", lines[2]);
+}

@@ -18,6 +18,7 @@ pub mod flags;
 pub mod fpu;
 mod mmu;
 pub mod state;
+mod trace;
 pub(crate) mod sse;
 mod x87;
 
@@ -74,6 +75,9 @@ impl Cpu {
                 let shadow = self.int_shadow;
                 let fallthrough = self.rip.wrapping_add(insn.len as u64);
                 self.next_rip = fallthrough;
+                if self.trace {
+                    self.trace_insn(bus, insn.len);
+                }
                 match self.exec(bus, insn) {
                     Ok(()) => {
                         self.rip = self.next_rip;

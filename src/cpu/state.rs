@@ -136,6 +136,8 @@ pub struct Cpu {
     /// Test/user-mode hook: SYSCALL returns [`Exit::Syscall`] to the caller
     /// instead of entering the kernel through LSTAR.
     pub user_mode_syscalls: bool,
+    /// Log every executed instruction (see `trace.rs`); for debugging.
+    pub trace: bool,
     /// The last exception raised by an instruction: (vector, error code,
     /// RIP). Diagnostics for the machine and tests.
     pub last_exception: Option<(u8, Option<u32>, u64)>,
@@ -187,6 +189,7 @@ impl Cpu {
             fpu: Fpu::default(),
             icount: 0,
             user_mode_syscalls: false,
+            trace: false,
             last_exception: None,
             halted: false,
             int_shadow: false,
