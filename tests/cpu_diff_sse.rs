@@ -331,3 +331,68 @@ fn sse3_and_ssse3() {
     }
     t.finish();
 }
+
+/// MMX forms run as sequences: load mm0/mm1 from memory, the instruction,
+/// store mm0, EMMS (the harness compares memory and registers).
+#[test]
+fn mmx_forms() {
+    let mut t = Suite::new();
+    let seq = |mid: &[u8]| -> Vec<u8> {
+        let mut v = vec![0x0f, 0x6f, 0x06, 0x0f, 0x6f, 0x4e, 0x08]; // movq mm0,[rsi]; movq mm1,[rsi+8]
+        v.extend_from_slice(mid);
+        v.extend_from_slice(&[0x0f, 0x7f, 0x46, 0x10, 0x0f, 0x77]); // movq [rsi+0x10],mm0; emms
+        v
+    };
+    let pm = &mem_prep;
+    let ops: &[(&str, u8)] = &[
+        ("punpcklbw", 0x60), ("punpcklwd", 0x61), ("punpckldq", 0x62), ("packsswb", 0x63), ("pcmpgtb", 0x64),
+        ("pcmpgtw", 0x65), ("pcmpgtd", 0x66), ("packuswb", 0x67), ("punpckhbw", 0x68), ("punpckhwd", 0x69),
+        ("punpckhdq", 0x6a), ("packssdw", 0x6b), ("pcmpeqb", 0x74), ("pcmpeqw", 0x75), ("pcmpeqd", 0x76),
+        ("psrlw", 0xd1), ("psrld", 0xd2), ("psrlq", 0xd3), ("paddq", 0xd4), ("pmullw", 0xd5), ("psubusb", 0xd8),
+        ("psubusw", 0xd9), ("pminub", 0xda), ("pand", 0xdb), ("paddusb", 0xdc), ("paddusw", 0xdd), ("pmaxub", 0xde),
+        ("pandn", 0xdf), ("pavgb", 0xe0), ("psraw", 0xe1), ("psrad", 0xe2), ("pavgw", 0xe3), ("pmulhuw", 0xe4),
+        ("pmulhw", 0xe5), ("psubsb", 0xe8), ("psubsw", 0xe9), ("pminsw", 0xea), ("por", 0xeb), ("paddsb", 0xec),
+        ("paddsw", 0xed), ("pmaxsw", 0xee), ("pxor", 0xef), ("psllw", 0xf1), ("pslld", 0xf2), ("psllq", 0xf3),
+        ("pmuludq", 0xf4), ("pmaddwd", 0xf5), ("psadbw", 0xf6), ("psubb", 0xf8), ("psubw", 0xf9), ("psubd", 0xfa),
+        ("psubq", 0xfb), ("paddb", 0xfc), ("paddw", 0xfd), ("paddd", 0xfe),
+    ];
+    let small_counts = |s: &mut State, r: &mut Rng| {
+        mem_prep(s, r);
+        if r.below(3) != 0 {
+            let c = r.below(70);
+            s.data[0x108..0x110].copy_from_slice(&c.to_le_bytes());
+        }
+    };
+    for &(name, op) in ops {
+        t.check(&format!("mmx {name} reg"), seq(&[0x0f, op, 0xc1]), &small_counts, STATUS);
+        t.check(&format!("mmx {name} mem"), seq(&[0x0f, op, 0x46, 0x08]), &small_counts, STATUS);
+    }
+    for (name, op) in [("pshufb", 0x00u8), ("phaddw", 0x01), ("phaddd", 0x02), ("phaddsw", 0x03), ("pmaddubsw", 0x04),
+        ("phsubw", 0x05), ("phsubd", 0x06), ("phsubsw", 0x07), ("psignb", 0x08), ("psignw", 0x09), ("psignd", 0x0a),
+        ("pmulhrsw", 0x0b), ("pabsb", 0x1c), ("pabsw", 0x1d), ("pabsd", 0x1e)] {
+        t.check(&format!("mmx {name}"), seq(&[0x0f, 0x38, op, 0xc1]), pm, STATUS);
+    }
+    for imm in [0u8, 3, 8, 9, 15, 16] {
+        t.check("mmx palignr", seq(&[0x0f, 0x3a, 0x0f, 0xc1, imm]), pm, STATUS);
+    }
+    for (name, ext, op) in [("psrlw", 2u8, 0x71u8), ("psraw", 4, 0x71), ("psllw", 6, 0x71), ("psrld", 2, 0x72), ("psrad", 4, 0x72),
+        ("pslld", 6, 0x72), ("psrlq", 2, 0x73), ("psllq", 6, 0x73)] {
+        for imm in [0u8, 1, 7, 15, 16, 31, 33, 64] {
+            t.check(&format!("mmx {name} imm"), seq(&[0x0f, op, 0xc0 | (ext << 3), imm]), pm, STATUS);
+        }
+    }
+    for imm in [0x1bu8, 0xe4, 0x00, 0xff] {
+        t.check("pshufw", seq(&[0x0f, 0x70, 0xc1, imm]), pm, STATUS);
+    }
+    t.check("pmovmskb r,mm", seq(&[0x0f, 0xd7, 0xd8]), pm, STATUS);
+    t.check("pextrw r,mm", seq(&[0x0f, 0xc5, 0xd8, 0x02]), pm, STATUS);
+    t.check("pinsrw mm,r", seq(&[0x0f, 0xc4, 0xc3, 0x01]), pm, STATUS);
+    t.check("movd mm,r32", seq(&[0x0f, 0x6e, 0xc3]), pm, STATUS);
+    t.check("movq mm,r64", seq(&[0x48, 0x0f, 0x6e, 0xc3]), pm, STATUS);
+    t.check("movd r32,mm", seq(&[0x0f, 0x7e, 0xcb]), pm, STATUS);
+    t.check("movq r64,mm", seq(&[0x48, 0x0f, 0x7e, 0xcb]), pm, STATUS);
+    t.check("movq2dq", seq(&[0xf3, 0x0f, 0xd6, 0xd1]), pm, STATUS);
+    t.check("movdq2q", seq(&[0xf2, 0x0f, 0xd6, 0xc2]), pm, STATUS);
+    t.check("movntq", seq(&[0x0f, 0xe7, 0x4e, 0x18]), pm, STATUS);
+    t.finish();
+}

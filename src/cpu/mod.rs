@@ -15,6 +15,7 @@ pub mod decode;
 pub mod exception;
 mod exec;
 pub mod flags;
+mod mmx;
 pub mod fpu;
 mod mmu;
 pub mod state;

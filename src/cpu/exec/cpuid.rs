@@ -3,11 +3,10 @@
 
 use crate::cpu::state::Cpu;
 
-/// Leaf 1 EDX: FPU PSE TSC MSR PAE CX8 APIC MTRR PGE CMOV PAT CLFSH FXSR SSE
-/// SSE2. MMX is not implemented and not advertised. FPU: the x87 state is
-/// saved/restored by FXSAVE/FXRSTOR (x87 arithmetic: see docs/cpu.md).
+/// Leaf 1 EDX: FPU PSE TSC MSR PAE CX8 APIC MTRR PGE CMOV PAT CLFSH MMX FXSR
+/// SSE SSE2 (x87 precision model: see docs/cpu.md).
 const LEAF1_EDX: u32 = (1 << 0) | (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 8) | (1 << 9)
-    | (1 << 12) | (1 << 13) | (1 << 15) | (1 << 16) | (1 << 19) | (1 << 24) | (1 << 25) | (1 << 26);
+    | (1 << 12) | (1 << 13) | (1 << 15) | (1 << 16) | (1 << 19) | (1 << 23) | (1 << 24) | (1 << 25) | (1 << 26);
 /// Leaf 1 ECX: SSE3, SSSE3 (XMM forms), CX16, POPCNT.
 const LEAF1_ECX: u32 = (1 << 0) | (1 << 9) | (1 << 13) | (1 << 23);
 /// 8000_0001h EDX: SYSCALL, NX, 1 GiB pages, RDTSCP, LM.

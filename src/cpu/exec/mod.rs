@@ -86,6 +86,9 @@ impl Cpu {
                 self.system(bus, i)
             }
             _ => {
+                if let Some(r) = self.mmx(bus, i) {
+                    return r;
+                }
                 if let Some(r) = self.sse(bus, i) {
                     return r;
                 }

@@ -52,7 +52,7 @@ fn sat_u(v: i64, w: u32) -> u64 {
 }
 
 /// PACKSS*/PACKUS*: narrow the lanes of a then b with saturation.
-fn pack(a: u128, b: u128, w: u32, signed_out: bool) -> u128 {
+pub(crate) fn pack(a: u128, b: u128, w: u32, signed_out: bool) -> u128 {
     let n = 128 / w;
     let ow = w / 2;
     let mut r = 0u128;
@@ -65,7 +65,7 @@ fn pack(a: u128, b: u128, w: u32, signed_out: bool) -> u128 {
     r
 }
 
-fn shift_lanes(a: u128, w: u32, count: u64, kind: M) -> u128 {
+pub(crate) fn shift_lanes(a: u128, w: u32, count: u64, kind: M) -> u128 {
     lanewise(a, 0, w, |x, _| match kind {
         M::Psllw | M::Pslld | M::Psllq => {
             if count >= w as u64 {
@@ -87,19 +87,7 @@ fn shift_lanes(a: u128, w: u32, count: u64, kind: M) -> u128 {
 
 impl Cpu {
     pub(crate) fn sse_int<B: Bus>(&mut self, bus: &mut B, i: &Insn) -> Option<Res> {
-        let w = match i.mnem {
-            M::Paddb | M::Psubb | M::Paddsb | M::Paddusb | M::Psubsb | M::Psubusb | M::Pcmpeqb | M::Pcmpgtb
-            | M::Pminub | M::Pmaxub | M::Pavgb | M::Punpcklbw | M::Punpckhbw => 8,
-            M::Paddw | M::Psubw | M::Paddsw | M::Paddusw | M::Psubsw | M::Psubusw | M::Pcmpeqw | M::Pcmpgtw
-            | M::Pminsw | M::Pmaxsw | M::Pavgw | M::Pmullw | M::Pmulhw | M::Pmulhuw | M::Punpcklwd
-            | M::Punpckhwd | M::Psllw | M::Psrlw | M::Psraw | M::Packsswb | M::Packuswb => 16,
-            M::Paddd | M::Psubd | M::Pcmpeqd | M::Pcmpgtd | M::Punpckldq | M::Punpckhdq | M::Pslld | M::Psrld
-            | M::Psrad | M::Packssdw => 32,
-            M::Paddq | M::Psubq | M::Punpcklqdq | M::Punpckhqdq | M::Psllq | M::Psrlq | M::Pmuludq => 64,
-            M::Pand | M::Pandn | M::Por | M::Pxor | M::Pshufd | M::Pshuflw | M::Pshufhw | M::Pmovmskb
-            | M::Pslldq | M::Psrldq | M::Psadbw | M::Pmaddwd | M::Pextrw | M::Pinsrw => 128,
-            _ => return None,
-        };
+        let w = width(i.mnem)?;
         Some(self.sse_int_exec(bus, i, w))
     }
 
@@ -161,45 +149,67 @@ impl Cpu {
         }
         let a = self.xmm[d];
         let b = self.xsrc(bus, i, 1)?;
-        let r = match i.mnem {
-            M::Pand => a & b,
-            M::Pandn => !a & b,
-            M::Por => a | b,
-            M::Pxor => a ^ b,
-            M::Paddb | M::Paddw | M::Paddd | M::Paddq => lanewise(a, b, w, |x, y| x.wrapping_add(y)),
-            M::Psubb | M::Psubw | M::Psubd | M::Psubq => lanewise(a, b, w, |x, y| x.wrapping_sub(y)),
-            M::Paddsb | M::Paddsw => lanewise(a, b, w, |x, y| sat_s(sx(x, w) + sx(y, w), w)),
-            M::Psubsb | M::Psubsw => lanewise(a, b, w, |x, y| sat_s(sx(x, w) - sx(y, w), w)),
-            M::Paddusb | M::Paddusw => lanewise(a, b, w, |x, y| sat_u(x as i64 + y as i64, w)),
-            M::Psubusb | M::Psubusw => lanewise(a, b, w, |x, y| sat_u(x as i64 - y as i64, w)),
-            M::Pcmpeqb | M::Pcmpeqw | M::Pcmpeqd => lanewise(a, b, w, |x, y| if x == y { u64::MAX } else { 0 }),
-            M::Pcmpgtb | M::Pcmpgtw | M::Pcmpgtd => {
-                lanewise(a, b, w, |x, y| if sx(x, w) > sx(y, w) { u64::MAX } else { 0 })
-            }
-            M::Pminub => lanewise(a, b, w, |x, y| x.min(y)),
-            M::Pmaxub => lanewise(a, b, w, |x, y| x.max(y)),
-            M::Pminsw => lanewise(a, b, w, |x, y| sx(x, w).min(sx(y, w)) as u64),
-            M::Pmaxsw => lanewise(a, b, w, |x, y| sx(x, w).max(sx(y, w)) as u64),
-            M::Pavgb | M::Pavgw => lanewise(a, b, w, |x, y| (x + y + 1) >> 1),
-            M::Pmullw => lanewise(a, b, w, |x, y| x.wrapping_mul(y)),
-            M::Pmulhw => lanewise(a, b, w, |x, y| ((sx(x, w) * sx(y, w)) >> 16) as u64),
-            M::Pmulhuw => lanewise(a, b, w, |x, y| (x * y) >> 16),
-            M::Pmuludq => lanewise(a, b, 64, |x, y| (x & 0xffff_ffff) * (y & 0xffff_ffff)),
-            M::Pmaddwd => lanewise(a, b, 32, |x, y| {
-                let p0 = sx(x & 0xffff, 16) * sx(y & 0xffff, 16);
-                let p1 = sx(x >> 16, 16) * sx(y >> 16, 16);
-                p0.wrapping_add(p1) as u64
-            }),
-            M::Psadbw => lanewise(a, b, 64, |x, y| {
-                (0..8).map(|k| ((x >> (8 * k)) & 0xff).abs_diff((y >> (8 * k)) & 0xff)).sum()
-            }),
-            M::Punpcklbw | M::Punpcklwd | M::Punpckldq | M::Punpcklqdq => interleave(a, b, w, false),
-            M::Punpckhbw | M::Punpckhwd | M::Punpckhdq | M::Punpckhqdq => interleave(a, b, w, true),
-            M::Packsswb | M::Packssdw => pack(a, b, w, true),
-            M::Packuswb => pack(a, b, w, false),
-            _ => return Err(crate::cpu::exception::Event::ud()),
-        };
-        self.xmm[d] = r;
+        self.xmm[d] = binary(i.mnem, a, b, w).ok_or(crate::cpu::exception::Event::ud())?;
         Ok(())
     }
+}
+
+/// Lane width in bits of a packed integer mnemonic (128: whole register).
+pub(crate) fn width(m: M) -> Option<u32> {
+    Some(match m {
+        M::Paddb | M::Psubb | M::Paddsb | M::Paddusb | M::Psubsb | M::Psubusb | M::Pcmpeqb | M::Pcmpgtb
+        | M::Pminub | M::Pmaxub | M::Pavgb | M::Punpcklbw | M::Punpckhbw => 8,
+        M::Paddw | M::Psubw | M::Paddsw | M::Paddusw | M::Psubsw | M::Psubusw | M::Pcmpeqw | M::Pcmpgtw
+        | M::Pminsw | M::Pmaxsw | M::Pavgw | M::Pmullw | M::Pmulhw | M::Pmulhuw | M::Punpcklwd
+        | M::Punpckhwd | M::Psllw | M::Psrlw | M::Psraw | M::Packsswb | M::Packuswb => 16,
+        M::Paddd | M::Psubd | M::Pcmpeqd | M::Pcmpgtd | M::Punpckldq | M::Punpckhdq | M::Pslld | M::Psrld
+        | M::Psrad | M::Packssdw => 32,
+        M::Paddq | M::Psubq | M::Punpcklqdq | M::Punpckhqdq | M::Psllq | M::Psrlq | M::Pmuludq => 64,
+        M::Pand | M::Pandn | M::Por | M::Pxor | M::Pshufd | M::Pshuflw | M::Pshufhw | M::Pmovmskb
+        | M::Pslldq | M::Psrldq | M::Psadbw | M::Pmaddwd | M::Pextrw | M::Pinsrw => 128,
+        _ => return None,
+    })
+}
+
+/// Two-operand packed integer operations on 128-bit values with lanes of
+/// `w` bits (shared by the XMM and MMX forms).
+pub(crate) fn binary(m: M, a: u128, b: u128, w: u32) -> Option<u128> {
+    Some(match m {
+        M::Pand => a & b,
+        M::Pandn => !a & b,
+        M::Por => a | b,
+        M::Pxor => a ^ b,
+        M::Paddb | M::Paddw | M::Paddd | M::Paddq => lanewise(a, b, w, |x, y| x.wrapping_add(y)),
+        M::Psubb | M::Psubw | M::Psubd | M::Psubq => lanewise(a, b, w, |x, y| x.wrapping_sub(y)),
+        M::Paddsb | M::Paddsw => lanewise(a, b, w, |x, y| sat_s(sx(x, w) + sx(y, w), w)),
+        M::Psubsb | M::Psubsw => lanewise(a, b, w, |x, y| sat_s(sx(x, w) - sx(y, w), w)),
+        M::Paddusb | M::Paddusw => lanewise(a, b, w, |x, y| sat_u(x as i64 + y as i64, w)),
+        M::Psubusb | M::Psubusw => lanewise(a, b, w, |x, y| sat_u(x as i64 - y as i64, w)),
+        M::Pcmpeqb | M::Pcmpeqw | M::Pcmpeqd => lanewise(a, b, w, |x, y| if x == y { u64::MAX } else { 0 }),
+        M::Pcmpgtb | M::Pcmpgtw | M::Pcmpgtd => {
+            lanewise(a, b, w, |x, y| if sx(x, w) > sx(y, w) { u64::MAX } else { 0 })
+        }
+        M::Pminub => lanewise(a, b, w, |x, y| x.min(y)),
+        M::Pmaxub => lanewise(a, b, w, |x, y| x.max(y)),
+        M::Pminsw => lanewise(a, b, w, |x, y| sx(x, w).min(sx(y, w)) as u64),
+        M::Pmaxsw => lanewise(a, b, w, |x, y| sx(x, w).max(sx(y, w)) as u64),
+        M::Pavgb | M::Pavgw => lanewise(a, b, w, |x, y| (x + y + 1) >> 1),
+        M::Pmullw => lanewise(a, b, w, |x, y| x.wrapping_mul(y)),
+        M::Pmulhw => lanewise(a, b, w, |x, y| ((sx(x, w) * sx(y, w)) >> 16) as u64),
+        M::Pmulhuw => lanewise(a, b, w, |x, y| (x * y) >> 16),
+        M::Pmuludq => lanewise(a, b, 64, |x, y| (x & 0xffff_ffff) * (y & 0xffff_ffff)),
+        M::Pmaddwd => lanewise(a, b, 32, |x, y| {
+            let p0 = sx(x & 0xffff, 16) * sx(y & 0xffff, 16);
+            let p1 = sx(x >> 16, 16) * sx(y >> 16, 16);
+            p0.wrapping_add(p1) as u64
+        }),
+        M::Psadbw => lanewise(a, b, 64, |x, y| {
+            (0..8).map(|k| ((x >> (8 * k)) & 0xff).abs_diff((y >> (8 * k)) & 0xff)).sum()
+        }),
+        M::Punpcklbw | M::Punpcklwd | M::Punpckldq | M::Punpcklqdq => interleave(a, b, w, false),
+        M::Punpckhbw | M::Punpckhwd | M::Punpckhdq | M::Punpckhqdq => interleave(a, b, w, true),
+        M::Packsswb | M::Packssdw => pack(a, b, w, true),
+        M::Packuswb => pack(a, b, w, false),
+        _ => return None,
+    })
 }

@@ -3,9 +3,9 @@
 //! Intel SDM vol. 1 ch. 10-11, vol. 2 per instruction.
 
 mod fp;
-mod int;
+pub(crate) mod int;
 pub(crate) mod softfloat;
-mod ssse3;
+pub(crate) mod ssse3;
 
 use iced_x86::Mnemonic as M;
 
