@@ -394,5 +394,19 @@ fn mmx_forms() {
     t.check("movq2dq", seq(&[0xf3, 0x0f, 0xd6, 0xd1]), pm, STATUS);
     t.check("movdq2q", seq(&[0xf2, 0x0f, 0xd6, 0xc2]), pm, STATUS);
     t.check("movntq", seq(&[0x0f, 0xe7, 0x4e, 0x18]), pm, STATUS);
+    let fp = fp_prep(false);
+    let fpd = fp_prep(true);
+    t.check("cvtpi2ps", seq(&[0x0f, 0x2a, 0xc8]), &fp, STATUS);
+    t.check("cvtpi2pd", seq(&[0x66, 0x0f, 0x2a, 0xc8]), &fp, STATUS);
+    t.check("cvtps2pi", seq(&[0x0f, 0x2d, 0xc1]), &fp, STATUS);
+    t.check("cvttps2pi", seq(&[0x0f, 0x2c, 0xc1]), &fp, STATUS);
+    t.check("cvtpd2pi", seq(&[0x66, 0x0f, 0x2d, 0xc1]), &fpd, STATUS);
+    t.check("cvttpd2pi", seq(&[0x66, 0x0f, 0x2c, 0xc1]), &fpd, STATUS);
+    let rdi = |s: &mut State, r: &mut Rng| {
+        mem_prep(s, r);
+        s.gpr[7] = DATA + 0x180 + r.below(16);
+    };
+    t.check("maskmovq", seq(&[0x0f, 0xf7, 0xc1]), &rdi, STATUS);
+    t.check("maskmovdqu", enc(Some(0x66), false, &[0xf7], 1, Rm::Xmm(2), None), &rdi, STATUS);
     t.finish();
 }

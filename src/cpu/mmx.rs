@@ -41,11 +41,82 @@ impl Cpu {
         }
     }
 
+    /// The MMX <-> float conversions (SDM vol. 2 "CVTPI2PS" etc.), with
+    /// MXCSR rounding and flags like the SSE conversions.
+    fn mmx_cvt<B: Bus>(&mut self, bus: &mut B, i: &Insn) -> Res {
+        use super::sse::softfloat as sf;
+        let env = sf::Env::from_mxcsr(self.mxcsr);
+        let mut flags = 0;
+        let d = i.ops[0];
+        match i.mnem {
+            M::Cvtpi2ps | M::Cvtpi2pd => {
+                let s = self.mmx_src(bus, i, 1)?;
+                let lo = s as u32 as i32 as i64;
+                let hi = (s >> 32) as u32 as i32 as i64;
+                let x = &mut self.xmm[d.reg as usize & 15];
+                if i.mnem == M::Cvtpi2ps {
+                    let a = sf::int_to_f32(&env, lo, &mut flags).to_bits() as u128;
+                    let b = sf::int_to_f32(&env, hi, &mut flags).to_bits() as u128;
+                    *x = (*x & !LOW) | a | b << 32;
+                } else {
+                    *x = (lo as f64).to_bits() as u128 | ((hi as f64).to_bits() as u128) << 64;
+                }
+            }
+            _ => {
+                let s = if i.ops[1].kind == Kind::Xmm {
+                    self.xmm[i.ops[1].reg as usize & 15]
+                } else if i.mnem == M::Cvtpd2pi || i.mnem == M::Cvttpd2pi {
+                    let a = self.ea(i);
+                    if a & 15 != 0 {
+                        return Err(Event::gp(0));
+                    }
+                    self.read_u128(bus, a)?
+                } else {
+                    self.mmx_src(bus, i, 1)? as u128
+                };
+                let t = matches!(i.mnem, M::Cvttps2pi | M::Cvttpd2pi);
+                let (x0, x1) = if matches!(i.mnem, M::Cvtps2pi | M::Cvttps2pi) {
+                    let f = |k: u32| sf::daz(&env, f32::from_bits((s >> (32 * k)) as u32), &mut 0) as f64;
+                    (f(0), f(1))
+                } else {
+                    (f64::from_bits(s as u64), f64::from_bits((s >> 64) as u64))
+                };
+                let r0 = sf::f64_to_int(&env, x0, 32, t, &mut flags) as u32 as u64;
+                let r1 = sf::f64_to_int(&env, x1, 32, t, &mut flags) as u32 as u64;
+                self.mxcsr_raise(flags)?;
+                self.set_mm(d.reg, r0 | r1 << 32);
+                return Ok(());
+            }
+        }
+        self.mxcsr_raise(flags)
+    }
+
+    /// MASKMOVQ/MASKMOVDQU: store the bytes whose mask byte has its top
+    /// bit set to DS:[RDI].
+    fn maskmov<B: Bus>(&mut self, bus: &mut B, i: &Insn) -> Res {
+        let (src, mask, n) = if i.mnem == M::Maskmovq {
+            (self.mm(i.ops[1].reg) as u128, self.mm(i.ops[2].reg) as u128, 8)
+        } else {
+            (self.xmm[i.ops[1].reg as usize & 15], self.xmm[i.ops[2].reg as usize & 15], 16)
+        };
+        let mut base = self.gpr[7];
+        if i.prefixes & super::decode::P_ADDR32 != 0 {
+            base &= 0xffff_ffff;
+        }
+        let base = self.seg_base(i.mem.seg as usize).wrapping_add(base);
+        for k in 0..n {
+            if (mask >> (8 * k + 7)) & 1 != 0 {
+                self.write_mem(bus, base.wrapping_add(k as u64), 1, ((src >> (8 * k)) & 0xff) as u64)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Execute an instruction with an MMX operand (or EMMS); `None` if `i`
     /// is not one.
     pub(crate) fn mmx<B: Bus>(&mut self, bus: &mut B, i: &Insn) -> Option<Res> {
         let uses_mm = i.ops[..i.nops as usize].iter().any(|o| o.kind == Kind::Mmx);
-        if !uses_mm && i.mnem != M::Emms {
+        if !uses_mm && !matches!(i.mnem, M::Emms | M::Maskmovdqu) {
             return None;
         }
         if self.cr0 & CR0_EM != 0 {
@@ -62,10 +133,18 @@ impl Cpu {
             self.fpu.tag = 0;
             return Ok(());
         }
+        // SSE2's MASKMOVDQU uses no MMX register: no x87 state transition.
+        if i.mnem == M::Maskmovdqu {
+            return self.maskmov(bus, i);
+        }
         self.fpu.top = 0;
         self.fpu.tag = 0xff;
         let d = i.ops[0];
         match i.mnem {
+            M::Cvtpi2ps | M::Cvtps2pi | M::Cvttps2pi | M::Cvtpi2pd | M::Cvtpd2pi | M::Cvttpd2pi => {
+                return self.mmx_cvt(bus, i);
+            }
+            M::Maskmovq | M::Maskmovdqu => return self.maskmov(bus, i),
             M::Movd | M::Movq | M::Movntq | M::Movdq2q | M::Movq2dq => {
                 let v = self.mmx_src(bus, i, 1)?;
                 match d.kind {
