@@ -373,7 +373,7 @@ fn self_modifying_code_and_invlpg() {
 fn unimplemented_instruction_is_ud_not_a_panic() {
     let mut m = Machine::new();
     // No IDT gate for #UD: delivery fails (#NP) -> #DF (no gate) -> shutdown.
-    m.bus.ram.mem[KCODE as usize..KCODE as usize + 4].copy_from_slice(&[0x0f, 0x38, 0x00, 0xc1]); // pshufb mm0,mm1
+    m.bus.ram.mem[KCODE as usize..KCODE as usize + 5].copy_from_slice(&[0x66, 0x0f, 0x38, 0x17, 0xc1]); // ptest (SSE4.1)
     m.cpu.rip = KCODE;
     assert_eq!(m.run(), Exit::Shutdown);
     assert_eq!(m.cpu.last_exception.map(|e| e.0), Some(6));
@@ -414,4 +414,36 @@ fn instruction_trace_logs_disassembly() {
     assert!(lines[0].starts_with("0000000000020000 mov eax,1234h"), "{}", lines[0]);
     assert!(lines[1].contains("add rax,rax"), "{}", lines[1]);
     assert!(lines[2].contains("hlt"), "{}", lines[2]);
+}
+
+#[test]
+fn verw_verr_lar_lsl_check_descriptors() {
+    let mut m = Machine::new();
+    let mut k = asm();
+    // Each check: ZF into one byte of a result area at 0x8000.
+    let checks: [(u16, u8); 6] = [(0x10, 0), (0x08, 0), (0x08, 1), (0x50, 0), (0x1b, 0), (0x23, 0)];
+    for (n, (sel, kind)) in checks.iter().enumerate() {
+        k.mov(ax, *sel as u32).unwrap();
+        if *kind == 0 {
+            k.verw(ax).unwrap();
+        } else {
+            k.verr(ax).unwrap();
+        }
+        k.sete(byte_ptr(0x8000 + n as u64)).unwrap();
+    }
+    k.mov(ecx, 0x10u32).unwrap();
+    k.lsl(rbx, rcx).unwrap();
+    k.mov(ecx, 0x18u32).unwrap();
+    k.lar(rdx, rcx).unwrap();
+    k.mov(ecx, 0x28u32).unwrap();
+    k.lsl(rsi, rcx).unwrap();
+    k.hlt().unwrap();
+    m.load(KCODE, &mut k);
+    m.cpu.rip = KCODE;
+    assert_eq!(m.run(), Exit::Halted);
+    let z = &m.bus.ram.mem[0x8000..0x8006];
+    assert_eq!(z, &[1, 0, 1, 0, 1, 0], "VERW data=1 code=0, VERR code=1, beyond GDT=0, user data=1, user code=0");
+    assert_eq!(m.cpu.gpr[3], 0xffff_ffff, "LSL of a 4 GiB data segment");
+    assert_eq!(m.cpu.gpr[2], 0x00c0_f300, "LAR of the user data segment");
+    assert_eq!(m.cpu.gpr[6], 0x67, "LSL of the TSS");
 }

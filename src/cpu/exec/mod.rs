@@ -82,7 +82,7 @@ impl Cpu {
             M::Cpuid | M::Rdtsc | M::Rdtscp | M::Rdmsr | M::Wrmsr | M::Hlt | M::Cli | M::Sti | M::Int | M::Int3
             | M::Int1 | M::Syscall | M::Sysret | M::Sysretq | M::Iret | M::Iretd | M::Iretq | M::Retf
             | M::Swapgs | M::Lgdt | M::Lidt | M::Sgdt | M::Sidt | M::Lldt | M::Ltr | M::Str | M::Sldt | M::Smsw
-            | M::Clts | M::Invlpg | M::Wbinvd | M::Invd | M::Clflush | M::Clflushopt | M::In | M::Out => {
+            | M::Clts | M::Verr | M::Verw | M::Lar | M::Lsl | M::Invlpg | M::Wbinvd | M::Invd | M::Clflush | M::Clflushopt | M::In | M::Out => {
                 self.system(bus, i)
             }
             _ => {

@@ -296,6 +296,7 @@ impl Cpu {
                 let v = self.ldtr.selector as u64;
                 self.op_write(bus, i, 0, v)?;
             }
+            Mnemonic::Verr | Mnemonic::Verw | Mnemonic::Lar | Mnemonic::Lsl => return self.check_selector(bus, i),
             Mnemonic::Smsw => {
                 let v = self.cr0 & 0xffff;
                 self.op_write(bus, i, 0, v)?;
@@ -330,6 +331,60 @@ impl Cpu {
                 bus.io_out(port, size, self.gpr_get(RAX as u8, size) as u32);
             }
             _ => return Err(Event::ud()),
+        }
+        Ok(())
+    }
+
+    /// VERR/VERW/LAR/LSL (SDM vol. 2): ZF tells whether the selector is
+    /// accessible at the current privilege; LAR/LSL also load its access
+    /// rights or limit. Used by Linux (VERW clears CPU buffers on return to
+    /// user mode; the vDSO's getcpu reads a segment limit with LSL).
+    fn check_selector<B: Bus>(&mut self, bus: &mut B, i: &Insn) -> Res {
+        let src = if i.mnem == Mnemonic::Verr || i.mnem == Mnemonic::Verw { 0 } else { 1 };
+        let sel = self.op_read(bus, i, src)? as u16;
+        let f = self.cc.get() & !flags::ZF;
+        let desc = if sel & !3 == 0 {
+            None
+        } else {
+            let idx = (sel & !7) as u64;
+            let (base, limit) = if sel & 4 != 0 { (self.ldtr.base, self.ldtr.limit as u64) } else { (self.gdtr.base, self.gdtr.limit as u64) };
+            if idx + 7 > limit { None } else { Some(self.read_sys_u64(bus, base.wrapping_add(idx))?) }
+        };
+        let ok = desc.and_then(|d| {
+            let s = d & (1 << 44) != 0;
+            let ty = (d >> 40) & 0xf;
+            let dpl = ((d >> 45) & 3) as u8;
+            let code = s && ty & 8 != 0;
+            let conforming = code && ty & 4 != 0;
+            let priv_ok = conforming || dpl >= self.cpl.max((sel & 3) as u8);
+            let valid = match i.mnem {
+                Mnemonic::Verr => s && (!code || ty & 2 != 0),
+                Mnemonic::Verw => s && !code && ty & 2 != 0,
+                // LAR/LSL also accept LDT and TSS system descriptors (types
+                // 2, 9, 11 in long mode).
+                _ => s || matches!(ty, 2 | 9 | 11),
+            };
+            (valid && priv_ok).then_some(d)
+        });
+        match ok {
+            Some(d) => {
+                match i.mnem {
+                    Mnemonic::Lar => {
+                        let v = d >> 32 & 0x00f0_ff00;
+                        self.op_write(bus, i, 0, v)?;
+                    }
+                    Mnemonic::Lsl => {
+                        let mut limit = (d & 0xffff) | ((d >> 32) & 0xf_0000);
+                        if d & (1 << 55) != 0 {
+                            limit = (limit << 12) | 0xfff;
+                        }
+                        self.op_write(bus, i, 0, limit)?;
+                    }
+                    _ => {}
+                }
+                self.cc.set_all(f | flags::ZF);
+            }
+            None => self.cc.set_all(f),
         }
         Ok(())
     }
