@@ -11,7 +11,10 @@ use std::time::Instant;
 #[test]
 #[ignore = "benchmark: run through scripts/bench-cpu"]
 fn bench_sha256_64mib() {
-    let mib: usize = std::env::var("NETVM_BENCH_MIB").ok().and_then(|v| v.parse().ok()).unwrap_or(64);
+    let mib: usize = std::env::var("NETVM_BENCH_MIB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(64);
     let dir = std::env::temp_dir().join(format!("netvm-bench-cpu-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let input = dir.join("input.bin");
@@ -29,8 +32,12 @@ fn bench_sha256_64mib() {
     let out_path = dir.join("out.txt");
     let out = std::fs::File::create(&out_path).unwrap();
     let mut p = cpu_linux_user::Process::new(1 << 30);
-    let argv = [CString::new("sha256sum").unwrap(), CString::new(input.to_str().unwrap()).unwrap()];
-    p.load("/bin/busybox", &argv, &[CString::new("LC_ALL=C").unwrap()]).unwrap();
+    let argv = [
+        CString::new("sha256sum").unwrap(),
+        CString::new(input.to_str().unwrap()).unwrap(),
+    ];
+    p.load("/bin/busybox", &argv, &[CString::new("LC_ALL=C").unwrap()])
+        .unwrap();
     // SAFETY: temporarily point fd 1 at the output file for the guest.
     let saved = unsafe { libc::dup(1) };
     unsafe { libc::dup2(out.as_raw_fd(), 1) };
@@ -42,11 +49,18 @@ fn bench_sha256_64mib() {
         libc::close(saved);
     }
     let got = std::fs::read_to_string(&out_path).unwrap();
-    let native = std::process::Command::new("sha256sum").arg(&input).output().unwrap();
+    let native = std::process::Command::new("sha256sum")
+        .arg(&input)
+        .output()
+        .unwrap();
     let native = String::from_utf8_lossy(&native.stdout).to_string();
     let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(status, 0);
-    assert_eq!(got.split_whitespace().next(), native.split_whitespace().next(), "guest hash differs from the host's");
+    assert_eq!(
+        got.split_whitespace().next(),
+        native.split_whitespace().next(),
+        "guest hash differs from the host's"
+    );
     let insns = p.cpu.icount;
     println!("sha256sum {mib} MiB: {insns} guest instructions in {secs:.2} s");
     println!("guest-mips {:.1}", insns as f64 / secs / 1e6);

@@ -18,9 +18,18 @@ fn runner_entry_point() {
         return;
     }
     // The guest's stdio: files chosen by the parent test.
-    for (fd, var, write) in [(0, "NETVM_USER_STDIN", false), (1, "NETVM_USER_STDOUT", true), (2, "NETVM_USER_STDERR", true)] {
+    for (fd, var, write) in [
+        (0, "NETVM_USER_STDIN", false),
+        (1, "NETVM_USER_STDOUT", true),
+        (2, "NETVM_USER_STDERR", true),
+    ] {
         if let Ok(p) = std::env::var(var) {
-            let f = if write { std::fs::File::create(p) } else { std::fs::File::open(p) }.expect("runner stdio");
+            let f = if write {
+                std::fs::File::create(p)
+            } else {
+                std::fs::File::open(p)
+            }
+            .expect("runner stdio");
             use std::os::fd::IntoRawFd;
             // SAFETY: replacing this process's standard descriptors.
             unsafe { libc::dup2(f.into_raw_fd(), fd) };
@@ -48,7 +57,10 @@ fn scratch(name: &str) -> PathBuf {
 fn applet_dir() -> PathBuf {
     let d = scratch("bin");
     if !d.join("sort").exists() {
-        let list = Command::new(BUSYBOX).arg("--list").output().expect("busybox --list");
+        let list = Command::new(BUSYBOX)
+            .arg("--list")
+            .output()
+            .expect("busybox --list");
         for name in String::from_utf8_lossy(&list.stdout).lines() {
             let _ = std::os::unix::fs::symlink(BUSYBOX, d.join(name));
         }
@@ -62,7 +74,13 @@ fn emulated(args: &[&str], stdin: &Path, dir: &Path) -> Run {
     let mut spec = vec![BUSYBOX];
     spec.extend_from_slice(args);
     let status = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "runner_entry_point", "--nocapture", "--test-threads=1", "-q"])
+        .args([
+            "--exact",
+            "runner_entry_point",
+            "--nocapture",
+            "--test-threads=1",
+            "-q",
+        ])
         .env("NETVM_USER_RUNNER", spec.join("\u{1f}"))
         .env("NETVM_USER_STDIN", stdin)
         .env("NETVM_USER_STDOUT", &out)
@@ -74,7 +92,11 @@ fn emulated(args: &[&str], stdin: &Path, dir: &Path) -> Run {
         .stdout(Stdio::null())
         .status()
         .expect("spawn runner");
-    Run { status: status.code().unwrap_or(-1), stdout: std::fs::read(out).unwrap(), stderr: std::fs::read(err).unwrap() }
+    Run {
+        status: status.code().unwrap_or(-1),
+        stdout: std::fs::read(out).unwrap(),
+        stderr: std::fs::read(err).unwrap(),
+    }
 }
 
 fn native(args: &[&str], stdin: &Path, dir: &Path) -> Run {
@@ -87,7 +109,11 @@ fn native(args: &[&str], stdin: &Path, dir: &Path) -> Run {
         .stdin(std::fs::File::open(stdin).unwrap())
         .output()
         .expect("run native busybox");
-    Run { status: o.status.code().unwrap_or(-1), stdout: o.stdout, stderr: o.stderr }
+    Run {
+        status: o.status.code().unwrap_or(-1),
+        stdout: o.stdout,
+        stderr: o.stderr,
+    }
 }
 
 /// Run `args` both ways with `input` on stdin and compare.
@@ -105,7 +131,10 @@ fn same(name: &str, args: &[&str], input: &[u8]) {
         "{name}: busybox {args:?} differs under the emulator\nemulated stderr: {}",
         String::from_utf8_lossy(&e.stderr)
     );
-    assert!(!n.stdout.is_empty(), "{name}: the native run printed nothing; the comparison would be vacuous");
+    assert!(
+        !n.stdout.is_empty(),
+        "{name}: the native run printed nothing; the comparison would be vacuous"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -113,8 +142,15 @@ fn sample_text() -> String {
     let mut s = String::new();
     let mut x: u64 = 12345;
     for k in 0..2000 {
-        x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        s += &format!("line {k} value {} word{} {:.3}\n", x >> 40, (x >> 20) % 97, (x >> 33) as f64 / 7.0);
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        s += &format!(
+            "line {k} value {} word{} {:.3}\n",
+            x >> 40,
+            (x >> 20) % 97,
+            (x >> 33) as f64 / 7.0
+        );
     }
     s
 }
@@ -136,7 +172,18 @@ fn hashes() {
 fn text_tools() {
     same("sort", &["sort", "-k", "4", "-n", "data.txt"], b"");
     same("sort-r", &["sort", "-r"], &sample_text().into_bytes());
-    same("sed", &["sed", "-e", "s/line \\([0-9]*\\)/L\\1:/", "-e", "/5 value/d", "data.txt"], b"");
+    same(
+        "sed",
+        &[
+            "sed",
+            "-e",
+            "s/line \\([0-9]*\\)/L\\1:/",
+            "-e",
+            "/5 value/d",
+            "data.txt",
+        ],
+        b"",
+    );
     same("wc", &["wc", "data.txt"], b"");
     same("tr", &["tr", "a-z", "A-Z"], &sample_text().into_bytes());
     same("uniq", &["uniq", "-c"], b"a\na\nb\nc\nc\nc\n");
@@ -148,7 +195,21 @@ fn awk_floats_and_printf() {
     // Debian's static busybox awk has no math library (no sqrt/exp):
     // exercise float arithmetic and formatting instead.
     same("awk-arith", &["awk", "BEGIN { x = 1; for (i = 1; i < 60; i++) { x = x * 1.37 + i / 7; printf \"%f %.10g %e %d\\n\", x, i / 3.0, x * x / 1e10, x % 97 } }"], b"");
-    same("printf", &["printf", "%f %.2f %e %g %x %o %s\\n", "3.14159", "2.5", "12345.678", "0.0001", "255", "8", "str"], b"");
+    same(
+        "printf",
+        &[
+            "printf",
+            "%f %.2f %e %g %x %o %s\\n",
+            "3.14159",
+            "2.5",
+            "12345.678",
+            "0.0001",
+            "255",
+            "8",
+            "str",
+        ],
+        b"",
+    );
     same("expr", &["expr", "123456789", "*", "1000", "+", "17"], b"");
 }
 
@@ -156,10 +217,32 @@ fn awk_floats_and_printf() {
 fn calculators_and_compressors() {
     same("dc", &["dc", "-e", "20 k 2 v p 1 3 / p 2 100 ^ p"], b"");
     same("bc", &["bc"], b"scale=30\n2^200\n1/7\nsqrt(2)\n");
-    same("factor", &["factor", "600851475143", "9999999967", "1234567890123"], b"");
-    same("bzip2", &["sh", "-c", "bzip2 -c data.txt | bunzip2 | sha256sum"], b"");
-    same("xz", &["sh", "-c", "xz -c data.txt 2>/dev/null | unxz | md5sum; echo rc=$?"], b"");
-    same("od", &["od", "-A", "x", "-t", "x1", "-t", "d4", "-N", "256", "data.txt"], b"");
+    same(
+        "factor",
+        &["factor", "600851475143", "9999999967", "1234567890123"],
+        b"",
+    );
+    same(
+        "bzip2",
+        &["sh", "-c", "bzip2 -c data.txt | bunzip2 | sha256sum"],
+        b"",
+    );
+    same(
+        "xz",
+        &[
+            "sh",
+            "-c",
+            "xz -c data.txt 2>/dev/null | unxz | md5sum; echo rc=$?",
+        ],
+        b"",
+    );
+    same(
+        "od",
+        &[
+            "od", "-A", "x", "-t", "x1", "-t", "d4", "-N", "256", "data.txt",
+        ],
+        b"",
+    );
     same("base64", &["base64", "data.txt"], b"");
 }
 

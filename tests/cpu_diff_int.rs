@@ -79,9 +79,19 @@ struct Suite {
 
 impl Suite {
     fn new() -> Self {
-        Suite { rng: Rng::new(seed()), fails: Vec::new(), forms: 0 }
+        Suite {
+            rng: Rng::new(seed()),
+            fails: Vec::new(),
+            forms: 0,
+        }
     }
-    fn check(&mut self, name: String, bytes: Vec<u8>, prep: &dyn Fn(&mut State, &mut Rng), mask: &dyn Fn(&State) -> u64) {
+    fn check(
+        &mut self,
+        name: String,
+        bytes: Vec<u8>,
+        prep: &dyn Fn(&mut State, &mut Rng),
+        mask: &dyn Fn(&State) -> u64,
+    ) {
         self.forms += 1;
         let form = Form { name, bytes };
         let f = check_form(&form, &mut self.rng, prep, mask);
@@ -124,8 +134,18 @@ impl Suite {
         }
     }
     fn finish(self) {
-        assert!(self.fails.is_empty(), "{} of {} forms differ:\n{}", self.fails.len(), self.forms, self.fails.join("\n"));
-        eprintln!("{} forms x {} cases matched the host CPU", self.forms, cases());
+        assert!(
+            self.fails.is_empty(),
+            "{} of {} forms differ:\n{}",
+            self.fails.len(),
+            self.forms,
+            self.fails.join("\n")
+        );
+        eprintln!(
+            "{} forms x {} cases matched the host CPU",
+            self.forms,
+            cases()
+        );
     }
 }
 
@@ -144,11 +164,51 @@ fn alu_binary_forms() {
         let b = op as u8 * 8;
         // r/m, reg (reg = rbx or r9)
         for reg in [3u8, 9] {
-            t.rm_forms(&format!("{name} rm,r{reg}"), &[], &[1, 2, 4, 8], Some(&[b]), &[b + 1], reg, None, &none, &mask);
-            t.rm_forms(&format!("{name} r{reg},rm"), &[], &[1, 2, 4, 8], Some(&[b + 2]), &[b + 3], reg, None, &none, &mask);
+            t.rm_forms(
+                &format!("{name} rm,r{reg}"),
+                &[],
+                &[1, 2, 4, 8],
+                Some(&[b]),
+                &[b + 1],
+                reg,
+                None,
+                &none,
+                &mask,
+            );
+            t.rm_forms(
+                &format!("{name} r{reg},rm"),
+                &[],
+                &[1, 2, 4, 8],
+                Some(&[b + 2]),
+                &[b + 3],
+                reg,
+                None,
+                &none,
+                &mask,
+            );
         }
-        t.rm_forms(&format!("{name} rm,imm"), &[], &[1, 2, 4, 8], Some(&[0x80]), &[0x81], op as u8, Some(0), &none, &mask);
-        t.rm_forms(&format!("{name} rm,imm8"), &[], &[2, 4, 8], None, &[0x83], op as u8, Some(1), &none, &mask);
+        t.rm_forms(
+            &format!("{name} rm,imm"),
+            &[],
+            &[1, 2, 4, 8],
+            Some(&[0x80]),
+            &[0x81],
+            op as u8,
+            Some(0),
+            &none,
+            &mask,
+        );
+        t.rm_forms(
+            &format!("{name} rm,imm8"),
+            &[],
+            &[2, 4, 8],
+            None,
+            &[0x83],
+            op as u8,
+            Some(1),
+            &none,
+            &mask,
+        );
         // accumulator, imm
         for size in [1u8, 2, 4, 8] {
             let mut v = match size {
@@ -158,37 +218,164 @@ fn alu_binary_forms() {
                 _ => vec![b + 4],
             };
             v.extend(imm_for(size.min(4), &mut t.rng));
-            t.check(format!("{name} acc,imm/{}", size * 8), v, &none, &|_| if logic { STATUS & !AF } else { STATUS });
+            t.check(format!("{name} acc,imm/{}", size * 8), v, &none, &|_| {
+                if logic {
+                    STATUS & !AF
+                } else {
+                    STATUS
+                }
+            });
         }
     }
     let lmask = |_: &State, _: u8| STATUS & !AF;
-    t.rm_forms("test rm,r", &[], &[1, 2, 4, 8], Some(&[0x84]), &[0x85], 3, None, &none, &lmask);
-    t.rm_forms("test rm,imm", &[], &[1, 2, 4, 8], Some(&[0xf6]), &[0xf7], 0, Some(0), &none, &lmask);
+    t.rm_forms(
+        "test rm,r",
+        &[],
+        &[1, 2, 4, 8],
+        Some(&[0x84]),
+        &[0x85],
+        3,
+        None,
+        &none,
+        &lmask,
+    );
+    t.rm_forms(
+        "test rm,imm",
+        &[],
+        &[1, 2, 4, 8],
+        Some(&[0xf6]),
+        &[0xf7],
+        0,
+        Some(0),
+        &none,
+        &lmask,
+    );
     t.finish();
 }
 
 #[test]
 fn alu_unary_mul_div_forms() {
     let mut t = Suite::new();
-    t.rm_forms("not", &[], &[1, 2, 4, 8], Some(&[0xf6]), &[0xf7], 2, None, &none, &all);
-    t.rm_forms("neg", &[], &[1, 2, 4, 8], Some(&[0xf6]), &[0xf7], 3, None, &none, &all);
-    t.rm_forms("inc", &[], &[1, 2, 4, 8], Some(&[0xfe]), &[0xff], 0, None, &none, &all);
-    t.rm_forms("dec", &[], &[1, 2, 4, 8], Some(&[0xfe]), &[0xff], 1, None, &none, &all);
+    t.rm_forms(
+        "not",
+        &[],
+        &[1, 2, 4, 8],
+        Some(&[0xf6]),
+        &[0xf7],
+        2,
+        None,
+        &none,
+        &all,
+    );
+    t.rm_forms(
+        "neg",
+        &[],
+        &[1, 2, 4, 8],
+        Some(&[0xf6]),
+        &[0xf7],
+        3,
+        None,
+        &none,
+        &all,
+    );
+    t.rm_forms(
+        "inc",
+        &[],
+        &[1, 2, 4, 8],
+        Some(&[0xfe]),
+        &[0xff],
+        0,
+        None,
+        &none,
+        &all,
+    );
+    t.rm_forms(
+        "dec",
+        &[],
+        &[1, 2, 4, 8],
+        Some(&[0xfe]),
+        &[0xff],
+        1,
+        None,
+        &none,
+        &all,
+    );
     let mulmask = |_: &State, _: u8| CF | OF;
-    t.rm_forms("mul", &[], &[1, 2, 4, 8], Some(&[0xf6]), &[0xf7], 4, None, &none, &mulmask);
-    t.rm_forms("imul1", &[], &[1, 2, 4, 8], Some(&[0xf6]), &[0xf7], 5, None, &none, &mulmask);
+    t.rm_forms(
+        "mul",
+        &[],
+        &[1, 2, 4, 8],
+        Some(&[0xf6]),
+        &[0xf7],
+        4,
+        None,
+        &none,
+        &mulmask,
+    );
+    t.rm_forms(
+        "imul1",
+        &[],
+        &[1, 2, 4, 8],
+        Some(&[0xf6]),
+        &[0xf7],
+        5,
+        None,
+        &none,
+        &mulmask,
+    );
     for reg in [3u8, 10] {
-        t.rm_forms("imul r,rm", &[], &[2, 4, 8], None, &[0x0f, 0xaf], reg, None, &none, &mulmask);
-        t.rm_forms("imul r,rm,imm", &[], &[2, 4, 8], None, &[0x69], reg, Some(0), &none, &mulmask);
-        t.rm_forms("imul r,rm,imm8", &[], &[2, 4, 8], None, &[0x6b], reg, Some(1), &none, &mulmask);
+        t.rm_forms(
+            "imul r,rm",
+            &[],
+            &[2, 4, 8],
+            None,
+            &[0x0f, 0xaf],
+            reg,
+            None,
+            &none,
+            &mulmask,
+        );
+        t.rm_forms(
+            "imul r,rm,imm",
+            &[],
+            &[2, 4, 8],
+            None,
+            &[0x69],
+            reg,
+            Some(0),
+            &none,
+            &mulmask,
+        );
+        t.rm_forms(
+            "imul r,rm,imm8",
+            &[],
+            &[2, 4, 8],
+            None,
+            &[0x6b],
+            reg,
+            Some(1),
+            &none,
+            &mulmask,
+        );
     }
     // DIV/IDIV: shape the dividend so the quotient fits (no #DE natively).
     for (signed, ext) in [(false, 6u8), (true, 7u8)] {
         for size in [1u8, 2, 4, 8] {
             let bits = size as u32 * 8;
-            let m = if size == 8 { u64::MAX } else { (1u64 << bits) - 1 };
+            let m = if size == 8 {
+                u64::MAX
+            } else {
+                (1u64 << bits) - 1
+            };
             for rm in [Rm::Reg(3), Rm::Reg(13), Rm::Mem(0x18)] {
-                let bytes = enc(&[], size, if size == 1 { &[0xf6] } else { &[0xf7] }, ext, rm, &[]);
+                let bytes = enc(
+                    &[],
+                    size,
+                    if size == 1 { &[0xf6] } else { &[0xf7] },
+                    ext,
+                    rm,
+                    &[],
+                );
                 let prep = move |s: &mut State, rng: &mut Rng| {
                     s.gpr[6] = DATA + 0x100;
                     let mut d = rng.interesting() & m;
@@ -199,7 +386,8 @@ fn alu_unary_mul_div_forms() {
                         Rm::Reg(r) => s.gpr[r as usize] = (s.gpr[r as usize] & !m) | d,
                         Rm::Mem(o) => {
                             let at = 0x100 + o as usize;
-                            s.data[at..at + size as usize].copy_from_slice(&d.to_le_bytes()[..size as usize]);
+                            s.data[at..at + size as usize]
+                                .copy_from_slice(&d.to_le_bytes()[..size as usize]);
                         }
                     }
                     let lo = rng.interesting() & m;
@@ -217,7 +405,11 @@ fn alu_unary_mul_div_forms() {
                     } else {
                         (rng.next() & m) % d
                     };
-                    let lo = if signed && hi == 0 && lo >> (bits - 1) & 1 == 1 { lo & (m >> 1) } else { lo };
+                    let lo = if signed && hi == 0 && lo >> (bits - 1) & 1 == 1 {
+                        lo & (m >> 1)
+                    } else {
+                        lo
+                    };
                     if size == 1 {
                         s.gpr[0] = (s.gpr[0] & !0xffff) | lo | hi << 8;
                     } else {
@@ -225,7 +417,12 @@ fn alu_unary_mul_div_forms() {
                         s.gpr[2] = (s.gpr[2] & !m) | hi;
                     }
                 };
-                t.check(format!("{} /{}", if signed { "idiv" } else { "div" }, bits), bytes, &prep, &|_| 0);
+                t.check(
+                    format!("{} /{}", if signed { "idiv" } else { "div" }, bits),
+                    bytes,
+                    &prep,
+                    &|_| 0,
+                );
             }
         }
     }
@@ -260,8 +457,17 @@ fn shift_rotate_forms() {
         let name = names[ext as usize];
         for size in [1u8, 2, 4, 8] {
             for rm in [Rm::Reg(2), Rm::Reg(12), Rm::Mem(0x20)] {
-                let (o1, oc, oi) = if size == 1 { (0xd0, 0xd2, 0xc0) } else { (0xd1, 0xd3, 0xc1) };
-                t.check(format!("{name} rm,1 /{}", size * 8), enc(&[], size, &[o1], ext, rm, &[]), &mem_prep, &move |_| shift_mask(ext, size, 1));
+                let (o1, oc, oi) = if size == 1 {
+                    (0xd0, 0xd2, 0xc0)
+                } else {
+                    (0xd1, 0xd3, 0xc1)
+                };
+                t.check(
+                    format!("{name} rm,1 /{}", size * 8),
+                    enc(&[], size, &[o1], ext, rm, &[]),
+                    &mem_prep,
+                    &move |_| shift_mask(ext, size, 1),
+                );
                 t.check(
                     format!("{name} rm,cl /{}", size * 8),
                     enc(&[], size, &[oc], ext, rm, &[]),
@@ -272,7 +478,12 @@ fn shift_rotate_forms() {
                     &move |s| shift_mask(ext, size, s.gpr[1] & 0xff),
                 );
                 for n in [0u8, 3, 7, 8, 9, 16, 17, 31, 32, 33, 63, 64] {
-                    t.check(format!("{name} rm,{n} /{}", size * 8), enc(&[], size, &[oi], ext, rm, &[n]), &mem_prep, &move |_| shift_mask(ext, size, n as u64));
+                    t.check(
+                        format!("{name} rm,{n} /{}", size * 8),
+                        enc(&[], size, &[oi], ext, rm, &[n]),
+                        &mem_prep,
+                        &move |_| shift_mask(ext, size, n as u64),
+                    );
                 }
             }
         }
@@ -305,7 +516,12 @@ fn shift_rotate_forms() {
                     if size == 2 && n > 16 {
                         continue;
                     }
-                    t.check(format!("{name} rm,r,{n} /{}", size * 8), enc(&[], size, &[0x0f, oi], 3, rm, &[n]), &mem_prep, &move |_| dmask(n as u64));
+                    t.check(
+                        format!("{name} rm,r,{n} /{}", size * 8),
+                        enc(&[], size, &[0x0f, oi], 3, rm, &[n]),
+                        &mem_prep,
+                        &move |_| dmask(n as u64),
+                    );
                 }
             }
         }
@@ -331,16 +547,61 @@ fn bit_forms() {
                     &|_| CF,
                 );
                 for n in [0u8, 5, 15, 31, 45, 63, 200] {
-                    t.check(format!("{name} rm,{n} /{}", size * 8), enc(&[], size, &[0x0f, 0xba], 4 + k as u8, rm, &[n]), &mem_prep, &|_| CF);
+                    t.check(
+                        format!("{name} rm,{n} /{}", size * 8),
+                        enc(&[], size, &[0x0f, 0xba], 4 + k as u8, rm, &[n]),
+                        &mem_prep,
+                        &|_| CF,
+                    );
                 }
             }
         }
     }
     for reg in [3u8, 12] {
-        t.rm_forms("bsf", &[], &[2, 4, 8], None, &[0x0f, 0xbc], reg, None, &none, &|_, _| ZF);
-        t.rm_forms("bsr", &[], &[2, 4, 8], None, &[0x0f, 0xbd], reg, None, &none, &|_, _| ZF);
-        t.rm_forms("lzcnt", &[0xf3], &[2, 4, 8], None, &[0x0f, 0xbd], reg, None, &none, &|_, _| CF | ZF);
-        t.rm_forms("popcnt", &[0xf3], &[2, 4, 8], None, &[0x0f, 0xb8], reg, None, &none, &all);
+        t.rm_forms(
+            "bsf",
+            &[],
+            &[2, 4, 8],
+            None,
+            &[0x0f, 0xbc],
+            reg,
+            None,
+            &none,
+            &|_, _| ZF,
+        );
+        t.rm_forms(
+            "bsr",
+            &[],
+            &[2, 4, 8],
+            None,
+            &[0x0f, 0xbd],
+            reg,
+            None,
+            &none,
+            &|_, _| ZF,
+        );
+        t.rm_forms(
+            "lzcnt",
+            &[0xf3],
+            &[2, 4, 8],
+            None,
+            &[0x0f, 0xbd],
+            reg,
+            None,
+            &none,
+            &|_, _| CF | ZF,
+        );
+        t.rm_forms(
+            "popcnt",
+            &[0xf3],
+            &[2, 4, 8],
+            None,
+            &[0x0f, 0xb8],
+            reg,
+            None,
+            &none,
+            &all,
+        );
     }
     for r in [0u8, 3, 9, 15] {
         for size in [4u8, 8] {
@@ -360,24 +621,134 @@ fn bit_forms() {
 fn data_movement_forms() {
     let mut t = Suite::new();
     for reg in [3u8, 8] {
-        t.rm_forms("mov rm,r", &[], &[1, 2, 4, 8], Some(&[0x88]), &[0x89], reg, None, &none, &all);
-        t.rm_forms("mov r,rm", &[], &[1, 2, 4, 8], Some(&[0x8a]), &[0x8b], reg, None, &none, &all);
-        t.rm_forms("xchg rm,r", &[], &[1, 2, 4, 8], Some(&[0x86]), &[0x87], reg, None, &none, &all);
-        t.rm_forms("movzx b", &[], &[2, 4, 8], None, &[0x0f, 0xb6], reg, None, &none, &all);
-        t.rm_forms("movzx w", &[], &[4, 8], None, &[0x0f, 0xb7], reg, None, &none, &all);
-        t.rm_forms("movsx b", &[], &[2, 4, 8], None, &[0x0f, 0xbe], reg, None, &none, &all);
-        t.rm_forms("movsx w", &[], &[4, 8], None, &[0x0f, 0xbf], reg, None, &none, &all);
+        t.rm_forms(
+            "mov rm,r",
+            &[],
+            &[1, 2, 4, 8],
+            Some(&[0x88]),
+            &[0x89],
+            reg,
+            None,
+            &none,
+            &all,
+        );
+        t.rm_forms(
+            "mov r,rm",
+            &[],
+            &[1, 2, 4, 8],
+            Some(&[0x8a]),
+            &[0x8b],
+            reg,
+            None,
+            &none,
+            &all,
+        );
+        t.rm_forms(
+            "xchg rm,r",
+            &[],
+            &[1, 2, 4, 8],
+            Some(&[0x86]),
+            &[0x87],
+            reg,
+            None,
+            &none,
+            &all,
+        );
+        t.rm_forms(
+            "movzx b",
+            &[],
+            &[2, 4, 8],
+            None,
+            &[0x0f, 0xb6],
+            reg,
+            None,
+            &none,
+            &all,
+        );
+        t.rm_forms(
+            "movzx w",
+            &[],
+            &[4, 8],
+            None,
+            &[0x0f, 0xb7],
+            reg,
+            None,
+            &none,
+            &all,
+        );
+        t.rm_forms(
+            "movsx b",
+            &[],
+            &[2, 4, 8],
+            None,
+            &[0x0f, 0xbe],
+            reg,
+            None,
+            &none,
+            &all,
+        );
+        t.rm_forms(
+            "movsx w",
+            &[],
+            &[4, 8],
+            None,
+            &[0x0f, 0xbf],
+            reg,
+            None,
+            &none,
+            &all,
+        );
         t.rm_forms("movsxd", &[], &[8], None, &[0x63], reg, None, &none, &all);
-        t.rm_forms("cmpxchg", &[], &[1, 2, 4, 8], Some(&[0x0f, 0xb0]), &[0x0f, 0xb1], reg, None,
-            &|s: &mut State, r: &mut Rng| if r.below(2) == 0 { s.gpr[0] = s.gpr[2]; }, &all);
-        t.rm_forms("xadd", &[], &[1, 2, 4, 8], Some(&[0x0f, 0xc0]), &[0x0f, 0xc1], reg, None, &none, &all);
+        t.rm_forms(
+            "cmpxchg",
+            &[],
+            &[1, 2, 4, 8],
+            Some(&[0x0f, 0xb0]),
+            &[0x0f, 0xb1],
+            reg,
+            None,
+            &|s: &mut State, r: &mut Rng| {
+                if r.below(2) == 0 {
+                    s.gpr[0] = s.gpr[2];
+                }
+            },
+            &all,
+        );
+        t.rm_forms(
+            "xadd",
+            &[],
+            &[1, 2, 4, 8],
+            Some(&[0x0f, 0xc0]),
+            &[0x0f, 0xc1],
+            reg,
+            None,
+            &none,
+            &all,
+        );
     }
-    t.rm_forms("mov rm,imm", &[], &[1, 2, 4, 8], Some(&[0xc6]), &[0xc7], 0, Some(0), &none, &all);
+    t.rm_forms(
+        "mov rm,imm",
+        &[],
+        &[1, 2, 4, 8],
+        Some(&[0xc6]),
+        &[0xc7],
+        0,
+        Some(0),
+        &none,
+        &all,
+    );
     // 8-bit high registers and REX byte registers.
     t.check("mov ah,bh".into(), vec![0x88, 0xfc], &none, &|_| STATUS);
-    t.check("mov sil,dil".into(), vec![0x40, 0x88, 0xfe], &none, &|_| STATUS);
+    t.check("mov sil,dil".into(), vec![0x40, 0x88, 0xfe], &none, &|_| {
+        STATUS
+    });
     t.check("add ch,dl".into(), vec![0x00, 0xd5], &none, &|_| STATUS);
-    t.check("movzx eax,bh".into(), vec![0x0f, 0xb6, 0xc7], &none, &|_| STATUS);
+    t.check(
+        "movzx eax,bh".into(),
+        vec![0x0f, 0xb6, 0xc7],
+        &none,
+        &|_| STATUS,
+    );
     for r in [0u8, 5, 9, 15] {
         let rex = 0x48 | if r >= 8 { 1 } else { 0 };
         let mut v = vec![rex, 0xb8 + (r & 7)];
@@ -391,8 +762,28 @@ fn data_movement_forms() {
     }
     // CMOVcc / SETcc for all 16 conditions.
     for cc in 0u8..16 {
-        t.rm_forms(&format!("cmov{cc:x}"), &[], &[2, 4, 8], None, &[0x0f, 0x40 + cc], 3, None, &none, &all);
-        t.rm_forms(&format!("set{cc:x}"), &[], &[1], Some(&[0x0f, 0x90 + cc]), &[], 0, None, &none, &all);
+        t.rm_forms(
+            &format!("cmov{cc:x}"),
+            &[],
+            &[2, 4, 8],
+            None,
+            &[0x0f, 0x40 + cc],
+            3,
+            None,
+            &none,
+            &all,
+        );
+        t.rm_forms(
+            &format!("set{cc:x}"),
+            &[],
+            &[1],
+            Some(&[0x0f, 0x90 + cc]),
+            &[],
+            0,
+            None,
+            &none,
+            &all,
+        );
     }
     // CMPXCHG8B/16B at [rsi+0x10] (16-byte aligned).
     for (name, size) in [("cmpxchg8b", 4u8), ("cmpxchg16b", 8u8)] {
@@ -418,29 +809,48 @@ fn data_movement_forms() {
     }
     // LEA with every addressing shape, including RIP-relative and addr32.
     let lea = [
-        vec![0x48, 0x8d, 0x44, 0x8b, 0x7f],             // lea rax,[rbx+rcx*4+0x7f]
+        vec![0x48, 0x8d, 0x44, 0x8b, 0x7f], // lea rax,[rbx+rcx*4+0x7f]
         vec![0x48, 0x8d, 0x84, 0xcb, 0x00, 0x00, 0x00, 0x80], // [rbx+rcx*8-0x80000000]
         vec![0x4a, 0x8d, 0x04, 0x2d, 0x10, 0x00, 0x00, 0x00], // lea rax,[r13*1+0x10]
-        vec![0x8d, 0x04, 0x13],                         // lea eax,[rbx+rdx]
-        vec![0x67, 0x48, 0x8d, 0x04, 0x13],             // lea rax,[ebx+edx]
-        vec![0x66, 0x8d, 0x44, 0x13, 0xf0],             // lea ax,[rbx+rdx-0x10]
+        vec![0x8d, 0x04, 0x13],             // lea eax,[rbx+rdx]
+        vec![0x67, 0x48, 0x8d, 0x04, 0x13], // lea rax,[ebx+edx]
+        vec![0x66, 0x8d, 0x44, 0x13, 0xf0], // lea ax,[rbx+rdx-0x10]
         vec![0x48, 0x8d, 0x05, 0x10, 0x20, 0x00, 0x00], // lea rax,[rip+0x2010]
-        vec![0x4d, 0x8d, 0x64, 0x24, 0x08],             // lea r12,[r12+8]
-        vec![0x49, 0x8d, 0x45, 0x00],                   // lea rax,[r13+0]
+        vec![0x4d, 0x8d, 0x64, 0x24, 0x08], // lea r12,[r12+8]
+        vec![0x49, 0x8d, 0x45, 0x00],       // lea rax,[r13+0]
     ];
     for (k, b) in lea.into_iter().enumerate() {
         t.check(format!("lea #{k}"), b, &none, &|_| STATUS);
     }
     for (name, b) in [
-        ("cbw", vec![0x66, 0x98]), ("cwde", vec![0x98]), ("cdqe", vec![0x48, 0x98]),
-        ("cwd", vec![0x66, 0x99]), ("cdq", vec![0x99]), ("cqo", vec![0x48, 0x99]),
-        ("lahf", vec![0x9f]), ("sahf", vec![0x9e]), ("clc", vec![0xf8]), ("stc", vec![0xf9]), ("cmc", vec![0xf5]),
-        ("nop5", vec![0x0f, 0x1f, 0x44, 0x00, 0x00]), ("xlat", vec![0xd7]),
+        ("cbw", vec![0x66, 0x98]),
+        ("cwde", vec![0x98]),
+        ("cdqe", vec![0x48, 0x98]),
+        ("cwd", vec![0x66, 0x99]),
+        ("cdq", vec![0x99]),
+        ("cqo", vec![0x48, 0x99]),
+        ("lahf", vec![0x9f]),
+        ("sahf", vec![0x9e]),
+        ("clc", vec![0xf8]),
+        ("stc", vec![0xf9]),
+        ("cmc", vec![0xf5]),
+        ("nop5", vec![0x0f, 0x1f, 0x44, 0x00, 0x00]),
+        ("xlat", vec![0xd7]),
     ] {
         t.check(name.into(), b, &|s, _| s.gpr[3] = DATA + 0x100, &|_| STATUS);
     }
-    t.check("cld".into(), vec![0xfc], &|s, r| s.rflags |= r.below(2) * DF, &|_| STATUS | DF);
-    t.check("std".into(), vec![0xfd], &|s, r| s.rflags |= r.below(2) * DF, &|_| STATUS | DF);
+    t.check(
+        "cld".into(),
+        vec![0xfc],
+        &|s, r| s.rflags |= r.below(2) * DF,
+        &|_| STATUS | DF,
+    );
+    t.check(
+        "std".into(),
+        vec![0xfd],
+        &|s, r| s.rflags |= r.below(2) * DF,
+        &|_| STATUS | DF,
+    );
     t.finish();
 }
 
@@ -449,7 +859,10 @@ fn rip_relative_forms() {
     // Encoded per harness layout: the displacement is computed from the
     // instruction's address, known once the snippet is built.
     let mut t = Suite::new();
-    let probe = Harness::new(&Form { name: "probe".into(), bytes: vec![0x48, 0x8b, 0x05, 0, 0, 0, 0] });
+    let probe = Harness::new(&Form {
+        name: "probe".into(),
+        bytes: vec![0x48, 0x8b, 0x05, 0, 0, 0, 0],
+    });
     let end = probe.insn_end();
     drop(probe);
     let disp = (DATA + 0x40) as i64 - end as i64;
@@ -476,10 +889,30 @@ fn stack_forms() {
     }
     t.check("push word bx".into(), vec![0x66, 0x53], &none, &|_| STATUS);
     t.check("push imm8".into(), vec![0x6a, 0x80], &none, &|_| STATUS);
-    t.check("push imm32".into(), vec![0x68, 0x78, 0x56, 0x34, 0x92], &none, &|_| STATUS);
-    t.check("push [rsi+8]".into(), vec![0xff, 0x76, 0x08], &mem_prep, &|_| STATUS);
-    t.check("pop [rsi+8]".into(), vec![0x8f, 0x46, 0x08], &mem_prep, &|_| STATUS);
-    t.check("pop [rsp+8]".into(), vec![0x8f, 0x44, 0x24, 0x08], &none, &|_| STATUS);
+    t.check(
+        "push imm32".into(),
+        vec![0x68, 0x78, 0x56, 0x34, 0x92],
+        &none,
+        &|_| STATUS,
+    );
+    t.check(
+        "push [rsi+8]".into(),
+        vec![0xff, 0x76, 0x08],
+        &mem_prep,
+        &|_| STATUS,
+    );
+    t.check(
+        "pop [rsi+8]".into(),
+        vec![0x8f, 0x46, 0x08],
+        &mem_prep,
+        &|_| STATUS,
+    );
+    t.check(
+        "pop [rsp+8]".into(),
+        vec![0x8f, 0x44, 0x24, 0x08],
+        &none,
+        &|_| STATUS,
+    );
     t.check("pushfq".into(), vec![0x9c], &none, &|_| STATUS);
     t.check(
         "popfq".into(),
@@ -490,9 +923,19 @@ fn stack_forms() {
         },
         &|_| STATUS | DF,
     );
-    t.check("leave".into(), vec![0xc9], &|s, r| s.gpr[5] = STACK_TOP + 8 * r.below(16), &|_| STATUS);
+    t.check(
+        "leave".into(),
+        vec![0xc9],
+        &|s, r| s.gpr[5] = STACK_TOP + 8 * r.below(16),
+        &|_| STATUS,
+    );
     for level in [0u8, 1, 3] {
-        t.check(format!("enter 0x20,{level}"), vec![0xc8, 0x20, 0x00, level], &|s, r| s.gpr[5] = STACK_TOP + 8 * r.below(16), &|_| STATUS);
+        t.check(
+            format!("enter 0x20,{level}"),
+            vec![0xc8, 0x20, 0x00, level],
+            &|s, r| s.gpr[5] = STACK_TOP + 8 * r.below(16),
+            &|_| STATUS,
+        );
     }
     t.finish();
 }
@@ -500,7 +943,13 @@ fn stack_forms() {
 #[test]
 fn string_forms() {
     let mut t = Suite::new();
-    let ops = [("movs", 0xa4u8), ("cmps", 0xa6), ("stos", 0xaa), ("lods", 0xac), ("scas", 0xae)];
+    let ops = [
+        ("movs", 0xa4u8),
+        ("cmps", 0xa6),
+        ("stos", 0xaa),
+        ("lods", 0xac),
+        ("scas", 0xae),
+    ];
     for (name, op) in ops {
         for size in [1u8, 2, 4, 8] {
             for rep in [None, Some(0xf3u8), Some(0xf2)] {
@@ -518,7 +967,12 @@ fn string_forms() {
                 }
                 b.push(if size == 1 { op } else { op + 1 });
                 t.check(
-                    format!("{}{name}/{}", rep.map(|p| if p == 0xf3 { "rep " } else { "repne " }).unwrap_or(""), size * 8),
+                    format!(
+                        "{}{name}/{}",
+                        rep.map(|p| if p == 0xf3 { "rep " } else { "repne " })
+                            .unwrap_or(""),
+                        size * 8
+                    ),
                     b,
                     &|s, r| {
                         s.gpr[6] = DATA + 0x180;

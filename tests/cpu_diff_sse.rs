@@ -53,12 +53,12 @@ fn f64_interesting(r: &mut Rng) -> u64 {
         1 => 1 << 63,
         2 => 0x7ff0_0000_0000_0000 | (r.below(2) << 63),
         3 => 0x7ff8_0000_0000_0000 | (r.next() & 0xf_ffff) | (r.below(2) << 63), // QNaN
-        4 => 0x7ff0_0000_0000_0001 | (r.next() & 0x7_ffff), // SNaN
-        5 => r.next() & 0x000f_ffff_ffff_ffff,               // denormal
+        4 => 0x7ff0_0000_0000_0001 | (r.next() & 0x7_ffff),                      // SNaN
+        5 => r.next() & 0x000f_ffff_ffff_ffff,                                   // denormal
         6 => ((r.below(2000) as i64 - 1000) as f64).to_bits(),
         7 => (r.next() & 0x800f_ffff_ffff_ffff) | (0x3f0 + r.below(32)) << 52, // near 1
-        8 => 0x7fe0_0000_0000_0000 | (r.next() & 0x800f_ffff_ffff_ffff), // huge
-        9 => (r.next() & 0x800f_ffff_ffff_ffff) | (1 + r.below(4)) << 52, // tiny normal
+        8 => 0x7fe0_0000_0000_0000 | (r.next() & 0x800f_ffff_ffff_ffff),       // huge
+        9 => (r.next() & 0x800f_ffff_ffff_ffff) | (1 + r.below(4)) << 52,      // tiny normal
         _ => r.next(),
     }
 }
@@ -88,7 +88,9 @@ fn fp_prep(double: bool) -> impl Fn(&mut State, &mut Rng) {
             if double {
                 f64_interesting(r) as u128 | (f64_interesting(r) as u128) << 64
             } else {
-                (0..4).fold(0u128, |acc, k| acc | (f32_interesting(r) as u128) << (32 * k))
+                (0..4).fold(0u128, |acc, k| {
+                    acc | (f32_interesting(r) as u128) << (32 * k)
+                })
             }
         };
         for x in s.xmm.iter_mut() {
@@ -120,22 +122,63 @@ struct Suite {
 
 impl Suite {
     fn new() -> Self {
-        Suite { rng: Rng::new(seed() ^ 0x55e), fails: Vec::new(), forms: 0 }
+        Suite {
+            rng: Rng::new(seed() ^ 0x55e),
+            fails: Vec::new(),
+            forms: 0,
+        }
     }
-    fn check(&mut self, name: &str, bytes: Vec<u8>, prep: &dyn Fn(&mut State, &mut Rng), mask: u64) {
+    fn check(
+        &mut self,
+        name: &str,
+        bytes: Vec<u8>,
+        prep: &dyn Fn(&mut State, &mut Rng),
+        mask: u64,
+    ) {
         self.forms += 1;
-        let f = check_form(&Form { name: name.to_string(), bytes }, &mut self.rng, prep, &|_| mask);
+        let f = check_form(
+            &Form {
+                name: name.to_string(),
+                bytes,
+            },
+            &mut self.rng,
+            prep,
+            &|_| mask,
+        );
         self.fails.extend(f);
     }
     /// xmm,xmm (two register pairs) and xmm,m forms.
-    fn xform(&mut self, name: &str, pfx: Option<u8>, op: &[u8], imm: Option<u8>, prep: &dyn Fn(&mut State, &mut Rng), mask: u64) {
-        for (reg, rm) in [(1u8, Rm::Xmm(2)), (9, Rm::Xmm(14)), (3, Rm::Xmm(3)), (4, Rm::Mem(0x10))] {
+    fn xform(
+        &mut self,
+        name: &str,
+        pfx: Option<u8>,
+        op: &[u8],
+        imm: Option<u8>,
+        prep: &dyn Fn(&mut State, &mut Rng),
+        mask: u64,
+    ) {
+        for (reg, rm) in [
+            (1u8, Rm::Xmm(2)),
+            (9, Rm::Xmm(14)),
+            (3, Rm::Xmm(3)),
+            (4, Rm::Mem(0x10)),
+        ] {
             self.check(name, enc(pfx, false, op, reg, rm, imm), prep, mask);
         }
     }
     fn finish(self) {
-        assert!(self.fails.is_empty(), "{} of {} forms differ:\n{}", self.fails.len(), self.forms, self.fails.join("\n"));
-        eprintln!("{} forms x {} cases matched the host CPU", self.forms, cases());
+        assert!(
+            self.fails.is_empty(),
+            "{} of {} forms differ:\n{}",
+            self.fails.len(),
+            self.forms,
+            self.fails.join("\n")
+        );
+        eprintln!(
+            "{} forms x {} cases matched the host CPU",
+            self.forms,
+            cases()
+        );
     }
 }
 
@@ -156,37 +199,161 @@ fn sse_moves_and_logic() {
         ("movsd", Some(0xf2), 0x10, 0x11),
     ] {
         t.xform(&format!("{name} load"), pfx, &[ld], None, pm, STATUS);
-        t.check(&format!("{name} store"), enc(pfx, false, &[st], 5, Rm::Mem(0x20), None), pm, STATUS);
-        t.check(&format!("{name} store reg"), enc(pfx, false, &[st], 5, Rm::Xmm(12), None), pm, STATUS);
+        t.check(
+            &format!("{name} store"),
+            enc(pfx, false, &[st], 5, Rm::Mem(0x20), None),
+            pm,
+            STATUS,
+        );
+        t.check(
+            &format!("{name} store reg"),
+            enc(pfx, false, &[st], 5, Rm::Xmm(12), None),
+            pm,
+            STATUS,
+        );
     }
-    t.check("movdqu unaligned", enc(Some(0xf3), false, &[0x6f], 2, Rm::Mem(0x13), None), pm, STATUS);
-    t.check("movups unaligned store", enc(None, false, &[0x11], 2, Rm::Mem(0x17), None), pm, STATUS);
-    t.check("movntdq", enc(Some(0x66), false, &[0xe7], 2, Rm::Mem(0x30), None), pm, STATUS);
-    t.check("movntps", enc(None, false, &[0x2b], 2, Rm::Mem(0x30), None), pm, STATUS);
+    t.check(
+        "movdqu unaligned",
+        enc(Some(0xf3), false, &[0x6f], 2, Rm::Mem(0x13), None),
+        pm,
+        STATUS,
+    );
+    t.check(
+        "movups unaligned store",
+        enc(None, false, &[0x11], 2, Rm::Mem(0x17), None),
+        pm,
+        STATUS,
+    );
+    t.check(
+        "movntdq",
+        enc(Some(0x66), false, &[0xe7], 2, Rm::Mem(0x30), None),
+        pm,
+        STATUS,
+    );
+    t.check(
+        "movntps",
+        enc(None, false, &[0x2b], 2, Rm::Mem(0x30), None),
+        pm,
+        STATUS,
+    );
     t.check("movnti", vec![0x48, 0x0f, 0xc3, 0x5e, 0x08], pm, STATUS);
-    for (name, pfx, op) in [("movhps", None, 0x16u8), ("movlps", None, 0x12), ("movhpd", Some(0x66), 0x16), ("movlpd", Some(0x66), 0x12)] {
-        t.check(&format!("{name} load"), enc(pfx, false, &[op], 3, Rm::Mem(0x18), None), pm, STATUS);
-        t.check(&format!("{name} store"), enc(pfx, false, &[op + 1], 3, Rm::Mem(0x18), None), pm, STATUS);
-    }
-    t.check("movhlps", enc(None, false, &[0x12], 3, Rm::Xmm(7), None), &none, STATUS);
-    t.check("movlhps", enc(None, false, &[0x16], 3, Rm::Xmm(7), None), &none, STATUS);
-    // MOVD/MOVQ in all directions.
-    t.check("movd xmm,r32", enc(Some(0x66), false, &[0x6e], 3, Rm::Gpr(2), None), &none, STATUS);
-    t.check("movq xmm,r64", enc(Some(0x66), true, &[0x6e], 11, Rm::Gpr(9), None), &none, STATUS);
-    t.check("movd r32,xmm", enc(Some(0x66), false, &[0x7e], 3, Rm::Gpr(2), None), &none, STATUS);
-    t.check("movq r64,xmm", enc(Some(0x66), true, &[0x7e], 3, Rm::Gpr(12), None), &none, STATUS);
-    t.check("movd xmm,m32", enc(Some(0x66), false, &[0x6e], 3, Rm::Mem(0x8), None), pm, STATUS);
-    t.check("movd m32,xmm", enc(Some(0x66), false, &[0x7e], 3, Rm::Mem(0x8), None), pm, STATUS);
-    t.check("movq xmm,xmm/m64", enc(Some(0xf3), false, &[0x7e], 3, Rm::Xmm(5), None), pm, STATUS);
-    t.check("movq xmm,m64", enc(Some(0xf3), false, &[0x7e], 3, Rm::Mem(0x8), None), pm, STATUS);
-    t.check("movq m64,xmm", enc(Some(0x66), false, &[0xd6], 3, Rm::Mem(0x8), None), pm, STATUS);
-    t.check("movmskps", enc(None, false, &[0x50], 3, Rm::Xmm(5), None), &none, STATUS);
-    t.check("movmskpd", enc(Some(0x66), false, &[0x50], 3, Rm::Xmm(5), None), &none, STATUS);
-    t.check("pmovmskb", enc(Some(0x66), false, &[0xd7], 3, Rm::Xmm(13), None), &none, STATUS);
     for (name, pfx, op) in [
-        ("andps", None, 0x54u8), ("andnps", None, 0x55), ("orps", None, 0x56), ("xorps", None, 0x57),
-        ("andpd", Some(0x66), 0x54), ("andnpd", Some(0x66), 0x55), ("orpd", Some(0x66), 0x56), ("xorpd", Some(0x66), 0x57),
-        ("unpcklps", None, 0x14), ("unpckhps", None, 0x15), ("unpcklpd", Some(0x66), 0x14), ("unpckhpd", Some(0x66), 0x15),
+        ("movhps", None, 0x16u8),
+        ("movlps", None, 0x12),
+        ("movhpd", Some(0x66), 0x16),
+        ("movlpd", Some(0x66), 0x12),
+    ] {
+        t.check(
+            &format!("{name} load"),
+            enc(pfx, false, &[op], 3, Rm::Mem(0x18), None),
+            pm,
+            STATUS,
+        );
+        t.check(
+            &format!("{name} store"),
+            enc(pfx, false, &[op + 1], 3, Rm::Mem(0x18), None),
+            pm,
+            STATUS,
+        );
+    }
+    t.check(
+        "movhlps",
+        enc(None, false, &[0x12], 3, Rm::Xmm(7), None),
+        &none,
+        STATUS,
+    );
+    t.check(
+        "movlhps",
+        enc(None, false, &[0x16], 3, Rm::Xmm(7), None),
+        &none,
+        STATUS,
+    );
+    // MOVD/MOVQ in all directions.
+    t.check(
+        "movd xmm,r32",
+        enc(Some(0x66), false, &[0x6e], 3, Rm::Gpr(2), None),
+        &none,
+        STATUS,
+    );
+    t.check(
+        "movq xmm,r64",
+        enc(Some(0x66), true, &[0x6e], 11, Rm::Gpr(9), None),
+        &none,
+        STATUS,
+    );
+    t.check(
+        "movd r32,xmm",
+        enc(Some(0x66), false, &[0x7e], 3, Rm::Gpr(2), None),
+        &none,
+        STATUS,
+    );
+    t.check(
+        "movq r64,xmm",
+        enc(Some(0x66), true, &[0x7e], 3, Rm::Gpr(12), None),
+        &none,
+        STATUS,
+    );
+    t.check(
+        "movd xmm,m32",
+        enc(Some(0x66), false, &[0x6e], 3, Rm::Mem(0x8), None),
+        pm,
+        STATUS,
+    );
+    t.check(
+        "movd m32,xmm",
+        enc(Some(0x66), false, &[0x7e], 3, Rm::Mem(0x8), None),
+        pm,
+        STATUS,
+    );
+    t.check(
+        "movq xmm,xmm/m64",
+        enc(Some(0xf3), false, &[0x7e], 3, Rm::Xmm(5), None),
+        pm,
+        STATUS,
+    );
+    t.check(
+        "movq xmm,m64",
+        enc(Some(0xf3), false, &[0x7e], 3, Rm::Mem(0x8), None),
+        pm,
+        STATUS,
+    );
+    t.check(
+        "movq m64,xmm",
+        enc(Some(0x66), false, &[0xd6], 3, Rm::Mem(0x8), None),
+        pm,
+        STATUS,
+    );
+    t.check(
+        "movmskps",
+        enc(None, false, &[0x50], 3, Rm::Xmm(5), None),
+        &none,
+        STATUS,
+    );
+    t.check(
+        "movmskpd",
+        enc(Some(0x66), false, &[0x50], 3, Rm::Xmm(5), None),
+        &none,
+        STATUS,
+    );
+    t.check(
+        "pmovmskb",
+        enc(Some(0x66), false, &[0xd7], 3, Rm::Xmm(13), None),
+        &none,
+        STATUS,
+    );
+    for (name, pfx, op) in [
+        ("andps", None, 0x54u8),
+        ("andnps", None, 0x55),
+        ("orps", None, 0x56),
+        ("xorps", None, 0x57),
+        ("andpd", Some(0x66), 0x54),
+        ("andnpd", Some(0x66), 0x55),
+        ("orpd", Some(0x66), 0x56),
+        ("xorpd", Some(0x66), 0x57),
+        ("unpcklps", None, 0x14),
+        ("unpckhps", None, 0x15),
+        ("unpcklpd", Some(0x66), 0x14),
+        ("unpckhpd", Some(0x66), 0x15),
     ] {
         t.xform(name, pfx, &[op], None, pm, STATUS);
     }
@@ -199,12 +366,25 @@ fn sse_moves_and_logic() {
     for imm in [0u8, 1, 2, 3] {
         t.xform("shufpd", Some(0x66), &[0xc6], Some(imm), pm, STATUS);
     }
-    t.check("stmxcsr", vec![0x0f, 0xae, 0x5e, 0x08], &|s, r| { mem_prep(s, r); s.mxcsr = 0x1f80 | (r.below(64) as u32) | ((r.below(4) as u32) << 13); }, STATUS);
-    t.check("ldmxcsr", vec![0x0f, 0xae, 0x56, 0x08], &|s, r| {
-        mem_prep(s, r);
-        let v = 0x1f80u32 | (r.below(64) as u32) | ((r.below(4) as u32) << 13);
-        s.data[0x108..0x10c].copy_from_slice(&v.to_le_bytes());
-    }, STATUS);
+    t.check(
+        "stmxcsr",
+        vec![0x0f, 0xae, 0x5e, 0x08],
+        &|s, r| {
+            mem_prep(s, r);
+            s.mxcsr = 0x1f80 | (r.below(64) as u32) | ((r.below(4) as u32) << 13);
+        },
+        STATUS,
+    );
+    t.check(
+        "ldmxcsr",
+        vec![0x0f, 0xae, 0x56, 0x08],
+        &|s, r| {
+            mem_prep(s, r);
+            let v = 0x1f80u32 | (r.below(64) as u32) | ((r.below(4) as u32) << 13);
+            s.data[0x108..0x10c].copy_from_slice(&v.to_le_bytes());
+        },
+        STATUS,
+    );
     t.finish();
 }
 
@@ -213,20 +393,68 @@ fn sse2_packed_integer() {
     let mut t = Suite::new();
     let pm = &mem_prep;
     let ops: &[(&str, u8)] = &[
-        ("punpcklbw", 0x60), ("punpcklwd", 0x61), ("punpckldq", 0x62), ("packsswb", 0x63), ("pcmpgtb", 0x64),
-        ("pcmpgtw", 0x65), ("pcmpgtd", 0x66), ("packuswb", 0x67), ("punpckhbw", 0x68), ("punpckhwd", 0x69),
-        ("punpckhdq", 0x6a), ("packssdw", 0x6b), ("punpcklqdq", 0x6c), ("punpckhqdq", 0x6d), ("pcmpeqb", 0x74),
-        ("pcmpeqw", 0x75), ("pcmpeqd", 0x76), ("psrlw", 0xd1), ("psrld", 0xd2), ("psrlq", 0xd3), ("paddq", 0xd4),
-        ("pmullw", 0xd5), ("psubusb", 0xd8), ("psubusw", 0xd9), ("pminub", 0xda), ("pand", 0xdb), ("paddusb", 0xdc),
-        ("paddusw", 0xdd), ("pmaxub", 0xde), ("pandn", 0xdf), ("pavgb", 0xe0), ("psraw", 0xe1), ("psrad", 0xe2),
-        ("pavgw", 0xe3), ("pmulhuw", 0xe4), ("pmulhw", 0xe5), ("psubsb", 0xe8), ("psubsw", 0xe9), ("pminsw", 0xea),
-        ("por", 0xeb), ("paddsb", 0xec), ("paddsw", 0xed), ("pmaxsw", 0xee), ("pxor", 0xef), ("psllw", 0xf1),
-        ("pslld", 0xf2), ("psllq", 0xf3), ("pmuludq", 0xf4), ("pmaddwd", 0xf5), ("psadbw", 0xf6), ("psubb", 0xf8),
-        ("psubw", 0xf9), ("psubd", 0xfa), ("psubq", 0xfb), ("paddb", 0xfc), ("paddw", 0xfd), ("paddd", 0xfe),
+        ("punpcklbw", 0x60),
+        ("punpcklwd", 0x61),
+        ("punpckldq", 0x62),
+        ("packsswb", 0x63),
+        ("pcmpgtb", 0x64),
+        ("pcmpgtw", 0x65),
+        ("pcmpgtd", 0x66),
+        ("packuswb", 0x67),
+        ("punpckhbw", 0x68),
+        ("punpckhwd", 0x69),
+        ("punpckhdq", 0x6a),
+        ("packssdw", 0x6b),
+        ("punpcklqdq", 0x6c),
+        ("punpckhqdq", 0x6d),
+        ("pcmpeqb", 0x74),
+        ("pcmpeqw", 0x75),
+        ("pcmpeqd", 0x76),
+        ("psrlw", 0xd1),
+        ("psrld", 0xd2),
+        ("psrlq", 0xd3),
+        ("paddq", 0xd4),
+        ("pmullw", 0xd5),
+        ("psubusb", 0xd8),
+        ("psubusw", 0xd9),
+        ("pminub", 0xda),
+        ("pand", 0xdb),
+        ("paddusb", 0xdc),
+        ("paddusw", 0xdd),
+        ("pmaxub", 0xde),
+        ("pandn", 0xdf),
+        ("pavgb", 0xe0),
+        ("psraw", 0xe1),
+        ("psrad", 0xe2),
+        ("pavgw", 0xe3),
+        ("pmulhuw", 0xe4),
+        ("pmulhw", 0xe5),
+        ("psubsb", 0xe8),
+        ("psubsw", 0xe9),
+        ("pminsw", 0xea),
+        ("por", 0xeb),
+        ("paddsb", 0xec),
+        ("paddsw", 0xed),
+        ("pmaxsw", 0xee),
+        ("pxor", 0xef),
+        ("psllw", 0xf1),
+        ("pslld", 0xf2),
+        ("psllq", 0xf3),
+        ("pmuludq", 0xf4),
+        ("pmaddwd", 0xf5),
+        ("psadbw", 0xf6),
+        ("psubb", 0xf8),
+        ("psubw", 0xf9),
+        ("psubd", 0xfa),
+        ("psubq", 0xfb),
+        ("paddb", 0xfc),
+        ("paddw", 0xfd),
+        ("paddd", 0xfe),
     ];
     for &(name, op) in ops {
         // Shift counts come from the low quadword: keep them small often.
-        let shift = name.starts_with("ps") && (name.contains("ll") || name.contains("rl") || name.contains("ra"));
+        let shift = name.starts_with("ps")
+            && (name.contains("ll") || name.contains("rl") || name.contains("ra"));
         let prep = move |s: &mut State, r: &mut Rng| {
             mem_prep(s, r);
             if shift && r.below(4) != 0 {
@@ -239,16 +467,46 @@ fn sse2_packed_integer() {
         };
         t.xform(name, Some(0x66), &[op], None, &prep, STATUS);
     }
-    for (name, ext, op) in [("psrlw", 2u8, 0x71u8), ("psraw", 4, 0x71), ("psllw", 6, 0x71), ("psrld", 2, 0x72), ("psrad", 4, 0x72),
-        ("pslld", 6, 0x72), ("psrlq", 2, 0x73), ("psrldq", 3, 0x73), ("psllq", 6, 0x73), ("pslldq", 7, 0x73)] {
+    for (name, ext, op) in [
+        ("psrlw", 2u8, 0x71u8),
+        ("psraw", 4, 0x71),
+        ("psllw", 6, 0x71),
+        ("psrld", 2, 0x72),
+        ("psrad", 4, 0x72),
+        ("pslld", 6, 0x72),
+        ("psrlq", 2, 0x73),
+        ("psrldq", 3, 0x73),
+        ("psllq", 6, 0x73),
+        ("pslldq", 7, 0x73),
+    ] {
         for imm in [0u8, 1, 7, 8, 15, 16, 31, 33, 63, 64, 200] {
-            t.check(&format!("{name} imm"), enc(Some(0x66), false, &[op], ext, Rm::Xmm(10), Some(imm)), &none, STATUS);
+            t.check(
+                &format!("{name} imm"),
+                enc(Some(0x66), false, &[op], ext, Rm::Xmm(10), Some(imm)),
+                &none,
+                STATUS,
+            );
         }
     }
     for imm in [0u8, 3, 7, 9] {
-        t.check("pextrw", enc(Some(0x66), false, &[0xc5], 3, Rm::Xmm(5), Some(imm)), &none, STATUS);
-        t.check("pinsrw r", enc(Some(0x66), false, &[0xc4], 3, Rm::Gpr(5), Some(imm)), &none, STATUS);
-        t.check("pinsrw m", enc(Some(0x66), false, &[0xc4], 3, Rm::Mem(0x10), Some(imm)), pm, STATUS);
+        t.check(
+            "pextrw",
+            enc(Some(0x66), false, &[0xc5], 3, Rm::Xmm(5), Some(imm)),
+            &none,
+            STATUS,
+        );
+        t.check(
+            "pinsrw r",
+            enc(Some(0x66), false, &[0xc4], 3, Rm::Gpr(5), Some(imm)),
+            &none,
+            STATUS,
+        );
+        t.check(
+            "pinsrw m",
+            enc(Some(0x66), false, &[0xc4], 3, Rm::Mem(0x10), Some(imm)),
+            pm,
+            STATUS,
+        );
     }
     t.finish();
 }
@@ -256,29 +514,65 @@ fn sse2_packed_integer() {
 #[test]
 fn sse_floating_point() {
     let mut t = Suite::new();
-    let ops: &[(&str, u8)] = &[("sqrt", 0x51), ("add", 0x58), ("mul", 0x59), ("sub", 0x5c), ("min", 0x5d), ("div", 0x5e), ("max", 0x5f)];
+    let ops: &[(&str, u8)] = &[
+        ("sqrt", 0x51),
+        ("add", 0x58),
+        ("mul", 0x59),
+        ("sub", 0x5c),
+        ("min", 0x5d),
+        ("div", 0x5e),
+        ("max", 0x5f),
+    ];
     for &(name, op) in ops {
-        for (suffix, pfx, double) in [("ss", Some(0xf3u8), false), ("sd", Some(0xf2), true), ("ps", None, false), ("pd", Some(0x66), true)] {
+        for (suffix, pfx, double) in [
+            ("ss", Some(0xf3u8), false),
+            ("sd", Some(0xf2), true),
+            ("ps", None, false),
+            ("pd", Some(0x66), true),
+        ] {
             let prep = fp_prep(double);
             t.xform(&format!("{name}{suffix}"), pfx, &[op], None, &prep, STATUS);
         }
     }
     for pred in 0u8..8 {
-        for (suffix, pfx, double) in [("ss", Some(0xf3u8), false), ("sd", Some(0xf2), true), ("ps", None, false), ("pd", Some(0x66), true)] {
+        for (suffix, pfx, double) in [
+            ("ss", Some(0xf3u8), false),
+            ("sd", Some(0xf2), true),
+            ("ps", None, false),
+            ("pd", Some(0x66), true),
+        ] {
             let prep = fp_prep(double);
-            t.xform(&format!("cmp{suffix} {pred}"), pfx, &[0xc2], Some(pred), &prep, STATUS);
+            t.xform(
+                &format!("cmp{suffix} {pred}"),
+                pfx,
+                &[0xc2],
+                Some(pred),
+                &prep,
+                STATUS,
+            );
         }
     }
-    for (name, pfx, op, double) in [("ucomiss", None, 0x2eu8, false), ("comiss", None, 0x2f, false), ("ucomisd", Some(0x66), 0x2e, true), ("comisd", Some(0x66), 0x2f, true)] {
+    for (name, pfx, op, double) in [
+        ("ucomiss", None, 0x2eu8, false),
+        ("comiss", None, 0x2f, false),
+        ("ucomisd", Some(0x66), 0x2e, true),
+        ("comisd", Some(0x66), 0x2f, true),
+    ] {
         let prep = fp_prep(double);
         t.xform(name, pfx, &[op], None, &prep, STATUS);
     }
     // Conversions.
     for (name, pfx, op, double) in [
-        ("cvtsd2ss", Some(0xf2u8), 0x5au8, true), ("cvtss2sd", Some(0xf3), 0x5a, false),
-        ("cvtps2pd", None, 0x5a, false), ("cvtpd2ps", Some(0x66), 0x5a, true),
-        ("cvtdq2ps", None, 0x5b, false), ("cvtps2dq", Some(0x66), 0x5b, false), ("cvttps2dq", Some(0xf3), 0x5b, false),
-        ("cvtdq2pd", Some(0xf3), 0xe6, false), ("cvtpd2dq", Some(0xf2), 0xe6, true), ("cvttpd2dq", Some(0x66), 0xe6, true),
+        ("cvtsd2ss", Some(0xf2u8), 0x5au8, true),
+        ("cvtss2sd", Some(0xf3), 0x5a, false),
+        ("cvtps2pd", None, 0x5a, false),
+        ("cvtpd2ps", Some(0x66), 0x5a, true),
+        ("cvtdq2ps", None, 0x5b, false),
+        ("cvtps2dq", Some(0x66), 0x5b, false),
+        ("cvttps2dq", Some(0xf3), 0x5b, false),
+        ("cvtdq2pd", Some(0xf3), 0xe6, false),
+        ("cvtpd2dq", Some(0xf2), 0xe6, true),
+        ("cvttpd2dq", Some(0x66), 0xe6, true),
     ] {
         let prep = fp_prep(double);
         t.xform(name, pfx, &[op], None, &prep, STATUS);
@@ -291,13 +585,38 @@ fn sse_floating_point() {
             }
             s.gpr[6] = DATA + 0x100;
         };
-        t.check("cvtsi2sd", enc(Some(0xf2), w, &[0x2a], 3, Rm::Gpr(2), None), &ints, STATUS);
-        t.check("cvtsi2ss", enc(Some(0xf3), w, &[0x2a], 3, Rm::Gpr(12), None), &ints, STATUS);
-        t.check("cvtsi2sd m", enc(Some(0xf2), w, &[0x2a], 3, Rm::Mem(0x10), None), &ints, STATUS);
-        for (name, pfx, op, double) in [("cvttsd2si", Some(0xf2u8), 0x2cu8, true), ("cvtsd2si", Some(0xf2), 0x2d, true), ("cvttss2si", Some(0xf3), 0x2c, false), ("cvtss2si", Some(0xf3), 0x2d, false)] {
+        t.check(
+            "cvtsi2sd",
+            enc(Some(0xf2), w, &[0x2a], 3, Rm::Gpr(2), None),
+            &ints,
+            STATUS,
+        );
+        t.check(
+            "cvtsi2ss",
+            enc(Some(0xf3), w, &[0x2a], 3, Rm::Gpr(12), None),
+            &ints,
+            STATUS,
+        );
+        t.check(
+            "cvtsi2sd m",
+            enc(Some(0xf2), w, &[0x2a], 3, Rm::Mem(0x10), None),
+            &ints,
+            STATUS,
+        );
+        for (name, pfx, op, double) in [
+            ("cvttsd2si", Some(0xf2u8), 0x2cu8, true),
+            ("cvtsd2si", Some(0xf2), 0x2d, true),
+            ("cvttss2si", Some(0xf3), 0x2c, false),
+            ("cvtss2si", Some(0xf3), 0x2d, false),
+        ] {
             let prep = fp_prep(double);
             t.check(name, enc(pfx, w, &[op], 3, Rm::Xmm(5), None), &prep, STATUS);
-            t.check(name, enc(pfx, w, &[op], 11, Rm::Mem(0x10), None), &prep, STATUS);
+            t.check(
+                name,
+                enc(pfx, w, &[op], 11, Rm::Mem(0x10), None),
+                &prep,
+                STATUS,
+            );
         }
     }
     t.finish();
@@ -308,9 +627,12 @@ fn sse3_and_ssse3() {
     let mut t = Suite::new();
     let pm = &mem_prep;
     for (name, pfx, op, double) in [
-        ("addsubps", Some(0xf2u8), 0xd0u8, false), ("addsubpd", Some(0x66), 0xd0, true),
-        ("haddps", Some(0xf2), 0x7c, false), ("haddpd", Some(0x66), 0x7c, true),
-        ("hsubps", Some(0xf2), 0x7d, false), ("hsubpd", Some(0x66), 0x7d, true),
+        ("addsubps", Some(0xf2u8), 0xd0u8, false),
+        ("addsubpd", Some(0x66), 0xd0, true),
+        ("haddps", Some(0xf2), 0x7c, false),
+        ("haddpd", Some(0x66), 0x7c, true),
+        ("hsubps", Some(0xf2), 0x7d, false),
+        ("hsubpd", Some(0x66), 0x7d, true),
     ] {
         let prep = fp_prep(double);
         t.xform(name, pfx, &[op], None, &prep, STATUS);
@@ -318,11 +640,28 @@ fn sse3_and_ssse3() {
     t.xform("movsldup", Some(0xf3), &[0x12], None, pm, STATUS);
     t.xform("movshdup", Some(0xf3), &[0x16], None, pm, STATUS);
     t.xform("movddup", Some(0xf2), &[0x12], None, pm, STATUS);
-    t.check("lddqu", enc(Some(0xf2), false, &[0xf0], 3, Rm::Mem(0x13), None), pm, STATUS);
+    t.check(
+        "lddqu",
+        enc(Some(0xf2), false, &[0xf0], 3, Rm::Mem(0x13), None),
+        pm,
+        STATUS,
+    );
     for (name, op) in [
-        ("pshufb", 0x00u8), ("phaddw", 0x01), ("phaddd", 0x02), ("phaddsw", 0x03), ("pmaddubsw", 0x04),
-        ("phsubw", 0x05), ("phsubd", 0x06), ("phsubsw", 0x07), ("psignb", 0x08), ("psignw", 0x09), ("psignd", 0x0a),
-        ("pmulhrsw", 0x0b), ("pabsb", 0x1c), ("pabsw", 0x1d), ("pabsd", 0x1e),
+        ("pshufb", 0x00u8),
+        ("phaddw", 0x01),
+        ("phaddd", 0x02),
+        ("phaddsw", 0x03),
+        ("pmaddubsw", 0x04),
+        ("phsubw", 0x05),
+        ("phsubd", 0x06),
+        ("phsubsw", 0x07),
+        ("psignb", 0x08),
+        ("psignw", 0x09),
+        ("psignd", 0x0a),
+        ("pmulhrsw", 0x0b),
+        ("pabsb", 0x1c),
+        ("pabsw", 0x1d),
+        ("pabsd", 0x1e),
     ] {
         t.xform(name, Some(0x66), &[0x38, op], None, pm, STATUS);
     }
@@ -345,16 +684,61 @@ fn mmx_forms() {
     };
     let pm = &mem_prep;
     let ops: &[(&str, u8)] = &[
-        ("punpcklbw", 0x60), ("punpcklwd", 0x61), ("punpckldq", 0x62), ("packsswb", 0x63), ("pcmpgtb", 0x64),
-        ("pcmpgtw", 0x65), ("pcmpgtd", 0x66), ("packuswb", 0x67), ("punpckhbw", 0x68), ("punpckhwd", 0x69),
-        ("punpckhdq", 0x6a), ("packssdw", 0x6b), ("pcmpeqb", 0x74), ("pcmpeqw", 0x75), ("pcmpeqd", 0x76),
-        ("psrlw", 0xd1), ("psrld", 0xd2), ("psrlq", 0xd3), ("paddq", 0xd4), ("pmullw", 0xd5), ("psubusb", 0xd8),
-        ("psubusw", 0xd9), ("pminub", 0xda), ("pand", 0xdb), ("paddusb", 0xdc), ("paddusw", 0xdd), ("pmaxub", 0xde),
-        ("pandn", 0xdf), ("pavgb", 0xe0), ("psraw", 0xe1), ("psrad", 0xe2), ("pavgw", 0xe3), ("pmulhuw", 0xe4),
-        ("pmulhw", 0xe5), ("psubsb", 0xe8), ("psubsw", 0xe9), ("pminsw", 0xea), ("por", 0xeb), ("paddsb", 0xec),
-        ("paddsw", 0xed), ("pmaxsw", 0xee), ("pxor", 0xef), ("psllw", 0xf1), ("pslld", 0xf2), ("psllq", 0xf3),
-        ("pmuludq", 0xf4), ("pmaddwd", 0xf5), ("psadbw", 0xf6), ("psubb", 0xf8), ("psubw", 0xf9), ("psubd", 0xfa),
-        ("psubq", 0xfb), ("paddb", 0xfc), ("paddw", 0xfd), ("paddd", 0xfe),
+        ("punpcklbw", 0x60),
+        ("punpcklwd", 0x61),
+        ("punpckldq", 0x62),
+        ("packsswb", 0x63),
+        ("pcmpgtb", 0x64),
+        ("pcmpgtw", 0x65),
+        ("pcmpgtd", 0x66),
+        ("packuswb", 0x67),
+        ("punpckhbw", 0x68),
+        ("punpckhwd", 0x69),
+        ("punpckhdq", 0x6a),
+        ("packssdw", 0x6b),
+        ("pcmpeqb", 0x74),
+        ("pcmpeqw", 0x75),
+        ("pcmpeqd", 0x76),
+        ("psrlw", 0xd1),
+        ("psrld", 0xd2),
+        ("psrlq", 0xd3),
+        ("paddq", 0xd4),
+        ("pmullw", 0xd5),
+        ("psubusb", 0xd8),
+        ("psubusw", 0xd9),
+        ("pminub", 0xda),
+        ("pand", 0xdb),
+        ("paddusb", 0xdc),
+        ("paddusw", 0xdd),
+        ("pmaxub", 0xde),
+        ("pandn", 0xdf),
+        ("pavgb", 0xe0),
+        ("psraw", 0xe1),
+        ("psrad", 0xe2),
+        ("pavgw", 0xe3),
+        ("pmulhuw", 0xe4),
+        ("pmulhw", 0xe5),
+        ("psubsb", 0xe8),
+        ("psubsw", 0xe9),
+        ("pminsw", 0xea),
+        ("por", 0xeb),
+        ("paddsb", 0xec),
+        ("paddsw", 0xed),
+        ("pmaxsw", 0xee),
+        ("pxor", 0xef),
+        ("psllw", 0xf1),
+        ("pslld", 0xf2),
+        ("psllq", 0xf3),
+        ("pmuludq", 0xf4),
+        ("pmaddwd", 0xf5),
+        ("psadbw", 0xf6),
+        ("psubb", 0xf8),
+        ("psubw", 0xf9),
+        ("psubd", 0xfa),
+        ("psubq", 0xfb),
+        ("paddb", 0xfc),
+        ("paddw", 0xfd),
+        ("paddd", 0xfe),
     ];
     let small_counts = |s: &mut State, r: &mut Rng| {
         mem_prep(s, r);
@@ -364,21 +748,68 @@ fn mmx_forms() {
         }
     };
     for &(name, op) in ops {
-        t.check(&format!("mmx {name} reg"), seq(&[0x0f, op, 0xc1]), &small_counts, STATUS);
-        t.check(&format!("mmx {name} mem"), seq(&[0x0f, op, 0x46, 0x08]), &small_counts, STATUS);
+        t.check(
+            &format!("mmx {name} reg"),
+            seq(&[0x0f, op, 0xc1]),
+            &small_counts,
+            STATUS,
+        );
+        t.check(
+            &format!("mmx {name} mem"),
+            seq(&[0x0f, op, 0x46, 0x08]),
+            &small_counts,
+            STATUS,
+        );
     }
-    for (name, op) in [("pshufb", 0x00u8), ("phaddw", 0x01), ("phaddd", 0x02), ("phaddsw", 0x03), ("pmaddubsw", 0x04),
-        ("phsubw", 0x05), ("phsubd", 0x06), ("phsubsw", 0x07), ("psignb", 0x08), ("psignw", 0x09), ("psignd", 0x0a),
-        ("pmulhrsw", 0x0b), ("pabsb", 0x1c), ("pabsw", 0x1d), ("pabsd", 0x1e)] {
-        t.check(&format!("mmx {name}"), seq(&[0x0f, 0x38, op, 0xc1]), pm, STATUS);
+    for (name, op) in [
+        ("pshufb", 0x00u8),
+        ("phaddw", 0x01),
+        ("phaddd", 0x02),
+        ("phaddsw", 0x03),
+        ("pmaddubsw", 0x04),
+        ("phsubw", 0x05),
+        ("phsubd", 0x06),
+        ("phsubsw", 0x07),
+        ("psignb", 0x08),
+        ("psignw", 0x09),
+        ("psignd", 0x0a),
+        ("pmulhrsw", 0x0b),
+        ("pabsb", 0x1c),
+        ("pabsw", 0x1d),
+        ("pabsd", 0x1e),
+    ] {
+        t.check(
+            &format!("mmx {name}"),
+            seq(&[0x0f, 0x38, op, 0xc1]),
+            pm,
+            STATUS,
+        );
     }
     for imm in [0u8, 3, 8, 9, 15, 16] {
-        t.check("mmx palignr", seq(&[0x0f, 0x3a, 0x0f, 0xc1, imm]), pm, STATUS);
+        t.check(
+            "mmx palignr",
+            seq(&[0x0f, 0x3a, 0x0f, 0xc1, imm]),
+            pm,
+            STATUS,
+        );
     }
-    for (name, ext, op) in [("psrlw", 2u8, 0x71u8), ("psraw", 4, 0x71), ("psllw", 6, 0x71), ("psrld", 2, 0x72), ("psrad", 4, 0x72),
-        ("pslld", 6, 0x72), ("psrlq", 2, 0x73), ("psllq", 6, 0x73)] {
+    for (name, ext, op) in [
+        ("psrlw", 2u8, 0x71u8),
+        ("psraw", 4, 0x71),
+        ("psllw", 6, 0x71),
+        ("psrld", 2, 0x72),
+        ("psrad", 4, 0x72),
+        ("pslld", 6, 0x72),
+        ("psrlq", 2, 0x73),
+        ("psllq", 6, 0x73),
+    ] {
         for imm in [0u8, 1, 7, 15, 16, 31, 33, 64] {
-            t.check(&format!("mmx {name} imm"), seq(&[0x0f, op, 0xc0 | (ext << 3), imm]), pm, STATUS);
+            t.check(
+                &format!("mmx {name} imm"),
+                seq(&[0x0f, op, 0xc0 | (ext << 3), imm]),
+                pm,
+                STATUS,
+            );
         }
     }
     for imm in [0x1bu8, 0xe4, 0x00, 0xff] {
@@ -407,6 +838,11 @@ fn mmx_forms() {
         s.gpr[7] = DATA + 0x180 + r.below(16);
     };
     t.check("maskmovq", seq(&[0x0f, 0xf7, 0xc1]), &rdi, STATUS);
-    t.check("maskmovdqu", enc(Some(0x66), false, &[0xf7], 1, Rm::Xmm(2), None), &rdi, STATUS);
+    t.check(
+        "maskmovdqu",
+        enc(Some(0x66), false, &[0xf7], 1, Rm::Xmm(2), None),
+        &rdi,
+        STATUS,
+    );
     t.finish();
 }

@@ -28,12 +28,18 @@ fn normal_f64(r: &mut Rng, exp_range: u64) -> f64 {
 fn prep(exp_range: u64, nearest_only: bool) -> impl Fn(&mut State, &mut Rng) {
     move |s: &mut State, r: &mut Rng| {
         s.gpr[6] = DATA + 0x100;
-        let put = |s: &mut State, off: usize, v: u64| s.data[0x100 + off..0x108 + off].copy_from_slice(&v.to_le_bytes());
+        let put = |s: &mut State, off: usize, v: u64| {
+            s.data[0x100 + off..0x108 + off].copy_from_slice(&v.to_le_bytes())
+        };
         let a = normal_f64(r, exp_range);
         let b = normal_f64(r, exp_range);
         put(s, 0, a.to_bits());
         put(s, 8, b.to_bits());
-        put(s, 0x20, (r.interesting() as i32 as i64) as u64 & 0xffff_ffff);
+        put(
+            s,
+            0x20,
+            (r.interesting() as i32 as i64) as u64 & 0xffff_ffff,
+        );
         put(s, 0x28, (r.next() as i64 >> 11) as u64); // |x| < 2^53: exact in f64
         let rc = if nearest_only { 0 } else { r.below(4) };
         put(s, 0x30, 0x027f | rc << 10);
@@ -66,50 +72,171 @@ fn x87_forms() {
     let mut forms = 0;
     let mut check = |name: &str, bytes: Vec<u8>, p: &dyn Fn(&mut State, &mut Rng), flags: u64| {
         forms += 1;
-        fails.extend(check_form(&Form { name: name.into(), bytes }, &mut rng, p, &|_| flags));
+        fails.extend(check_form(
+            &Form {
+                name: name.into(),
+                bytes,
+            },
+            &mut rng,
+            p,
+            &|_| flags,
+        ));
     };
     let p = prep(100, false);
     let near = prep(100, true);
     let close = prep(20, false);
-    for (name, op) in [("faddp", [0xde, 0xc1]), ("fsubp", [0xde, 0xe9]), ("fsubrp", [0xde, 0xe1]), ("fmulp", [0xde, 0xc9]),
-        ("fdivp", [0xde, 0xf9]), ("fdivrp", [0xde, 0xf1]), ("fadd st0,st1", [0xd8, 0xc1]), ("fdiv st1,st0", [0xdc, 0xf9])] {
-        let tail: &[u8] = if name.contains(',') { &[0xdd, 0xd8, 0xdd, 0x5e, 0x10] } else { &FSTP_R };
-        let tail2: Vec<u8> = if name == "fadd st0,st1" { [&FSTP_R[..], &[0xdd, 0xd8][..]].concat() } else { tail.to_vec() };
+    for (name, op) in [
+        ("faddp", [0xde, 0xc1]),
+        ("fsubp", [0xde, 0xe9]),
+        ("fsubrp", [0xde, 0xe1]),
+        ("fmulp", [0xde, 0xc9]),
+        ("fdivp", [0xde, 0xf9]),
+        ("fdivrp", [0xde, 0xf1]),
+        ("fadd st0,st1", [0xd8, 0xc1]),
+        ("fdiv st1,st0", [0xdc, 0xf9]),
+    ] {
+        let tail: &[u8] = if name.contains(',') {
+            &[0xdd, 0xd8, 0xdd, 0x5e, 0x10]
+        } else {
+            &FSTP_R
+        };
+        let tail2: Vec<u8> = if name == "fadd st0,st1" {
+            [&FSTP_R[..], &[0xdd, 0xd8][..]].concat()
+        } else {
+            tail.to_vec()
+        };
         check(name, seq(&[&FLD_A, &FLD_B, &op, &tail2]), &p, STATUS);
     }
-    for (name, op) in [("fadd m64", [0xdc, 0x46, 0x08]), ("fsub m64", [0xdc, 0x66, 0x08]), ("fsubr m64", [0xdc, 0x6e, 0x08]),
-        ("fmul m64", [0xdc, 0x4e, 0x08]), ("fdiv m64", [0xdc, 0x76, 0x08]), ("fdivr m64", [0xdc, 0x7e, 0x08]),
-        ("fadd m32", [0xd8, 0x46, 0x08]), ("fmul m32", [0xd8, 0x4e, 0x08]), ("fiadd m32", [0xda, 0x46, 0x20]),
-        ("fimul m32", [0xda, 0x4e, 0x20]), ("fidiv m32", [0xda, 0x76, 0x20]), ("fisub m32", [0xda, 0x66, 0x20])] {
+    for (name, op) in [
+        ("fadd m64", [0xdc, 0x46, 0x08]),
+        ("fsub m64", [0xdc, 0x66, 0x08]),
+        ("fsubr m64", [0xdc, 0x6e, 0x08]),
+        ("fmul m64", [0xdc, 0x4e, 0x08]),
+        ("fdiv m64", [0xdc, 0x76, 0x08]),
+        ("fdivr m64", [0xdc, 0x7e, 0x08]),
+        ("fadd m32", [0xd8, 0x46, 0x08]),
+        ("fmul m32", [0xd8, 0x4e, 0x08]),
+        ("fiadd m32", [0xda, 0x46, 0x20]),
+        ("fimul m32", [0xda, 0x4e, 0x20]),
+        ("fidiv m32", [0xda, 0x76, 0x20]),
+        ("fisub m32", [0xda, 0x66, 0x20]),
+    ] {
         check(name, seq(&[&FLD_A, &op, &FSTP_R]), &p, STATUS);
     }
-    for (name, op) in [("fsqrt", [0xd9, 0xfa]), ("fabs", [0xd9, 0xe1]), ("fchs", [0xd9, 0xe0]), ("frndint", [0xd9, 0xfc])] {
+    for (name, op) in [
+        ("fsqrt", [0xd9, 0xfa]),
+        ("fabs", [0xd9, 0xe1]),
+        ("fchs", [0xd9, 0xe0]),
+        ("frndint", [0xd9, 0xfc]),
+    ] {
         check(name, seq(&[&FLD_A, &op, &FSTP_R]), &p, STATUS);
     }
-    for (name, op) in [("fistp m32", vec![0xdb, 0x5e, 0x18]), ("fistp m64", vec![0xdf, 0x7e, 0x18]), ("fisttp m64", vec![0xdd, 0x4e, 0x18]),
-        ("fistp m16", vec![0xdf, 0x5e, 0x18]), ("fisttp m32", vec![0xdb, 0x4e, 0x18])] {
+    for (name, op) in [
+        ("fistp m32", vec![0xdb, 0x5e, 0x18]),
+        ("fistp m64", vec![0xdf, 0x7e, 0x18]),
+        ("fisttp m64", vec![0xdd, 0x4e, 0x18]),
+        ("fistp m16", vec![0xdf, 0x5e, 0x18]),
+        ("fisttp m32", vec![0xdb, 0x4e, 0x18]),
+    ] {
         check(name, seq(&[&FLD_A, &op]), &prep(40, false), STATUS);
     }
     check("fild m32", seq(&[&[0xdb, 0x46, 0x20], &FSTP_R]), &p, STATUS);
     check("fild m64", seq(&[&[0xdf, 0x6e, 0x28], &FSTP_R]), &p, STATUS);
     check("fild m16", seq(&[&[0xdf, 0x46, 0x20], &FSTP_R]), &p, STATUS);
-    check("fld/fstp m32", seq(&[&[0xd9, 0x46, 0x08], &[0xd9, 0x5e, 0x10]]), &p, STATUS);
-    check("fld m64 fstp m32", seq(&[&FLD_A, &[0xd9, 0x5e, 0x10]]), &p, STATUS);
-    check("fld/fstp m80", seq(&[&FLD_A, &[0xdb, 0x7e, 0x10], &[0xdb, 0x6e, 0x10], &[0xdd, 0x5e, 0x20]]), &p, STATUS);
-    check("fcomip", seq(&[&FLD_B, &FLD_A, &[0xdf, 0xf1], &[0xdd, 0xd8]]), &p, STATUS | ZF | PF | CF);
-    check("fucomip", seq(&[&FLD_B, &FLD_A, &[0xdf, 0xe9], &[0xdd, 0xd8]]), &p, STATUS | ZF | PF | CF);
-    check("fcom st1", seq(&[&FLD_B, &FLD_A, &[0xd8, 0xd1]]), &p, STATUS);
+    check(
+        "fld/fstp m32",
+        seq(&[&[0xd9, 0x46, 0x08], &[0xd9, 0x5e, 0x10]]),
+        &p,
+        STATUS,
+    );
+    check(
+        "fld m64 fstp m32",
+        seq(&[&FLD_A, &[0xd9, 0x5e, 0x10]]),
+        &p,
+        STATUS,
+    );
+    check(
+        "fld/fstp m80",
+        seq(&[
+            &FLD_A,
+            &[0xdb, 0x7e, 0x10],
+            &[0xdb, 0x6e, 0x10],
+            &[0xdd, 0x5e, 0x20],
+        ]),
+        &p,
+        STATUS,
+    );
+    check(
+        "fcomip",
+        seq(&[&FLD_B, &FLD_A, &[0xdf, 0xf1], &[0xdd, 0xd8]]),
+        &p,
+        STATUS | ZF | PF | CF,
+    );
+    check(
+        "fucomip",
+        seq(&[&FLD_B, &FLD_A, &[0xdf, 0xe9], &[0xdd, 0xd8]]),
+        &p,
+        STATUS | ZF | PF | CF,
+    );
+    check(
+        "fcom st1",
+        seq(&[&FLD_B, &FLD_A, &[0xd8, 0xd1]]),
+        &p,
+        STATUS,
+    );
     check("fcomp m64", seq(&[&FLD_A, &[0xdc, 0x5e, 0x08]]), &p, STATUS);
     check("ftst", seq(&[&FLD_A, &[0xd9, 0xe4]]), &p, STATUS);
     check("fxam", seq(&[&FLD_A, &[0xd9, 0xe5]]), &p, STATUS);
-    check("fxch", seq(&[&FLD_A, &FLD_B, &[0xd9, 0xc9], &FSTP_R, &[0xdd, 0x5e, 0x18]]), &p, STATUS);
-    for (name, op) in [("fld1", [0xd9, 0xe8]), ("fldz", [0xd9, 0xee]), ("fldpi", [0xd9, 0xeb]), ("fldl2e", [0xd9, 0xea]), ("fldln2", [0xd9, 0xed])] {
+    check(
+        "fxch",
+        seq(&[&FLD_A, &FLD_B, &[0xd9, 0xc9], &FSTP_R, &[0xdd, 0x5e, 0x18]]),
+        &p,
+        STATUS,
+    );
+    for (name, op) in [
+        ("fld1", [0xd9, 0xe8]),
+        ("fldz", [0xd9, 0xee]),
+        ("fldpi", [0xd9, 0xeb]),
+        ("fldl2e", [0xd9, 0xea]),
+        ("fldln2", [0xd9, 0xed]),
+    ] {
         check(name, seq(&[&op, &FSTP_R]), &near, STATUS);
     }
-    check("fscale", seq(&[&[0xdd, 0x46, 0x38], &FLD_A, &[0xd9, 0xfd], &FSTP_R, &[0xdd, 0xd8]]), &p, STATUS);
-    check("fprem", seq(&[&FLD_B, &FLD_A, &[0xd9, 0xf8], &FSTP_R, &[0xdd, 0xd8]]), &close, STATUS | 0x4700);
-    check("fprem1", seq(&[&FLD_B, &FLD_A, &[0xd9, 0xf5], &FSTP_R, &[0xdd, 0xd8]]), &close, STATUS | 0x4700);
-    check("fnstcw", vec![0xdb, 0xe3, 0xd9, 0x6e, 0x30, 0xd9, 0x7e, 0x18, 0xdb, 0xe3], &p, STATUS);
-    assert!(fails.is_empty(), "{} of {forms} x87 forms differ:\n{}", fails.len(), fails.join("\n"));
+    check(
+        "fscale",
+        seq(&[
+            &[0xdd, 0x46, 0x38],
+            &FLD_A,
+            &[0xd9, 0xfd],
+            &FSTP_R,
+            &[0xdd, 0xd8],
+        ]),
+        &p,
+        STATUS,
+    );
+    check(
+        "fprem",
+        seq(&[&FLD_B, &FLD_A, &[0xd9, 0xf8], &FSTP_R, &[0xdd, 0xd8]]),
+        &close,
+        STATUS | 0x4700,
+    );
+    check(
+        "fprem1",
+        seq(&[&FLD_B, &FLD_A, &[0xd9, 0xf5], &FSTP_R, &[0xdd, 0xd8]]),
+        &close,
+        STATUS | 0x4700,
+    );
+    check(
+        "fnstcw",
+        vec![0xdb, 0xe3, 0xd9, 0x6e, 0x30, 0xd9, 0x7e, 0x18, 0xdb, 0xe3],
+        &p,
+        STATUS,
+    );
+    assert!(
+        fails.is_empty(),
+        "{} of {forms} x87 forms differ:\n{}",
+        fails.len(),
+        fails.join("\n")
+    );
     eprintln!("{forms} x87 forms x {} cases matched the host CPU", cases());
 }

@@ -28,7 +28,11 @@ impl Bus for BareBus {
         &mut self.ram
     }
     fn mmio_read(&mut self, _a: u64, size: u8) -> u64 {
-        if size >= 8 { u64::MAX } else { (1 << (8 * size as u32)) - 1 }
+        if size >= 8 {
+            u64::MAX
+        } else {
+            (1 << (8 * size as u32)) - 1
+        }
     }
     fn mmio_write(&mut self, _a: u64, _s: u8, _v: u64) {}
     fn io_in(&mut self, port: u16, _s: u8) -> u32 {
@@ -45,7 +49,10 @@ impl Bus for BareBus {
 }
 
 fn symbols(vmlinux: &std::path::Path) -> BTreeMap<u64, String> {
-    let out = Command::new("nm").arg(vmlinux).output().expect("nm (binutils) reads the kernel symbols");
+    let out = Command::new("nm")
+        .arg(vmlinux)
+        .output()
+        .expect("nm (binutils) reads the kernel symbols");
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter_map(|l| {
@@ -74,9 +81,16 @@ fn kernel_boots_to_hardware_setup_without_cpu_faults() {
     let vmlinux = image.vmlinux();
     let elf = std::fs::read(&vmlinux).unwrap();
     let syms = symbols(&vmlinux);
-    let log_buf = *syms.iter().find(|(_, n)| *n == "__log_buf").expect("__log_buf symbol").0;
+    let log_buf = *syms
+        .iter()
+        .find(|(_, n)| *n == "__log_buf")
+        .expect("__log_buf symbol")
+        .0;
 
-    let mut bus = BareBus { ram: vec![0; RAM], serial: Vec::new() };
+    let mut bus = BareBus {
+        ram: vec![0; RAM],
+        serial: Vec::new(),
+    };
     let m = &mut bus.ram;
     // Load PT_LOAD segments at their physical addresses.
     let u16_at = |o: usize| u16::from_le_bytes([elf[o], elf[o + 1]]) as usize;
@@ -87,7 +101,11 @@ fn kernel_boots_to_hardware_setup_without_cpu_faults() {
         if u32::from_le_bytes(elf[o..o + 4].try_into().unwrap()) != 1 {
             continue;
         }
-        let (off, paddr, filesz) = (u64_at(o + 8) as usize, u64_at(o + 24), u64_at(o + 32) as usize);
+        let (off, paddr, filesz) = (
+            u64_at(o + 8) as usize,
+            u64_at(o + 24),
+            u64_at(o + 32) as usize,
+        );
         w(m, paddr, &elf[off..off + filesz]);
     }
     let entry = u64_at(24);
@@ -122,8 +140,16 @@ fn kernel_boots_to_hardware_setup_without_cpu_faults() {
     let mut cpu = Cpu::new();
     cpu.cr3 = PML4;
     cpu.cr0 |= CR0_PG | CR0_WP;
-    cpu.gdtr = TableReg { base: GDT, limit: 0x1f };
-    cpu.seg[CS] = Segment { selector: 0x10, base: 0, limit: 0xffff_ffff, attr: 0xa09b };
+    cpu.gdtr = TableReg {
+        base: GDT,
+        limit: 0x1f,
+    };
+    cpu.seg[CS] = Segment {
+        selector: 0x10,
+        base: 0,
+        limit: 0xffff_ffff,
+        attr: 0xa09b,
+    };
     cpu.gpr[6] = BOOT_PARAMS; // RSI
     cpu.rip = entry;
     // Release builds run far enough to reach IRQ setup; debug builds (plain
@@ -150,9 +176,22 @@ fn kernel_boots_to_hardware_setup_without_cpu_faults() {
         symbolize(&syms, cpu.rip),
         cpu.last_exception
     );
-    assert!(text.contains("Linux version"), "the kernel never logged its banner");
-    assert!(text.contains("Command line: console=ttyS0"), "setup_arch did not run");
-    for bad in ["invalid opcode", "Oops", "BUG:", "Kernel panic", "general protection fault", "double fault"] {
+    assert!(
+        text.contains("Linux version"),
+        "the kernel never logged its banner"
+    );
+    assert!(
+        text.contains("Command line: console=ttyS0"),
+        "setup_arch did not run"
+    );
+    for bad in [
+        "invalid opcode",
+        "Oops",
+        "BUG:",
+        "Kernel panic",
+        "general protection fault",
+        "double fault",
+    ] {
         assert!(!text.contains(bad), "kernel reported `{bad}`:\n{tail}");
     }
     assert_ne!(exit, Exit::Shutdown, "triple fault");

@@ -17,7 +17,10 @@ impl Rng {
 }
 
 fn iterations() -> u64 {
-    std::env::var("NETVM_CPU_FUZZ_ITERS").ok().and_then(|v| v.parse().ok()).unwrap_or(if cfg!(debug_assertions) { 3000 } else { 30000 })
+    std::env::var("NETVM_CPU_FUZZ_ITERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(if cfg!(debug_assertions) { 3000 } else { 30000 })
 }
 
 #[test]
@@ -35,7 +38,8 @@ fn random_code_never_panics() {
         // Favour real opcode prefixes/escapes so deep decode paths run.
         for k in 0..32 {
             if rng.next() % 3 == 0 {
-                bus.mem[0x8000 + k] = [0x0f, 0x66, 0xf3, 0xf2, 0x48, 0xd9, 0xdd, 0xdf][(rng.next() % 8) as usize];
+                bus.mem[0x8000 + k] =
+                    [0x0f, 0x66, 0xf3, 0xf2, 0x48, 0xd9, 0xdd, 0xdf][(rng.next() % 8) as usize];
             }
         }
         for g in cpu.gpr.iter_mut() {
@@ -46,12 +50,19 @@ fn random_code_never_panics() {
                 _ => rng.next() & 0xff,
             };
         }
-        cpu.xmm.iter_mut().for_each(|x| *x = rng.next() as u128 | (rng.next() as u128) << 64);
+        cpu.xmm
+            .iter_mut()
+            .for_each(|x| *x = rng.next() as u128 | (rng.next() as u128) << 64);
         cpu.set_rflags(rng.next() & 0xcd5 | 2);
         cpu.mxcsr = 0x1f80 | (rng.next() as u32 & 0x7fff & !0x1f80);
         cpu.cpl = if rng.next() % 2 == 0 { 0 } else { 3 };
         if cpu.cpl == 3 {
-            cpu.seg[CS] = Segment { selector: 0x33, base: 0, limit: 0xffff_ffff, attr: 0xa0fb };
+            cpu.seg[CS] = Segment {
+                selector: 0x33,
+                base: 0,
+                limit: 0xffff_ffff,
+                attr: 0xa0fb,
+            };
         }
         cpu.idtr.base = 0x8000;
         cpu.idtr.limit = (rng.next() % 0x1000) as u16;
@@ -65,6 +76,9 @@ fn random_code_never_panics() {
         let before = cpu.icount;
         let exit = cpu.run(&mut bus, 64);
         assert!(cpu.icount - before <= 64, "budget overrun: {exit:?}");
-        let _ = matches!(exit, Exit::Budget | Exit::Halted | Exit::Shutdown | Exit::Syscall);
+        let _ = matches!(
+            exit,
+            Exit::Budget | Exit::Halted | Exit::Shutdown | Exit::Syscall
+        );
     }
 }

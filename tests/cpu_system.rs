@@ -71,13 +71,20 @@ impl Machine {
         }
         // GDT: null, kernel code 0x08, kernel data 0x10, user data 0x18,
         // user code 0x20 (STAR layout Linux uses), TSS 0x28.
-        for (k, d) in [0u64, 0x00af_9b00_0000_ffff, 0x00cf_9300_0000_ffff, 0x00cf_f300_0000_ffff, 0x00af_fb00_0000_ffff]
-            .iter()
-            .enumerate()
+        for (k, d) in [
+            0u64,
+            0x00af_9b00_0000_ffff,
+            0x00cf_9300_0000_ffff,
+            0x00cf_f300_0000_ffff,
+            0x00af_fb00_0000_ffff,
+        ]
+        .iter()
+        .enumerate()
         {
             w64(m, GDT + 8 * k as u64, *d);
         }
-        let tss_lo = 0x67 | ((TSS & 0xff_ffff) << 16) | (0x89u64 << 40) | ((TSS >> 24) & 0xff) << 56;
+        let tss_lo =
+            0x67 | ((TSS & 0xff_ffff) << 16) | (0x89u64 << 40) | ((TSS >> 24) & 0xff) << 56;
         w64(m, GDT + 0x28, tss_lo);
         w64(m, GDT + 0x30, TSS >> 32);
         w64(m, TSS + 4, KSTACK); // RSP0
@@ -85,11 +92,29 @@ impl Machine {
         let mut cpu = Cpu::new();
         cpu.cr3 = PML4;
         cpu.cr0 |= CR0_PG | CR0_WP;
-        cpu.gdtr = netvm::cpu::TableReg { base: GDT, limit: 0x37 };
-        cpu.idtr = netvm::cpu::TableReg { base: IDT, limit: 0xfff };
-        cpu.seg[CS] = Segment { selector: 0x08, base: 0, limit: 0xffff_ffff, attr: 0xa09b };
+        cpu.gdtr = netvm::cpu::TableReg {
+            base: GDT,
+            limit: 0x37,
+        };
+        cpu.idtr = netvm::cpu::TableReg {
+            base: IDT,
+            limit: 0xfff,
+        };
+        cpu.seg[CS] = Segment {
+            selector: 0x08,
+            base: 0,
+            limit: 0xffff_ffff,
+            attr: 0xa09b,
+        };
         cpu.gpr[4] = KSTACK;
-        Machine { cpu, bus: TestBus { ram, pending: None, acks: 0 } }
+        Machine {
+            cpu,
+            bus: TestBus {
+                ram,
+                pending: None,
+                acks: 0,
+            },
+        }
     }
 
     fn load(&mut self, at: u64, a: &mut CodeAssembler) {
@@ -100,9 +125,17 @@ impl Machine {
 
     /// Install an IDT gate (interrupt gate, DPL `dpl`, IST `ist`).
     fn gate(&mut self, vector: u8, handler: u64, dpl: u64, ist: u64) {
-        let lo = (handler & 0xffff) | (0x08 << 16) | (ist << 32) | ((0x8e | dpl << 5) << 40) | ((handler >> 16) & 0xffff) << 48;
+        let lo = (handler & 0xffff)
+            | (0x08 << 16)
+            | (ist << 32)
+            | ((0x8e | dpl << 5) << 40)
+            | ((handler >> 16) & 0xffff) << 48;
         w64(&mut self.bus.ram.mem, IDT + 16 * vector as u64, lo);
-        w64(&mut self.bus.ram.mem, IDT + 16 * vector as u64 + 8, handler >> 32);
+        w64(
+            &mut self.bus.ram.mem,
+            IDT + 16 * vector as u64 + 8,
+            handler >> 32,
+        );
     }
 
     fn run(&mut self) -> Exit {
@@ -144,7 +177,11 @@ fn page_fault_sets_cr2_and_error_code_then_iretq_resumes() {
 fn protection_faults_have_their_error_codes() {
     // Write to a read-only page with CR0.WP (0x3), execute from an NX page
     // (0x11), user read of a supervisor page (0x5).
-    let cases: [(u64, u64, u32); 3] = [(0x40, 0x8000_0000_0000_0005, 0x3), (0x41, (1 << 63) | 3, 0x11), (0x42, 3, 0x5)];
+    let cases: [(u64, u64, u32); 3] = [
+        (0x40, 0x8000_0000_0000_0005, 0x3),
+        (0x41, (1 << 63) | 3, 0x11),
+        (0x42, 3, 0x5),
+    ];
     for (page, pte, want) in cases {
         let mut m = Machine::new();
         m.cpu.efer |= netvm::cpu::state::EFER_NXE;
@@ -176,10 +213,25 @@ fn protection_faults_have_their_error_codes() {
             u.hlt().unwrap();
             m.load(UCODE, &mut u);
             m.cpu.cpl = 3;
-            m.cpu.seg[CS] = Segment { selector: 0x23, base: 0, limit: 0xffff_ffff, attr: 0xa0fb };
-            m.cpu.seg[SS] = Segment { selector: 0x1b, base: 0, limit: 0xffff_ffff, attr: 0xc0f3 };
+            m.cpu.seg[CS] = Segment {
+                selector: 0x23,
+                base: 0,
+                limit: 0xffff_ffff,
+                attr: 0xa0fb,
+            };
+            m.cpu.seg[SS] = Segment {
+                selector: 0x1b,
+                base: 0,
+                limit: 0xffff_ffff,
+                attr: 0xc0f3,
+            };
             m.cpu.gpr[4] = USTACK;
-            m.cpu.tr = Segment { selector: 0x28, base: TSS, limit: 0x67, attr: 0x8b };
+            m.cpu.tr = Segment {
+                selector: 0x28,
+                base: TSS,
+                limit: 0x67,
+                attr: 0x8b,
+            };
             m.cpu.rip = UCODE;
         } else {
             m.cpu.rip = KCODE;
@@ -238,10 +290,17 @@ fn syscall_sysret_and_user_gp_on_ist_stack() {
     let c = &m.cpu;
     assert_eq!(c.gpr[12], 107, "syscall handler result");
     assert_eq!(c.gpr[13], USTACK, "SYSCALL keeps the user RSP");
-    assert!(c.gpr[9] > UCODE && c.gpr[9] < UCODE + 16, "RCX = return address");
+    assert!(
+        c.gpr[9] > UCODE && c.gpr[9] < UCODE + 16,
+        "RCX = return address"
+    );
     assert_eq!(c.gpr[14], 0, "#GP error code");
     assert_eq!(c.gpr[15], IST1 - 40, "delivered on the IST1 stack");
-    let saved_cs = u64::from_le_bytes(m.bus.ram.mem[(IST1 - 32) as usize..(IST1 - 24) as usize].try_into().unwrap());
+    let saved_cs = u64::from_le_bytes(
+        m.bus.ram.mem[(IST1 - 32) as usize..(IST1 - 24) as usize]
+            .try_into()
+            .unwrap(),
+    );
     assert_eq!(saved_cs, 0x23, "frame holds the user CS");
     assert_eq!(c.cpl, 0);
 }
@@ -292,7 +351,10 @@ fn interrupts_wait_for_if_and_the_sti_shadow() {
     m.bus.pending = Some(0x40);
     assert_eq!(m.run(), Exit::Halted);
     assert_eq!(m.bus.acks, 1);
-    assert_eq!(m.cpu.gpr[8], 5, "taken right after the instruction following STI, not before");
+    assert_eq!(
+        m.cpu.gpr[8], 5,
+        "taken right after the instruction following STI, not before"
+    );
     assert_eq!(m.cpu.gpr[2], 6);
 }
 
@@ -330,7 +392,15 @@ fn exceptions_and_software_interrupts_save_the_right_rip() {
     }
     m.cpu.rip = KCODE;
     assert_eq!(m.run(), Exit::Halted);
-    let log: Vec<u64> = (0..8).map(|k| u64::from_le_bytes(m.bus.ram.mem[0x8008 + 8 * k..0x8010 + 8 * k].try_into().unwrap())).collect();
+    let log: Vec<u64> = (0..8)
+        .map(|k| {
+            u64::from_le_bytes(
+                m.bus.ram.mem[0x8008 + 8 * k..0x8010 + 8 * k]
+                    .try_into()
+                    .unwrap(),
+            )
+        })
+        .collect();
     assert_eq!(log[1], 6);
     assert_eq!(log[0], KCODE, "#UD saves the faulting RIP");
     assert_eq!(log[3], 0);
@@ -373,7 +443,8 @@ fn self_modifying_code_and_invlpg() {
 fn unimplemented_instruction_is_ud_not_a_panic() {
     let mut m = Machine::new();
     // No IDT gate for #UD: delivery fails (#NP) -> #DF (no gate) -> shutdown.
-    m.bus.ram.mem[KCODE as usize..KCODE as usize + 5].copy_from_slice(&[0x66, 0x0f, 0x38, 0x17, 0xc1]); // ptest (SSE4.1)
+    m.bus.ram.mem[KCODE as usize..KCODE as usize + 5]
+        .copy_from_slice(&[0x66, 0x0f, 0x38, 0x17, 0xc1]); // ptest (SSE4.1)
     m.cpu.rip = KCODE;
     assert_eq!(m.run(), Exit::Shutdown);
     assert_eq!(m.cpu.last_exception.map(|e| e.0), Some(6));
@@ -411,7 +482,11 @@ fn instruction_trace_logs_disassembly() {
     assert_eq!(m.cpu.gpr[0], 0x2468);
     let lines = CAPTURE.0.lock().unwrap().clone();
     assert_eq!(lines.len(), 3, "{lines:?}");
-    assert!(lines[0].starts_with("0000000000020000 mov eax,1234h"), "{}", lines[0]);
+    assert!(
+        lines[0].starts_with("0000000000020000 mov eax,1234h"),
+        "{}",
+        lines[0]
+    );
     assert!(lines[1].contains("add rax,rax"), "{}", lines[1]);
     assert!(lines[2].contains("hlt"), "{}", lines[2]);
 }
@@ -421,7 +496,14 @@ fn verw_verr_lar_lsl_check_descriptors() {
     let mut m = Machine::new();
     let mut k = asm();
     // Each check: ZF into one byte of a result area at 0x8000.
-    let checks: [(u16, u8); 6] = [(0x10, 0), (0x08, 0), (0x08, 1), (0x50, 0), (0x1b, 0), (0x23, 0)];
+    let checks: [(u16, u8); 6] = [
+        (0x10, 0),
+        (0x08, 0),
+        (0x08, 1),
+        (0x50, 0),
+        (0x1b, 0),
+        (0x23, 0),
+    ];
     for (n, (sel, kind)) in checks.iter().enumerate() {
         k.mov(ax, *sel as u32).unwrap();
         if *kind == 0 {
@@ -442,7 +524,11 @@ fn verw_verr_lar_lsl_check_descriptors() {
     m.cpu.rip = KCODE;
     assert_eq!(m.run(), Exit::Halted);
     let z = &m.bus.ram.mem[0x8000..0x8006];
-    assert_eq!(z, &[1, 0, 1, 0, 1, 0], "VERW data=1 code=0, VERR code=1, beyond GDT=0, user data=1, user code=0");
+    assert_eq!(
+        z,
+        &[1, 0, 1, 0, 1, 0],
+        "VERW data=1 code=0, VERR code=1, beyond GDT=0, user data=1, user code=0"
+    );
     assert_eq!(m.cpu.gpr[3], 0xffff_ffff, "LSL of a 4 GiB data segment");
     assert_eq!(m.cpu.gpr[2], 0x00c0_f300, "LAR of the user data segment");
     assert_eq!(m.cpu.gpr[6], 0x67, "LSL of the TSS");

@@ -26,7 +26,13 @@ pub(crate) struct CodeCache {
 
 impl Default for CodeCache {
     fn default() -> Self {
-        CodeCache { blocks: HashMap::new(), pages: HashMap::new(), bitmap: Vec::new(), front: vec![None; FRONT], undefined_seen: Default::default() }
+        CodeCache {
+            blocks: HashMap::new(),
+            pages: HashMap::new(),
+            bitmap: Vec::new(),
+            front: vec![None; FRONT],
+            undefined_seen: Default::default(),
+        }
     }
 }
 

@@ -86,8 +86,18 @@ impl Insn {
         len: 1,
         prefixes: P_ENDS_BLOCK,
         nops: 0,
-        ops: [Opnd { kind: Kind::None, reg: 0, size: 0 }; 4],
-        mem: MemRef { base: NO_REG, index: NO_REG, scale: 0, seg: 3, disp: 0 },
+        ops: [Opnd {
+            kind: Kind::None,
+            reg: 0,
+            size: 0,
+        }; 4],
+        mem: MemRef {
+            base: NO_REG,
+            index: NO_REG,
+            scale: 0,
+            seg: 3,
+            disp: 0,
+        },
         imm: 0,
         imm2: 0,
     };
@@ -123,10 +133,18 @@ fn convert_register(r: Register) -> Opnd {
     let n = r as u32;
     let size = r.size() as u8;
     if (Register::AH as u32..=Register::BH as u32).contains(&n) {
-        return Opnd { kind: Kind::GprHi, reg: (n - Register::AH as u32) as u8, size: 1 };
+        return Opnd {
+            kind: Kind::GprHi,
+            reg: (n - Register::AH as u32) as u8,
+            size: 1,
+        };
     }
     if r.is_gpr() {
-        return Opnd { kind: Kind::Gpr, reg: r.full_register().number() as u8, size };
+        return Opnd {
+            kind: Kind::Gpr,
+            reg: r.full_register().number() as u8,
+            size,
+        };
     }
     let kind = if r.is_xmm() {
         Kind::Xmm
@@ -135,7 +153,11 @@ fn convert_register(r: Register) -> Opnd {
     } else if r.is_st() {
         Kind::St
     } else if r.is_segment_register() {
-        return Opnd { kind: Kind::Seg, reg: seg_num(r), size: 2 };
+        return Opnd {
+            kind: Kind::Seg,
+            reg: seg_num(r),
+            size: 2,
+        };
     } else if r.is_cr() {
         Kind::Cr
     } else if r.is_dr() {
@@ -143,7 +165,11 @@ fn convert_register(r: Register) -> Opnd {
     } else {
         Kind::None
     };
-    Opnd { kind, reg: r.number() as u8, size }
+    Opnd {
+        kind,
+        reg: r.number() as u8,
+        size,
+    }
 }
 
 /// Does this mnemonic transfer control or change state that later
@@ -152,12 +178,72 @@ fn ends_block(m: Mnemonic) -> bool {
     use Mnemonic::*;
     matches!(
         m,
-        Jmp | Je | Jne | Jb | Jae | Jbe | Ja | Js | Jns | Jp | Jnp | Jl | Jge | Jle | Jg | Jo | Jno
-            | Jrcxz | Jecxz | Loop | Loope | Loopne | Call | Ret | Retf | Iret | Iretd | Iretq
-            | Int | Int1 | Int3 | Into | Syscall | Sysret | Sysenter | Sysexit | Hlt | Ud0 | Ud1
-            | Ud2 | Cli | Sti | Popf | Popfq | Wrmsr | Lgdt | Lidt | Lldt | Ltr | Invlpg | Invpcid
-            | Swapgs | Cpuid | INVALID | Mov | Pop | Lss | Lfs | Lgs | Rsm | Wbinvd | Invd
-            | Xrstor | Fxrstor | Enter | Sysretq | Jmpe
+        Jmp | Je
+            | Jne
+            | Jb
+            | Jae
+            | Jbe
+            | Ja
+            | Js
+            | Jns
+            | Jp
+            | Jnp
+            | Jl
+            | Jge
+            | Jle
+            | Jg
+            | Jo
+            | Jno
+            | Jrcxz
+            | Jecxz
+            | Loop
+            | Loope
+            | Loopne
+            | Call
+            | Ret
+            | Retf
+            | Iret
+            | Iretd
+            | Iretq
+            | Int
+            | Int1
+            | Int3
+            | Into
+            | Syscall
+            | Sysret
+            | Sysenter
+            | Sysexit
+            | Hlt
+            | Ud0
+            | Ud1
+            | Ud2
+            | Cli
+            | Sti
+            | Popf
+            | Popfq
+            | Wrmsr
+            | Lgdt
+            | Lidt
+            | Lldt
+            | Ltr
+            | Invlpg
+            | Invpcid
+            | Swapgs
+            | Cpuid
+            | INVALID
+            | Mov
+            | Pop
+            | Lss
+            | Lfs
+            | Lgs
+            | Rsm
+            | Wbinvd
+            | Invd
+            | Xrstor
+            | Fxrstor
+            | Enter
+            | Sysretq
+            | Jmpe
     )
 }
 
@@ -189,7 +275,10 @@ pub fn cond_of(m: Mnemonic) -> Option<u8> {
 /// of the following instruction at decode time.
 pub fn convert(ins: &Instruction) -> Insn {
     if ins.is_invalid() {
-        return Insn { len: ins.len().max(1) as u8, ..Insn::INVALID };
+        return Insn {
+            len: ins.len().max(1) as u8,
+            ..Insn::INVALID
+        };
     }
     let next_ip = ins.next_ip();
     let mut out = Insn {
@@ -199,7 +288,13 @@ pub fn convert(ins: &Instruction) -> Insn {
         prefixes: 0,
         nops: ins.op_count().min(4) as u8,
         ops: [Opnd::default(); 4],
-        mem: MemRef { base: NO_REG, index: NO_REG, scale: 0, seg: 3, disp: 0 },
+        mem: MemRef {
+            base: NO_REG,
+            index: NO_REG,
+            scale: 0,
+            seg: 3,
+            disp: 0,
+        },
         imm: 0,
         imm2: 0,
     };
@@ -232,17 +327,34 @@ pub fn convert(ins: &Instruction) -> Insn {
             OpKind::Register => convert_register(ins.op_register(i)),
             OpKind::NearBranch16 | OpKind::NearBranch32 | OpKind::NearBranch64 => {
                 out.imm = ins.near_branch64().wrapping_sub(next_ip);
-                Opnd { kind: Kind::Rel, reg: 0, size: 8 }
+                Opnd {
+                    kind: Kind::Rel,
+                    reg: 0,
+                    size: 8,
+                }
             }
-            OpKind::Immediate8 | OpKind::Immediate16 | OpKind::Immediate32 | OpKind::Immediate64
-            | OpKind::Immediate8to16 | OpKind::Immediate8to32 | OpKind::Immediate8to64
+            OpKind::Immediate8
+            | OpKind::Immediate16
+            | OpKind::Immediate32
+            | OpKind::Immediate64
+            | OpKind::Immediate8to16
+            | OpKind::Immediate8to32
+            | OpKind::Immediate8to64
             | OpKind::Immediate32to64 => {
                 out.imm = ins.immediate(i);
-                Opnd { kind: Kind::Imm, reg: 0, size: 8 }
+                Opnd {
+                    kind: Kind::Imm,
+                    reg: 0,
+                    size: 8,
+                }
             }
             OpKind::Immediate8_2nd => {
                 out.imm2 = ins.immediate8_2nd();
-                Opnd { kind: Kind::Imm, reg: 1, size: 1 }
+                Opnd {
+                    kind: Kind::Imm,
+                    reg: 1,
+                    size: 1,
+                }
             }
             OpKind::Memory => {
                 let base = ins.memory_base();
@@ -261,20 +373,44 @@ pub fn convert(ins: &Instruction) -> Insn {
                     seg: seg_num(ins.memory_segment()),
                     disp,
                 };
-                Opnd { kind: Kind::Mem, reg: 0, size: ins.memory_size().size() as u8 }
+                Opnd {
+                    kind: Kind::Mem,
+                    reg: 0,
+                    size: ins.memory_size().size() as u8,
+                }
             }
-            OpKind::MemorySegRSI | OpKind::MemorySegESI | OpKind::MemorySegSI | OpKind::MemorySegDI
-            | OpKind::MemorySegEDI | OpKind::MemorySegRDI | OpKind::MemoryESDI | OpKind::MemoryESEDI
+            OpKind::MemorySegRSI
+            | OpKind::MemorySegESI
+            | OpKind::MemorySegSI
+            | OpKind::MemorySegDI
+            | OpKind::MemorySegEDI
+            | OpKind::MemorySegRDI
+            | OpKind::MemoryESDI
+            | OpKind::MemoryESEDI
             | OpKind::MemoryESRDI => {
-                if matches!(ins.op_kind(i), OpKind::MemorySegESI | OpKind::MemorySegEDI | OpKind::MemoryESEDI) {
+                if matches!(
+                    ins.op_kind(i),
+                    OpKind::MemorySegESI | OpKind::MemorySegEDI | OpKind::MemoryESEDI
+                ) {
                     out.prefixes |= P_ADDR32;
                 }
-                if matches!(ins.op_kind(i), OpKind::MemorySegRSI | OpKind::MemorySegESI | OpKind::MemorySegSI) {
+                if matches!(
+                    ins.op_kind(i),
+                    OpKind::MemorySegRSI | OpKind::MemorySegESI | OpKind::MemorySegSI
+                ) {
                     out.mem.seg = seg_num(ins.memory_segment());
                 }
-                Opnd { kind: Kind::Mem, reg: 1, size: ins.memory_size().size() as u8 }
+                Opnd {
+                    kind: Kind::Mem,
+                    reg: 1,
+                    size: ins.memory_size().size() as u8,
+                }
             }
-            _ => Opnd { kind: Kind::None, reg: 0, size: 0 },
+            _ => Opnd {
+                kind: Kind::None,
+                reg: 0,
+                size: 0,
+            },
         };
         out.ops[i as usize] = o;
     }

@@ -37,16 +37,28 @@ pub enum Event {
 
 impl Event {
     pub fn ud() -> Event {
-        Event::Fault { vector: UD, error: None }
+        Event::Fault {
+            vector: UD,
+            error: None,
+        }
     }
     pub fn gp(code: u32) -> Event {
-        Event::Fault { vector: GP, error: Some(code) }
+        Event::Fault {
+            vector: GP,
+            error: Some(code),
+        }
     }
     pub fn de() -> Event {
-        Event::Fault { vector: DE, error: None }
+        Event::Fault {
+            vector: DE,
+            error: None,
+        }
     }
     pub fn nm() -> Event {
-        Event::Fault { vector: NM, error: None }
+        Event::Fault {
+            vector: NM,
+            error: None,
+        }
     }
 }
 
@@ -101,10 +113,17 @@ impl Cpu {
             log::warn!("triple fault (vector {vector:#x} during double fault delivery)");
             return Some(Exit::Shutdown);
         }
-        let error = if has_error_code(vector) && !soft { Some(error.unwrap_or(0)) } else { None };
+        let error = if has_error_code(vector) && !soft {
+            Some(error.unwrap_or(0))
+        } else {
+            None
+        };
         match self.try_deliver(bus, vector, error, ret_rip, soft) {
             Ok(()) => None,
-            Err(Event::Fault { vector: v2, error: e2 }) => {
+            Err(Event::Fault {
+                vector: v2,
+                error: e2,
+            }) => {
                 // A fault while delivering: #DF if both are contributory or
                 // a #PF is followed by a contributory/#PF (table 6-5),
                 // otherwise the second is delivered serially.
@@ -128,7 +147,14 @@ impl Cpu {
     }
 
     /// 64-bit IDT gate delivery (SDM vol. 3 §6.14.1-6.14.5).
-    fn try_deliver<B: Bus>(&mut self, bus: &mut B, vector: u8, error: Option<u32>, ret_rip: u64, soft: bool) -> Res {
+    fn try_deliver<B: Bus>(
+        &mut self,
+        bus: &mut B,
+        vector: u8,
+        error: Option<u32>,
+        ret_rip: u64,
+        soft: bool,
+    ) -> Res {
         let idt_err = (vector as u32) * 8 + 2;
         let off = vector as u64 * 16;
         if off + 15 > self.idtr.limit as u64 {
@@ -146,7 +172,10 @@ impl Cpu {
             return Err(Event::gp(idt_err));
         }
         if !present {
-            return Err(Event::Fault { vector: super::exception::NP, error: Some(idt_err) });
+            return Err(Event::Fault {
+                vector: super::exception::NP,
+                error: Some(idt_err),
+            });
         }
         let target = (lo & 0xffff) | ((lo >> 32) & 0xffff_0000) | ((hi & 0xffff_ffff) << 32);
         let selector = ((lo >> 16) & 0xffff) as u16;
@@ -154,7 +183,10 @@ impl Cpu {
         let cs_desc = self.read_descriptor(bus, selector)?;
         let new_cpl = ((cs_desc >> 45) & 3) as u8;
         if cs_desc & (1 << 47) == 0 {
-            return Err(Event::Fault { vector: super::exception::NP, error: Some(selector as u32 & !3) });
+            return Err(Event::Fault {
+                vector: super::exception::NP,
+                error: Some(selector as u32 & !3),
+            });
         }
         let old_cpl = self.cpl;
         let old_ss = self.seg[SS];
@@ -170,7 +202,13 @@ impl Cpu {
         rsp &= !0xf;
         // Pushes are supervisor accesses at the new privilege level.
         self.cpl = new_cpl;
-        let frame: [u64; 5] = [old_ss.selector as u64, old_rsp, old_flags, old_cs as u64, ret_rip];
+        let frame: [u64; 5] = [
+            old_ss.selector as u64,
+            old_rsp,
+            old_flags,
+            old_cs as u64,
+            ret_rip,
+        ];
         let mut push = |cpu: &mut Cpu, bus: &mut B, v: u64| -> Res {
             rsp = rsp.wrapping_sub(8);
             cpu.write_mem(bus, rsp, 8, v)
@@ -187,7 +225,12 @@ impl Cpu {
             return Err(e);
         }
         if new_cpl != old_cpl {
-            self.seg[SS] = Segment { selector: new_cpl as u16, base: 0, limit: 0xffff_ffff, attr: 0xc093 | ((new_cpl as u16) << 5) };
+            self.seg[SS] = Segment {
+                selector: new_cpl as u16,
+                base: 0,
+                limit: 0xffff_ffff,
+                attr: 0xc093 | ((new_cpl as u16) << 5),
+            };
         }
         self.seg[CS] = Segment {
             selector: (selector & !3) | new_cpl as u16,

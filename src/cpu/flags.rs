@@ -63,7 +63,14 @@ pub struct LazyFlags {
 
 impl Default for LazyFlags {
     fn default() -> Self {
-        LazyFlags { op: CcOp::Eflags, bits: 64, res: 0, a: 0, b: 0, aux: 0 }
+        LazyFlags {
+            op: CcOp::Eflags,
+            bits: 64,
+            res: 0,
+            a: 0,
+            b: 0,
+            aux: 0,
+        }
     }
 }
 
@@ -119,7 +126,9 @@ impl LazyFlags {
             CcOp::Add => self.res < (self.a & m),
             CcOp::Adc => self.res < (self.a & m) || (self.aux != 0 && self.res == (self.a & m)),
             CcOp::Sub => (self.a & m) < (self.b & m),
-            CcOp::Sbb => (self.a & m) < (self.b & m) || (self.aux != 0 && (self.a & m) == (self.b & m)),
+            CcOp::Sbb => {
+                (self.a & m) < (self.b & m) || (self.aux != 0 && (self.a & m) == (self.b & m))
+            }
             CcOp::Logic => false,
         }
     }
@@ -189,10 +198,7 @@ impl LazyFlags {
         if self.op == CcOp::Logic {
             return common;
         }
-        common
-            | (self.cf() as u64)
-            | (self.af() as u64) << 4
-            | (self.of() as u64) << 11
+        common | (self.cf() as u64) | (self.af() as u64) << 4 | (self.of() as u64) << 11
     }
 
     /// Slow reference for `get` (kept for the unit test below).
@@ -253,8 +259,27 @@ mod tests {
     #[test]
     fn fast_get_matches_per_flag_evaluation() {
         let mut f = LazyFlags::default();
-        let vals = [0u64, 1, 0x7f, 0x80, 0xff, 0x7fff_ffff, 0x8000_0000, u64::MAX, 0x1234_5678_9abc_def0];
-        for op in [CcOp::Add, CcOp::Adc, CcOp::Sub, CcOp::Sbb, CcOp::Logic, CcOp::Inc, CcOp::Dec, CcOp::ResAux] {
+        let vals = [
+            0u64,
+            1,
+            0x7f,
+            0x80,
+            0xff,
+            0x7fff_ffff,
+            0x8000_0000,
+            u64::MAX,
+            0x1234_5678_9abc_def0,
+        ];
+        for op in [
+            CcOp::Add,
+            CcOp::Adc,
+            CcOp::Sub,
+            CcOp::Sbb,
+            CcOp::Logic,
+            CcOp::Inc,
+            CcOp::Dec,
+            CcOp::ResAux,
+        ] {
             for bits in [8u8, 16, 32, 64] {
                 for &a in &vals {
                     for &b in &vals {

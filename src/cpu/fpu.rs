@@ -22,7 +22,16 @@ pub struct Fpu {
 
 impl Default for Fpu {
     fn default() -> Self {
-        Fpu { regs: [[0; 10]; 8], cw: 0x037f, sw: 0, top: 0, tag: 0, fop: 0, fip: 0, fdp: 0 }
+        Fpu {
+            regs: [[0; 10]; 8],
+            cw: 0x037f,
+            sw: 0,
+            top: 0,
+            tag: 0,
+            fop: 0,
+            fip: 0,
+            fdp: 0,
+        }
     }
 }
 
@@ -90,7 +99,11 @@ pub fn f80_to_f64(b: [u8; 10]) -> f64 {
     if e2 > 1023 {
         return f64::from_bits(sign | 0x7ff0_0000_0000_0000);
     }
-    let (shift, biased) = if e2 >= -1022 { (11u32, (e2 + 1023) as u64) } else { ((11 - 1022 - e2) as u32, 0) };
+    let (shift, biased) = if e2 >= -1022 {
+        (11u32, (e2 + 1023) as u64)
+    } else {
+        ((11 - 1022 - e2) as u32, 0)
+    };
     if shift >= 64 {
         // Far below the smallest subnormal: rounds to zero (or the
         // smallest subnormal when just above half of it).
@@ -122,7 +135,18 @@ mod tests {
 
     #[test]
     fn f80_roundtrip_of_f64_values() {
-        for v in [0.0, -0.0, 1.0, -2.5, 1e300, 5e-324, 2.2250738585072014e-308, f64::INFINITY, f64::MAX, 0.1] {
+        for v in [
+            0.0,
+            -0.0,
+            1.0,
+            -2.5,
+            1e300,
+            5e-324,
+            2.2250738585072014e-308,
+            f64::INFINITY,
+            f64::MAX,
+            0.1,
+        ] {
             assert_eq!(f80_to_f64(f64_to_f80(v)).to_bits(), v.to_bits(), "{v}");
         }
         assert!(f80_to_f64(f64_to_f80(f64::NAN)).is_nan());

@@ -25,7 +25,12 @@ struct Entry {
     phys: u64,
 }
 
-const EMPTY: Entry = Entry { read: INVALID_TAG, write: INVALID_TAG, exec: INVALID_TAG, phys: 0 };
+const EMPTY: Entry = Entry {
+    read: INVALID_TAG,
+    write: INVALID_TAG,
+    exec: INVALID_TAG,
+    phys: 0,
+};
 
 pub(crate) struct Tlb {
     /// Fixed-size sets so masked indices need no bounds checks.
@@ -34,7 +39,9 @@ pub(crate) struct Tlb {
 
 impl Tlb {
     pub fn new() -> Self {
-        Tlb { sets: Box::new([[EMPTY; TLB_SIZE]; 2]) }
+        Tlb {
+            sets: Box::new([[EMPTY; TLB_SIZE]; 2]),
+        }
     }
     pub fn flush(&mut self) {
         for s in self.sets.iter_mut() {
@@ -176,7 +183,9 @@ impl Cpu {
     /// Read guest-physical memory (RAM or MMIO).
     pub(crate) fn phys_read<B: Bus>(&mut self, bus: &mut B, p: u64, size: u8) -> u64 {
         let ram = bus.ram();
-        if p.checked_add(size as u64).is_some_and(|e| e <= ram.len() as u64) {
+        if p.checked_add(size as u64)
+            .is_some_and(|e| e <= ram.len() as u64)
+        {
             return load(ram, p as usize, size).unwrap_or(0);
         }
         bus.mmio_read(p, size)
@@ -185,7 +194,9 @@ impl Cpu {
     /// Write guest-physical memory, dropping decoded code of the page.
     pub(crate) fn phys_write<B: Bus>(&mut self, bus: &mut B, p: u64, size: u8, v: u64) {
         let ram = bus.ram();
-        if p.checked_add(size as u64).is_some_and(|e| e <= ram.len() as u64) {
+        if p.checked_add(size as u64)
+            .is_some_and(|e| e <= ram.len() as u64)
+        {
             store(ram, p as usize, size, v);
             if self.code.has_code(p >> 12) {
                 self.invalidate_code_page(p >> 12);
@@ -232,10 +243,18 @@ impl Cpu {
             }
         }
         let w = if self.cr0 & CR0_PG == 0 {
-            Walk { phys: va & 0x000f_ffff_ffff_f000, writable: true, dirty: true, executable: true }
+            Walk {
+                phys: va & 0x000f_ffff_ffff_f000,
+                writable: true,
+                dirty: true,
+                executable: true,
+            }
         } else {
             if !canonical(va) {
-                return Err(Event::Fault { vector: GP, error: Some(0) });
+                return Err(Event::Fault {
+                    vector: GP,
+                    error: Some(0),
+                });
             }
             self.walk(bus, va, acc)?
         };
@@ -282,7 +301,10 @@ impl Cpu {
             if acc == Access::Exec && nxe {
                 code |= 16;
             }
-            Err(Event::Fault { vector: PF, error: Some(code) })
+            Err(Event::Fault {
+                vector: PF,
+                error: Some(code),
+            })
         };
         loop {
             let shift = 12 + 9 * (level - 1);
@@ -364,8 +386,17 @@ fn store(ram: &mut [u8], p: usize, size: u8, v: u64) -> bool {
             }
             None => false,
         },
-        2 => ram.get_mut(p..p + 2).map(|s| s.copy_from_slice(&(v as u16).to_le_bytes())).is_some(),
-        4 => ram.get_mut(p..p + 4).map(|s| s.copy_from_slice(&(v as u32).to_le_bytes())).is_some(),
-        _ => ram.get_mut(p..p + 8).map(|s| s.copy_from_slice(&v.to_le_bytes())).is_some(),
+        2 => ram
+            .get_mut(p..p + 2)
+            .map(|s| s.copy_from_slice(&(v as u16).to_le_bytes()))
+            .is_some(),
+        4 => ram
+            .get_mut(p..p + 4)
+            .map(|s| s.copy_from_slice(&(v as u32).to_le_bytes()))
+            .is_some(),
+        _ => ram
+            .get_mut(p..p + 8)
+            .map(|s| s.copy_from_slice(&v.to_le_bytes()))
+            .is_some(),
     }
 }

@@ -76,7 +76,9 @@ impl Cpu {
                 };
                 let t = matches!(i.mnem, M::Cvttps2pi | M::Cvttpd2pi);
                 let (x0, x1) = if matches!(i.mnem, M::Cvtps2pi | M::Cvttps2pi) {
-                    let f = |k: u32| sf::daz(&env, f32::from_bits((s >> (32 * k)) as u32), &mut 0) as f64;
+                    let f = |k: u32| {
+                        sf::daz(&env, f32::from_bits((s >> (32 * k)) as u32), &mut 0) as f64
+                    };
                     (f(0), f(1))
                 } else {
                     (f64::from_bits(s as u64), f64::from_bits((s >> 64) as u64))
@@ -95,9 +97,17 @@ impl Cpu {
     /// bit set to DS:[RDI].
     fn maskmov<B: Bus>(&mut self, bus: &mut B, i: &Insn) -> Res {
         let (src, mask, n) = if i.mnem == M::Maskmovq {
-            (self.mm(i.ops[1].reg) as u128, self.mm(i.ops[2].reg) as u128, 8)
+            (
+                self.mm(i.ops[1].reg) as u128,
+                self.mm(i.ops[2].reg) as u128,
+                8,
+            )
         } else {
-            (self.xmm[i.ops[1].reg as usize & 15], self.xmm[i.ops[2].reg as usize & 15], 16)
+            (
+                self.xmm[i.ops[1].reg as usize & 15],
+                self.xmm[i.ops[2].reg as usize & 15],
+                16,
+            )
         };
         let mut base = self.gpr[7];
         if i.prefixes & super::decode::P_ADDR32 != 0 {
@@ -106,7 +116,12 @@ impl Cpu {
         let base = self.seg_base(i.mem.seg as usize).wrapping_add(base);
         for k in 0..n {
             if (mask >> (8 * k + 7)) & 1 != 0 {
-                self.write_mem(bus, base.wrapping_add(k as u64), 1, ((src >> (8 * k)) & 0xff) as u64)?;
+                self.write_mem(
+                    bus,
+                    base.wrapping_add(k as u64),
+                    1,
+                    ((src >> (8 * k)) & 0xff) as u64,
+                )?;
             }
         }
         Ok(())

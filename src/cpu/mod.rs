@@ -15,12 +15,12 @@ pub mod decode;
 pub mod exception;
 mod exec;
 pub mod flags;
-mod mmx;
 pub mod fpu;
 mod mmu;
+mod mmx;
+pub(crate) mod sse;
 pub mod state;
 mod trace;
-pub(crate) mod sse;
 mod x87;
 
 pub use bus::{Bus, RamBus};
@@ -129,7 +129,8 @@ impl Cpu {
             let ram = bus.ram();
             if page_end <= ram.len() as u64 {
                 let bytes = &ram[phys as usize..page_end as usize];
-                let mut d = iced_x86::Decoder::with_ip(64, bytes, self.rip, iced_x86::DecoderOptions::NONE);
+                let mut d =
+                    iced_x86::Decoder::with_ip(64, bytes, self.rip, iced_x86::DecoderOptions::NONE);
                 let mut ins = iced_x86::Instruction::default();
                 while d.can_decode() && insns.len() < MAX_BLOCK {
                     d.decode_out(&mut ins);
@@ -149,10 +150,17 @@ impl Cpu {
             // Straddling or non-RAM code: decode from a byte-wise fetch and
             // do not cache.
             let i = self.fetch_uncached(bus)?;
-            return Ok(Rc::new(Block { insns: vec![i].into_boxed_slice() }));
+            return Ok(Rc::new(Block {
+                insns: vec![i].into_boxed_slice(),
+            }));
         }
         self.tlb.drop_writes_to(phys & !0xfff);
-        Ok(self.code.insert(phys, Block { insns: insns.into_boxed_slice() }))
+        Ok(self.code.insert(
+            phys,
+            Block {
+                insns: insns.into_boxed_slice(),
+            },
+        ))
     }
 
     fn fetch_uncached<B: Bus>(&mut self, bus: &mut B) -> Res<Insn> {
@@ -172,7 +180,9 @@ impl Cpu {
             buf[n] = self.phys_read(bus, p, 1) as u8;
             n += 1;
         }
-        Ok(decode::decode_one(&buf[..n], self.rip).map(|(i, _)| i).unwrap_or(Insn::INVALID))
+        Ok(decode::decode_one(&buf[..n], self.rip)
+            .map(|(i, _)| i)
+            .unwrap_or(Insn::INVALID))
     }
 
     /// Drop all decoded code (e.g. after the machine reloads RAM).

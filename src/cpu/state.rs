@@ -162,8 +162,18 @@ impl Cpu {
     /// A CPU in 64-bit mode, CPL 0, paging off (flat identity memory), as a
     /// starting point; the machine sets CR3/CR0/EFER and segments itself.
     pub fn new() -> Self {
-        let code64 = Segment { selector: 0x10, base: 0, limit: 0xffff_ffff, attr: 0xa09b };
-        let data = Segment { selector: 0x18, base: 0, limit: 0xffff_ffff, attr: 0xc093 };
+        let code64 = Segment {
+            selector: 0x10,
+            base: 0,
+            limit: 0xffff_ffff,
+            attr: 0xa09b,
+        };
+        let data = Segment {
+            selector: 0x18,
+            base: 0,
+            limit: 0xffff_ffff,
+            attr: 0xc093,
+        };
         Cpu {
             gpr: [0; 16],
             rip: 0,
@@ -174,7 +184,12 @@ impl Cpu {
             gdtr: TableReg::default(),
             idtr: TableReg::default(),
             ldtr: Segment::default(),
-            tr: Segment { selector: 0, base: 0, limit: 0xffff, attr: 0x8b },
+            tr: Segment {
+                selector: 0,
+                base: 0,
+                limit: 0xffff,
+                attr: 0x8b,
+            },
             cr0: CR0_PE | CR0_ET | CR0_NE,
             cr2: 0,
             cr3: 0,
@@ -182,7 +197,12 @@ impl Cpu {
             cr8: 0,
             efer: EFER_LME | EFER_LMA | EFER_SCE | EFER_NXE,
             dr: [0, 0, 0, 0, 0xffff_0ff0, 0x400, 0xffff_0ff0, 0x400],
-            msr: Msrs { pat: 0x0007_0406_0007_0406, apic_base: 0xfee0_0900, misc_enable: 1, ..Default::default() },
+            msr: Msrs {
+                pat: 0x0007_0406_0007_0406,
+                apic_base: 0xfee0_0900,
+                misc_enable: 1,
+                ..Default::default()
+            },
             cpl: 0,
             xmm: [0; 16],
             mxcsr: 0x1f80,

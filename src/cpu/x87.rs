@@ -65,11 +65,19 @@ impl Cpu {
         let (v, denormal, snan) = match i.ops[n].size {
             4 => {
                 let f = f32::from_bits(self.read_mem(bus, a, 4)? as u32);
-                (f as f64, f.is_subnormal(), f.is_nan() && f.to_bits() & (1 << 22) == 0)
+                (
+                    f as f64,
+                    f.is_subnormal(),
+                    f.is_nan() && f.to_bits() & (1 << 22) == 0,
+                )
             }
             8 => {
                 let f = f64::from_bits(self.read_mem(bus, a, 8)?);
-                (f, f.is_subnormal(), f.is_nan() && f.to_bits() & (1 << 51) == 0)
+                (
+                    f,
+                    f.is_subnormal(),
+                    f.is_nan() && f.to_bits() & (1 << 51) == 0,
+                )
             }
             _ => return Ok(f80_to_f64(self.read_m80(bus, a)?)),
         };
@@ -106,7 +114,12 @@ impl Cpu {
     fn write_m80<B: Bus>(&mut self, bus: &mut B, a: u64, b: [u8; 10]) -> Res {
         self.translate(bus, a.wrapping_add(9), super::mmu::Access::Write)?;
         self.write_mem(bus, a, 8, u64::from_le_bytes(b[..8].try_into().unwrap()))?;
-        self.write_mem(bus, a.wrapping_add(8), 2, u16::from_le_bytes([b[8], b[9]]) as u64)
+        self.write_mem(
+            bus,
+            a.wrapping_add(8),
+            2,
+            u16::from_le_bytes([b[8], b[9]]) as u64,
+        )
     }
 
     /// Round per the control word's RC field.
@@ -122,7 +135,11 @@ impl Cpu {
     /// Store ST0 as an integer of `size` bytes (FIST/FISTP/FISTTP).
     fn x87_store_int<B: Bus>(&mut self, bus: &mut B, i: &Insn, truncate: bool) -> Res {
         let v = self.st(0);
-        let r = if truncate { v.trunc() } else { self.x87_round(v) };
+        let r = if truncate {
+            v.trunc()
+        } else {
+            self.x87_round(v)
+        };
         let size = i.ops[0].size;
         let bits = size as u32 * 8;
         let lim = 2f64.powi(bits as i32 - 1);
@@ -151,7 +168,8 @@ impl Cpu {
             (false, false, false)
         };
         if to_eflags {
-            let f = (self.cc.get() & !(ZF | PF | CF | super::flags::OF | super::flags::SF | super::flags::AF))
+            let f = (self.cc.get()
+                & !(ZF | PF | CF | super::flags::OF | super::flags::SF | super::flags::AF))
                 | if c3 { ZF } else { 0 }
                 | if c2 { PF } else { 0 }
                 | if c0 { CF } else { 0 };
@@ -199,7 +217,11 @@ impl Cpu {
     /// (the precision is f64 whatever PC says: see docs/cpu.md).
     fn x87_round_env(&self) -> sf::Env {
         // RC encodings match MXCSR's (00 nearest, 01 down, 10 up, 11 zero).
-        sf::Env { round: sf::Round::from_rc((self.fpu.cw >> 10) as u32), daz: false, ftz: false }
+        sf::Env {
+            round: sf::Round::from_rc((self.fpu.cw >> 10) as u32),
+            daz: false,
+            ftz: false,
+        }
     }
 
     /// Arithmetic with IEEE semantics, RC rounding and the exception flags
@@ -240,9 +262,25 @@ impl Cpu {
         // A pending unmasked exception is delivered at the next waiting
         // x87 instruction (#MF with CR0.NE).
         let pending = self.fpu.sw & !self.fpu.cw & 0x3f != 0;
-        if pending && !matches!(i.mnem, M::Fninit | M::Fnclex | M::Fnstsw | M::Fnstcw | M::Fnstenv | M::Fnsave | M::Fldcw | M::Fldenv | M::Frstor) {
+        if pending
+            && !matches!(
+                i.mnem,
+                M::Fninit
+                    | M::Fnclex
+                    | M::Fnstsw
+                    | M::Fnstcw
+                    | M::Fnstenv
+                    | M::Fnsave
+                    | M::Fldcw
+                    | M::Fldenv
+                    | M::Frstor
+            )
+        {
             if self.cr0 & CR0_NE != 0 {
-                return Some(Err(Event::Fault { vector: MF, error: None }));
+                return Some(Err(Event::Fault {
+                    vector: MF,
+                    error: None,
+                }));
             }
         }
         Some(self.x87_exec(bus, i))
@@ -362,11 +400,30 @@ impl Cpu {
             }
             M::Fincstp => self.fpu.top = (self.fpu.top + 1) & 7,
             M::Fdecstp => self.fpu.top = self.fpu.top.wrapping_sub(1) & 7,
-            M::Fadd | M::Fsub | M::Fsubr | M::Fmul | M::Fdiv | M::Fdivr | M::Faddp | M::Fsubp | M::Fsubrp
-            | M::Fmulp | M::Fdivp | M::Fdivrp | M::Fiadd | M::Fisub | M::Fisubr | M::Fimul | M::Fidiv | M::Fidivr => {
+            M::Fadd
+            | M::Fsub
+            | M::Fsubr
+            | M::Fmul
+            | M::Fdiv
+            | M::Fdivr
+            | M::Faddp
+            | M::Fsubp
+            | M::Fsubrp
+            | M::Fmulp
+            | M::Fdivp
+            | M::Fdivrp
+            | M::Fiadd
+            | M::Fisub
+            | M::Fisubr
+            | M::Fimul
+            | M::Fidiv
+            | M::Fidivr => {
                 let (dst, src) = if i.nops == 2 {
                     (st_op(0), self.st(st_op(1)))
-                } else if matches!(i.mnem, M::Fiadd | M::Fisub | M::Fisubr | M::Fimul | M::Fidiv | M::Fidivr) {
+                } else if matches!(
+                    i.mnem,
+                    M::Fiadd | M::Fisub | M::Fisubr | M::Fimul | M::Fidiv | M::Fidivr
+                ) {
                     (0, self.x87_mem_i(bus, i, 0)?)
                 } else {
                     (0, self.x87_mem_f(bus, i, 0)?)
@@ -375,7 +432,10 @@ impl Cpu {
                 let d = self.st(dst);
                 let r = self.x87_binop(i.mnem, d, src);
                 self.set_st(dst, r);
-                if matches!(i.mnem, M::Faddp | M::Fsubp | M::Fsubrp | M::Fmulp | M::Fdivp | M::Fdivrp) {
+                if matches!(
+                    i.mnem,
+                    M::Faddp | M::Fsubp | M::Fsubrp | M::Fmulp | M::Fdivp | M::Fdivrp
+                ) {
                     self.fpop();
                 }
             }
@@ -408,10 +468,19 @@ impl Cpu {
             M::Fprem | M::Fprem1 => {
                 let (a, b) = (self.st(0), self.st(1));
                 if a.is_infinite() || b == 0.0 || a.is_nan() || b.is_nan() {
-                    if !(a.is_nan() || b.is_nan()) || a.to_bits() & (1 << 51) == 0 || b.to_bits() & (1 << 51) == 0 {
+                    if !(a.is_nan() || b.is_nan())
+                        || a.to_bits() & (1 << 51) == 0
+                        || b.to_bits() & (1 << 51) == 0
+                    {
                         self.fpu.sw |= IE;
                     }
-                    let r = if a.is_nan() { a } else if b.is_nan() { b } else { f64::from_bits(0xfff8_0000_0000_0000) };
+                    let r = if a.is_nan() {
+                        a
+                    } else if b.is_nan() {
+                        b
+                    } else {
+                        f64::from_bits(0xfff8_0000_0000_0000)
+                    };
                     self.set_st(0, r);
                     return Ok(());
                 }
@@ -480,7 +549,14 @@ impl Cpu {
                 self.fpop();
                 self.set_st(0, r);
             }
-            M::Fcom | M::Fcomp | M::Fcompp | M::Fucom | M::Fucomp | M::Fucompp | M::Ficom | M::Ficomp => {
+            M::Fcom
+            | M::Fcomp
+            | M::Fcompp
+            | M::Fucom
+            | M::Fucomp
+            | M::Fucompp
+            | M::Ficom
+            | M::Ficomp => {
                 let b = if i.nops == 2 {
                     self.st(st_op(1))
                 } else if i.nops == 1 && i.ops[0].kind == Kind::St {
@@ -513,7 +589,14 @@ impl Cpu {
                 self.x87_compare(a, 0.0, false);
             }
             M::Fxam => self.fxam(),
-            M::Fcmovb | M::Fcmove | M::Fcmovbe | M::Fcmovu | M::Fcmovnb | M::Fcmovne | M::Fcmovnbe | M::Fcmovnu => {
+            M::Fcmovb
+            | M::Fcmove
+            | M::Fcmovbe
+            | M::Fcmovu
+            | M::Fcmovnb
+            | M::Fcmovne
+            | M::Fcmovnbe
+            | M::Fcmovnu => {
                 let cond = match i.mnem {
                     M::Fcmovb => self.cc.cf(),
                     M::Fcmove => self.cc.zf(),
@@ -542,8 +625,15 @@ impl Cpu {
         let full = matches!(i.mnem, M::Fnsave | M::Frstor);
         if save {
             let tw = self.full_tag_word();
-            let words = [self.fpu.cw as u32 | 0xffff_0000, self.fpu.status() as u32 | 0xffff_0000, tw as u32 | 0xffff_0000,
-                self.fpu.fip as u32, 0, self.fpu.fdp as u32, 0];
+            let words = [
+                self.fpu.cw as u32 | 0xffff_0000,
+                self.fpu.status() as u32 | 0xffff_0000,
+                tw as u32 | 0xffff_0000,
+                self.fpu.fip as u32,
+                0,
+                self.fpu.fdp as u32,
+                0,
+            ];
             for (k, w) in words.iter().enumerate() {
                 self.write_mem(bus, a.wrapping_add(4 * k as u64), 4, *w as u64)?;
             }
@@ -601,12 +691,89 @@ fn is_x87(m: M) -> bool {
     use M::*;
     matches!(
         m,
-        Wait | Fnop | Fninit | Fnclex | Fnstcw | Fldcw | Fnstsw | Fnstenv | Fldenv | Fnsave | Frstor | Fld | Fild
-            | Fld1 | Fldz | Fldpi | Fldl2e | Fldl2t | Fldlg2 | Fldln2 | Fst | Fstp | Fist | Fistp | Fisttp | Fxch
-            | Ffree | Fincstp | Fdecstp | Fadd | Fsub | Fsubr | Fmul | Fdiv | Fdivr | Faddp | Fsubp | Fsubrp | Fmulp
-            | Fdivp | Fdivrp | Fiadd | Fisub | Fisubr | Fimul | Fidiv | Fidivr | Fchs | Fabs | Fsqrt | Frndint
-            | Fscale | Fprem | Fprem1 | Fxtract | Fsin | Fcos | Fptan | Fsincos | Fpatan | F2xm1 | Fyl2x | Fyl2xp1
-            | Fcom | Fcomp | Fcompp | Fucom | Fucomp | Fucompp | Ficom | Ficomp | Fcomi | Fcomip | Fucomi | Fucomip
-            | Ftst | Fxam | Fcmovb | Fcmove | Fcmovbe | Fcmovu | Fcmovnb | Fcmovne | Fcmovnbe | Fcmovnu
+        Wait | Fnop
+            | Fninit
+            | Fnclex
+            | Fnstcw
+            | Fldcw
+            | Fnstsw
+            | Fnstenv
+            | Fldenv
+            | Fnsave
+            | Frstor
+            | Fld
+            | Fild
+            | Fld1
+            | Fldz
+            | Fldpi
+            | Fldl2e
+            | Fldl2t
+            | Fldlg2
+            | Fldln2
+            | Fst
+            | Fstp
+            | Fist
+            | Fistp
+            | Fisttp
+            | Fxch
+            | Ffree
+            | Fincstp
+            | Fdecstp
+            | Fadd
+            | Fsub
+            | Fsubr
+            | Fmul
+            | Fdiv
+            | Fdivr
+            | Faddp
+            | Fsubp
+            | Fsubrp
+            | Fmulp
+            | Fdivp
+            | Fdivrp
+            | Fiadd
+            | Fisub
+            | Fisubr
+            | Fimul
+            | Fidiv
+            | Fidivr
+            | Fchs
+            | Fabs
+            | Fsqrt
+            | Frndint
+            | Fscale
+            | Fprem
+            | Fprem1
+            | Fxtract
+            | Fsin
+            | Fcos
+            | Fptan
+            | Fsincos
+            | Fpatan
+            | F2xm1
+            | Fyl2x
+            | Fyl2xp1
+            | Fcom
+            | Fcomp
+            | Fcompp
+            | Fucom
+            | Fucomp
+            | Fucompp
+            | Ficom
+            | Ficomp
+            | Fcomi
+            | Fcomip
+            | Fucomi
+            | Fucomip
+            | Ftst
+            | Fxam
+            | Fcmovb
+            | Fcmove
+            | Fcmovbe
+            | Fcmovu
+            | Fcmovnb
+            | Fcmovne
+            | Fcmovnbe
+            | Fcmovnu
     )
 }

@@ -75,8 +75,19 @@ impl Rng {
             0 => 0,
             1 => u64::MAX,
             2 => 1,
-            3 => [0x7f, 0x80, 0xff, 0x7fff, 0x8000, 0xffff, 0x7fff_ffff, 0x8000_0000, 0xffff_ffff,
-                  0x7fff_ffff_ffff_ffff, 0x8000_0000_0000_0000][self.below(11) as usize],
+            3 => [
+                0x7f,
+                0x80,
+                0xff,
+                0x7fff,
+                0x8000,
+                0xffff,
+                0x7fff_ffff,
+                0x8000_0000,
+                0xffff_ffff,
+                0x7fff_ffff_ffff_ffff,
+                0x8000_0000_0000_0000,
+            ][self.below(11) as usize],
             4 => self.below(64),
             5 => self.next() & 0xff,
             6 => (self.next() as i8) as i64 as u64,
@@ -128,7 +139,7 @@ fn build_snippet(insn: &[u8]) -> (Vec<u8>, usize) {
     c.extend_from_slice(&[0x53, 0x55, 0x41, 0x54, 0x41, 0x55, 0x41, 0x56, 0x41, 0x57]);
     abs(&mut c, 0xb8, S_SAVED_RSP); // mov rax, imm64
     c.extend_from_slice(&[0x48, 0x89, 0x20]); // mov [rax], rsp
-    // stmxcsr [host]; ldmxcsr [test]
+                                              // stmxcsr [host]; ldmxcsr [test]
     c.extend_from_slice(&[0x0f, 0xae, 0x1c, 0x25]);
     d32(&mut c, S_HOST_MXCSR);
     c.extend_from_slice(&[0x0f, 0xae, 0x14, 0x25]);
@@ -220,7 +231,13 @@ impl Harness {
         let mut bus = RamBus::new(WINDOW + BASE as usize);
         let o = insn_addr as usize;
         bus.mem[o..o + form.bytes.len()].copy_from_slice(&form.bytes);
-        Harness { guard, insn_addr, bus, cpu: Cpu::new(), len: form.bytes.len() }
+        Harness {
+            guard,
+            insn_addr,
+            bus,
+            cpu: Cpu::new(),
+            len: form.bytes.len(),
+        }
     }
 
     pub fn insn_end(&self) -> u64 {
@@ -252,10 +269,16 @@ impl Harness {
         out.rflags = rd64(w, S_OUT_FLAGS);
         out.mxcsr = u32::from_le_bytes(w[(S_OUT_MXCSR - BASE) as usize..][..4].try_into().unwrap());
         for k in 0..16 {
-            out.xmm[k] = u128::from_le_bytes(w[(S_OUT_XMM - BASE) as usize + 16 * k..][..16].try_into().unwrap());
+            out.xmm[k] = u128::from_le_bytes(
+                w[(S_OUT_XMM - BASE) as usize + 16 * k..][..16]
+                    .try_into()
+                    .unwrap(),
+            );
         }
-        out.data.copy_from_slice(&w[(DATA - BASE) as usize..][..DATA_LEN]);
-        out.stack.copy_from_slice(&w[(STACK - BASE) as usize..][..STACK_LEN]);
+        out.data
+            .copy_from_slice(&w[(DATA - BASE) as usize..][..DATA_LEN]);
+        out.stack
+            .copy_from_slice(&w[(STACK - BASE) as usize..][..STACK_LEN]);
         out.rip = self.insn_end();
         out
     }
@@ -279,7 +302,10 @@ impl Harness {
         for _ in 0..64 {
             let exit = cpu.step(&mut self.bus);
             if exit != Exit::Budget {
-                return Err(format!("emulator stopped with {exit:?} at rip {:#x}", cpu.rip));
+                return Err(format!(
+                    "emulator stopped with {exit:?} at rip {:#x}",
+                    cpu.rip
+                ));
             }
             if cpu.rip == end {
                 break;
@@ -290,8 +316,10 @@ impl Harness {
         out.rflags = cpu.rflags();
         out.xmm = cpu.xmm;
         out.mxcsr = cpu.mxcsr;
-        out.data.copy_from_slice(&self.bus.mem[DATA as usize..][..DATA_LEN]);
-        out.stack.copy_from_slice(&self.bus.mem[STACK as usize..][..STACK_LEN]);
+        out.data
+            .copy_from_slice(&self.bus.mem[DATA as usize..][..DATA_LEN]);
+        out.stack
+            .copy_from_slice(&self.bus.mem[STACK as usize..][..STACK_LEN]);
         out.rip = cpu.rip;
         Ok(out)
     }
@@ -317,7 +345,15 @@ pub fn random_state(rng: &mut Rng) -> State {
     for chunk in stack.chunks_mut(8) {
         chunk.copy_from_slice(&rng.next().to_le_bytes()[..chunk.len()]);
     }
-    State { gpr, rflags: rng.next() & STATUS, xmm, mxcsr: 0x1f80, data, stack, rip: 0 }
+    State {
+        gpr,
+        rflags: rng.next() & STATUS,
+        xmm,
+        mxcsr: 0x1f80,
+        data,
+        stack,
+        rip: 0,
+    }
 }
 
 /// Compare two end states; `flag_mask` selects the defined flags.
@@ -325,7 +361,10 @@ pub fn diff(native: &State, emu: &State, flag_mask: u64) -> Option<String> {
     let mut out = String::new();
     for k in 0..16 {
         if native.gpr[k] != emu.gpr[k] {
-            out += &format!("  r{k}: native {:#x} emu {:#x}\n", native.gpr[k], emu.gpr[k]);
+            out += &format!(
+                "  r{k}: native {:#x} emu {:#x}\n",
+                native.gpr[k], emu.gpr[k]
+            );
         }
     }
     let (nf, ef) = (native.rflags & flag_mask, emu.rflags & flag_mask);
@@ -334,17 +373,26 @@ pub fn diff(native: &State, emu: &State, flag_mask: u64) -> Option<String> {
     }
     for k in 0..16 {
         if native.xmm[k] != emu.xmm[k] {
-            out += &format!("  xmm{k}: native {:#034x} emu {:#034x}\n", native.xmm[k], emu.xmm[k]);
+            out += &format!(
+                "  xmm{k}: native {:#034x} emu {:#034x}\n",
+                native.xmm[k], emu.xmm[k]
+            );
         }
     }
     if native.mxcsr != emu.mxcsr {
         out += &format!("  mxcsr: native {:#x} emu {:#x}\n", native.mxcsr, emu.mxcsr);
     }
     if let Some(i) = (0..DATA_LEN).find(|&i| native.data[i] != emu.data[i]) {
-        out += &format!("  data+{i:#x}: native {:#x} emu {:#x}\n", native.data[i], emu.data[i]);
+        out += &format!(
+            "  data+{i:#x}: native {:#x} emu {:#x}\n",
+            native.data[i], emu.data[i]
+        );
     }
     if let Some(i) = (0..STACK_LEN).find(|&i| native.stack[i] != emu.stack[i]) {
-        out += &format!("  stack+{i:#x}: native {:#x} emu {:#x}\n", native.stack[i], emu.stack[i]);
+        out += &format!(
+            "  stack+{i:#x}: native {:#x} emu {:#x}\n",
+            native.stack[i], emu.stack[i]
+        );
     }
     if native.rip != emu.rip {
         out += &format!("  rip: native {:#x} emu {:#x}\n", native.rip, emu.rip);
@@ -357,12 +405,18 @@ pub fn diff(native: &State, emu: &State, flag_mask: u64) -> Option<String> {
 /// release build with the full count.
 pub fn cases() -> u64 {
     let default = if cfg!(debug_assertions) { 200 } else { 3000 };
-    std::env::var("NETVM_CPU_DIFF_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var("NETVM_CPU_DIFF_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 /// Seed: fixed in CI, `NETVM_CPU_DIFF_SEED` for randomized runs.
 pub fn seed() -> u64 {
-    std::env::var("NETVM_CPU_DIFF_SEED").ok().and_then(|v| v.parse().ok()).unwrap_or(0x6e65_7476_6d)
+    std::env::var("NETVM_CPU_DIFF_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0x6e65_7476_6d)
 }
 
 /// Run `cases()` random cases of `form`; `prepare` adjusts the state (e.g.
@@ -382,7 +436,10 @@ pub fn check_form(
         let emu = match h.run_emulated(&s) {
             Ok(e) => e,
             Err(e) => {
-                fails.push(format!("{} case {case}: {e}\n  input {:x?}", form.name, &s.gpr));
+                fails.push(format!(
+                    "{} case {case}: {e}\n  input {:x?}",
+                    form.name, &s.gpr
+                ));
                 break;
             }
         };

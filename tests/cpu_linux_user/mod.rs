@@ -40,7 +40,9 @@ pub struct Process {
 }
 
 fn errno() -> i64 {
-    std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO) as i64
+    std::io::Error::last_os_error()
+        .raw_os_error()
+        .unwrap_or(libc::EIO) as i64
 }
 
 fn host(nr: i64, a: &[u64]) -> i64 {
@@ -74,14 +76,21 @@ impl Process {
 
     fn alloc_frame(&mut self) -> u64 {
         let f = self.next_frame;
-        assert!(f + PAGE <= self.bus.mem.len() as u64, "user-mode runner out of guest RAM");
+        assert!(
+            f + PAGE <= self.bus.mem.len() as u64,
+            "user-mode runner out of guest RAM"
+        );
         self.next_frame += PAGE;
         self.bus.mem[f as usize..(f + PAGE) as usize].fill(0);
         f
     }
 
     fn rd64(&self, pa: u64) -> u64 {
-        u64::from_le_bytes(self.bus.mem[pa as usize..pa as usize + 8].try_into().unwrap())
+        u64::from_le_bytes(
+            self.bus.mem[pa as usize..pa as usize + 8]
+                .try_into()
+                .unwrap(),
+        )
     }
     fn wr64(&mut self, pa: u64, v: u64) {
         self.bus.mem[pa as usize..pa as usize + 8].copy_from_slice(&v.to_le_bytes());
@@ -143,7 +152,8 @@ impl Process {
             let f = *self.pages.get(&(a & !(PAGE - 1)))?;
             let off = (a & (PAGE - 1)) as usize;
             let n = (PAGE as usize - off).min(data.len() - done);
-            self.bus.mem[f as usize + off..f as usize + off + n].copy_from_slice(&data[done..done + n]);
+            self.bus.mem[f as usize + off..f as usize + off + n]
+                .copy_from_slice(&data[done..done + n]);
             self.cpu.notify_ram_write(f + off as u64, n as u64);
             a += n as u64;
             done += n;
@@ -207,7 +217,12 @@ impl Process {
                 return Err("truncated program headers".into());
             }
             let ty = u32::from_le_bytes(img[o..o + 4].try_into().unwrap());
-            let (off, va, filesz, memsz) = (u64_at(o + 8), u64_at(o + 16), u64_at(o + 32), u64_at(o + 40));
+            let (off, va, filesz, memsz) = (
+                u64_at(o + 8),
+                u64_at(o + 16),
+                u64_at(o + 32),
+                u64_at(o + 40),
+            );
             if ty == 3 {
                 return Err(format!("{path}: dynamically linked (PT_INTERP)"));
             }
@@ -222,7 +237,9 @@ impl Process {
                 self.map(a);
                 a += PAGE;
             }
-            let data = img.get(off as usize..(off + filesz) as usize).ok_or("segment beyond file")?;
+            let data = img
+                .get(off as usize..(off + filesz) as usize)
+                .ok_or("segment beyond file")?;
             self.write(va, data).ok_or("map failed")?;
             end = end.max(va + memsz);
         }
@@ -243,11 +260,32 @@ impl Process {
         let execfn = push_bytes(self, CString::new(path).unwrap().as_bytes_with_nul());
         let platform = push_bytes(self, b"x86_64\0");
         let random = push_bytes(self, &[0x5a; 16]);
-        let argp: Vec<u64> = argv.iter().map(|s| push_bytes(self, s.as_bytes_with_nul())).collect();
-        let envpp: Vec<u64> = envp.iter().map(|s| push_bytes(self, s.as_bytes_with_nul())).collect();
+        let argp: Vec<u64> = argv
+            .iter()
+            .map(|s| push_bytes(self, s.as_bytes_with_nul()))
+            .collect();
+        let envpp: Vec<u64> = envp
+            .iter()
+            .map(|s| push_bytes(self, s.as_bytes_with_nul()))
+            .collect();
         let auxv: [(u64, u64); 17] = [
-            (3, phdr_va), (4, 56), (5, phnum as u64), (6, PAGE), (7, 0), (8, 0), (9, entry), (11, 0), (12, 0),
-            (13, 0), (14, 0), (16, 0), (17, 100), (23, 0), (25, random), (31, execfn), (15, platform),
+            (3, phdr_va),
+            (4, 56),
+            (5, phnum as u64),
+            (6, PAGE),
+            (7, 0),
+            (8, 0),
+            (9, entry),
+            (11, 0),
+            (12, 0),
+            (13, 0),
+            (14, 0),
+            (16, 0),
+            (17, 100),
+            (23, 0),
+            (25, random),
+            (31, execfn),
+            (15, platform),
         ];
         let mut words: Vec<u64> = vec![argv.len() as u64];
         words.extend(&argp);
@@ -268,8 +306,18 @@ impl Process {
         c.cr3 = self.pml4;
         c.cr0 |= CR0_PG | CR0_WP;
         c.cpl = 3;
-        c.seg[CS] = Segment { selector: 0x33, base: 0, limit: 0xffff_ffff, attr: 0xa0fb };
-        c.seg[SS] = Segment { selector: 0x2b, base: 0, limit: 0xffff_ffff, attr: 0xc0f3 };
+        c.seg[CS] = Segment {
+            selector: 0x33,
+            base: 0,
+            limit: 0xffff_ffff,
+            attr: 0xa0fb,
+        };
+        c.seg[SS] = Segment {
+            selector: 0x2b,
+            base: 0,
+            limit: 0xffff_ffff,
+            attr: 0xc0f3,
+        };
         c.user_mode_syscalls = true;
         c.gpr = [0; 16];
         c.gpr[4] = sp;
@@ -315,14 +363,26 @@ impl Process {
             Err(None) => -(libc::EFAULT as i64),
         };
         if self.strace {
-            eprintln!("[{}] syscall {nr}({:#x}, {:#x}, {:#x}) = {r}", std::process::id(), a[0], a[1], a[2]);
+            eprintln!(
+                "[{}] syscall {nr}({:#x}, {:#x}, {:#x}) = {r}",
+                std::process::id(),
+                a[0],
+                a[1],
+                a[2]
+            );
         }
         self.cpu.gpr[0] = r as u64;
         None
     }
 
     /// Copy-in / host call / copy-out helpers.
-    fn buf_out(&mut self, nr: i64, args: &[u64], ptr_arg: usize, len: usize) -> Result<i64, Option<i32>> {
+    fn buf_out(
+        &mut self,
+        nr: i64,
+        args: &[u64],
+        ptr_arg: usize,
+        len: usize,
+    ) -> Result<i64, Option<i32>> {
         let mut buf = vec![0u8; len];
         let mut h = args.to_vec();
         h[ptr_arg] = buf.as_mut_ptr() as u64;
@@ -346,7 +406,8 @@ impl Process {
         Ok(match nr {
             SYS_read | SYS_pread64 => {
                 let n = (a[2] as usize).min(1 << 20);
-                self.buf_out(nr, &[a[0], a[1], n as u64, a[3]], 1, n).map(|r| r)?
+                self.buf_out(nr, &[a[0], a[1], n as u64, a[3]], 1, n)
+                    .map(|r| r)?
             }
             SYS_write | SYS_pwrite64 => {
                 let n = (a[2] as usize).min(1 << 20);
@@ -376,8 +437,8 @@ impl Process {
                 }
                 total
             }
-            SYS_open | SYS_stat | SYS_lstat | SYS_access | SYS_chdir | SYS_mkdir | SYS_rmdir | SYS_unlink
-            | SYS_chmod | SYS_truncate => {
+            SYS_open | SYS_stat | SYS_lstat | SYS_access | SYS_chdir | SYS_mkdir | SYS_rmdir
+            | SYS_unlink | SYS_chmod | SYS_truncate => {
                 if matches!(nr, SYS_stat | SYS_lstat) {
                     let p = self.cstr(a[0]).ok_or(None)?;
                     self.buf_out(nr, &[p.as_ptr() as u64, a[1]], 1, 144)?
@@ -385,7 +446,8 @@ impl Process {
                     self.path_call(nr, &a, 0)?
                 }
             }
-            SYS_openat | SYS_faccessat | SYS_faccessat2 | SYS_unlinkat | SYS_mkdirat | SYS_fchmodat => self.path_call(nr, &a, 1)?,
+            SYS_openat | SYS_faccessat | SYS_faccessat2 | SYS_unlinkat | SYS_mkdirat
+            | SYS_fchmodat => self.path_call(nr, &a, 1)?,
             SYS_newfstatat => {
                 let p = self.cstr(a[1]).ok_or(None)?;
                 self.buf_out(nr, &[a[0], p.as_ptr() as u64, a[2], a[3]], 2, 144)?
@@ -403,10 +465,17 @@ impl Process {
             SYS_renameat | SYS_renameat2 => {
                 let p1 = self.cstr(a[1]).ok_or(None)?;
                 let p2 = self.cstr(a[3]).ok_or(None)?;
-                host(nr, &[a[0], p1.as_ptr() as u64, a[2], p2.as_ptr() as u64, a[4]])
+                host(
+                    nr,
+                    &[a[0], p1.as_ptr() as u64, a[2], p2.as_ptr() as u64, a[4]],
+                )
             }
             SYS_readlink | SYS_readlinkat => {
-                let (pa, ba, la) = if nr == SYS_readlink { (0, 1, 2) } else { (1, 2, 3) };
+                let (pa, ba, la) = if nr == SYS_readlink {
+                    (0, 1, 2)
+                } else {
+                    (1, 2, 3)
+                };
                 let p = self.cstr(a[pa]).ok_or(None)?;
                 if p.as_bytes() == b"/proc/self/exe" {
                     let e = self.exe.clone().into_bytes();
@@ -420,19 +489,33 @@ impl Process {
                 }
             }
             SYS_getcwd => self.buf_out(nr, &[a[0], a[1].min(4096)], 0, a[1].min(4096) as usize)?,
-            SYS_getdents64 => self.buf_out(nr, &[a[0], a[1], a[2].min(1 << 16)], 1, a[2].min(1 << 16) as usize)?,
-            SYS_close | SYS_dup | SYS_dup2 | SYS_dup3 | SYS_lseek | SYS_umask | SYS_fchdir | SYS_ftruncate
-            | SYS_fsync | SYS_fdatasync | SYS_getpid | SYS_getppid | SYS_getuid | SYS_geteuid | SYS_getgid
-            | SYS_getegid | SYS_getpgrp | SYS_setpgid | SYS_getpgid | SYS_getsid | SYS_setsid | SYS_kill
-            | SYS_gettid | SYS_sched_yield | SYS_fchmod | SYS_alarm | SYS_setuid | SYS_setgid => host(nr, &a),
+            SYS_getdents64 => self.buf_out(
+                nr,
+                &[a[0], a[1], a[2].min(1 << 16)],
+                1,
+                a[2].min(1 << 16) as usize,
+            )?,
+            SYS_close | SYS_dup | SYS_dup2 | SYS_dup3 | SYS_lseek | SYS_umask | SYS_fchdir
+            | SYS_ftruncate | SYS_fsync | SYS_fdatasync | SYS_getpid | SYS_getppid | SYS_getuid
+            | SYS_geteuid | SYS_getgid | SYS_getegid | SYS_getpgrp | SYS_setpgid | SYS_getpgid
+            | SYS_getsid | SYS_setsid | SYS_kill | SYS_gettid | SYS_sched_yield | SYS_fchmod
+            | SYS_alarm | SYS_setuid | SYS_setgid => host(nr, &a),
             SYS_tgkill => host(SYS_kill, &[std::process::id() as u64, a[2]]),
             SYS_fcntl => match a[1] as i32 {
-                F_GETFD | F_SETFD | F_GETFL | F_SETFL | F_DUPFD | F_DUPFD_CLOEXEC => host(nr, &a[..3]),
+                F_GETFD | F_SETFD | F_GETFL | F_SETFL | F_DUPFD | F_DUPFD_CLOEXEC => {
+                    host(nr, &a[..3])
+                }
                 _ => einval,
             },
             SYS_pipe | SYS_pipe2 => {
                 let mut fds = [0i32; 2];
-                let r = host(SYS_pipe2, &[fds.as_mut_ptr() as u64, if nr == SYS_pipe2 { a[1] } else { 0 }]);
+                let r = host(
+                    SYS_pipe2,
+                    &[
+                        fds.as_mut_ptr() as u64,
+                        if nr == SYS_pipe2 { a[1] } else { 0 },
+                    ],
+                );
                 if r == 0 {
                     let b: Vec<u8> = fds.iter().flat_map(|f| f.to_le_bytes()).collect();
                     self.write(a[0], &b).ok_or(None)?;
@@ -440,11 +523,15 @@ impl Process {
                 r
             }
             SYS_ioctl => match a[1] {
-                0x5401 => self.buf_out(nr, &a[..3], 2, 60)?,            // TCGETS
-                0x5413 => self.buf_out(nr, &a[..3], 2, 8)?,             // TIOCGWINSZ
-                0x540f => self.buf_out(nr, &a[..3], 2, 4)?,             // TIOCGPGRP
+                0x5401 => self.buf_out(nr, &a[..3], 2, 60)?, // TCGETS
+                0x5413 => self.buf_out(nr, &a[..3], 2, 8)?,  // TIOCGWINSZ
+                0x540f => self.buf_out(nr, &a[..3], 2, 4)?,  // TIOCGPGRP
                 0x5402..=0x5404 | 0x5410 | 0x5414 => {
-                    let n = match a[1] { 0x5410 => 4, 0x5414 => 8, _ => 60 };
+                    let n = match a[1] {
+                        0x5410 => 4,
+                        0x5414 => 8,
+                        _ => 60,
+                    };
                     let d = self.read(a[2], n).ok_or(None)?;
                     host(nr, &[a[0], a[1], d.as_ptr() as u64])
                 }
@@ -508,7 +595,8 @@ impl Process {
                 }
                 0
             }
-            SYS_sigaltstack | SYS_set_robust_list | SYS_madvise | SYS_mprotect | SYS_futex | SYS_rt_sigsuspend => 0,
+            SYS_sigaltstack | SYS_set_robust_list | SYS_madvise | SYS_mprotect | SYS_futex
+            | SYS_rt_sigsuspend => 0,
             SYS_set_tid_address => std::process::id() as i64,
             SYS_sched_getaffinity => {
                 let n = a[1].min(128) as usize;
@@ -599,7 +687,10 @@ impl Process {
         if flags & libc::MAP_ANONYMOUS == 0 {
             // File mapping: copy the contents in (private semantics).
             let mut buf = vec![0u8; a[1] as usize];
-            let r = host(libc::SYS_pread64, &[a[4], buf.as_mut_ptr() as u64, a[1], a[5]]);
+            let r = host(
+                libc::SYS_pread64,
+                &[a[4], buf.as_mut_ptr() as u64, a[1], a[5]],
+            );
             if r < 0 {
                 return Ok(r);
             }
@@ -666,9 +757,14 @@ impl Process {
 /// the guest program comes from `NETVM_USER_RUNNER` (separated by U+001F).
 pub fn runner_main_from_env() -> Option<i32> {
     let spec = std::env::var("NETVM_USER_RUNNER").ok()?;
-    let args: Vec<CString> = spec.split('\u{1f}').map(|s| CString::new(s).unwrap()).collect();
+    let args: Vec<CString> = spec
+        .split('\u{1f}')
+        .map(|s| CString::new(s).unwrap())
+        .collect();
     let envp: Vec<CString> = std::env::vars()
-        .filter(|(k, _)| !k.starts_with("NETVM_") && !k.starts_with("RUST_") && !k.starts_with("CARGO"))
+        .filter(|(k, _)| {
+            !k.starts_with("NETVM_") && !k.starts_with("RUST_") && !k.starts_with("CARGO")
+        })
         .map(|(k, v)| CString::new(format!("{k}={v}")).unwrap())
         .collect();
     // Rust ignores SIGPIPE; a Linux process starts with the default action.

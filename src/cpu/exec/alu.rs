@@ -131,7 +131,8 @@ impl Cpu {
             self.gpr_set(RAX as u8, size, lo);
             self.gpr_set(RDX as u8, size, hi);
         }
-        self.cc.set_res_aux(bits as u8, lo, if overflow { CF | OF } else { 0 });
+        self.cc
+            .set_res_aux(bits as u8, lo, if overflow { CF | OF } else { 0 });
         Ok(())
     }
 
@@ -148,7 +149,8 @@ impl Cpu {
         let lo = p as u64 & size_mask(bits as u8);
         let overflow = p != sext(lo, bits) as i128;
         self.op_write(bus, i, 0, lo)?;
-        self.cc.set_res_aux(bits as u8, lo, if overflow { CF | OF } else { 0 });
+        self.cc
+            .set_res_aux(bits as u8, lo, if overflow { CF | OF } else { 0 });
         Ok(())
     }
 

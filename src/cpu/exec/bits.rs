@@ -20,7 +20,7 @@ impl Cpu {
         let (bit, addr) = if i.ops[0].kind == Kind::Mem && i.ops[1].kind != Kind::Imm {
             // A register bit offset addresses memory beyond the operand
             // (SDM vol. 2 "BT": bit string addressing).
-            let soff = sext(off, bits as u32 * 1) ;
+            let soff = sext(off, bits as u32 * 1);
             let elem = soff.div_euclid(bits as i64);
             let a = self.ea(i).wrapping_add((elem * size as i64) as u64);
             (soff.rem_euclid(bits as i64) as u64, Some(a))
@@ -61,7 +61,11 @@ impl Cpu {
             self.cc.set_all(f | ZF);
             return Ok(());
         }
-        let r = if i.mnem == Mnemonic::Bsr { 63 - src.leading_zeros() as u64 } else { src.trailing_zeros() as u64 };
+        let r = if i.mnem == Mnemonic::Bsr {
+            63 - src.leading_zeros() as u64
+        } else {
+            src.trailing_zeros() as u64
+        };
         self.op_write(bus, i, 0, r)?;
         let _ = size;
         self.cc.set_all(f);
@@ -75,7 +79,9 @@ impl Cpu {
         let src = self.op_read(bus, i, 1)?;
         let r = (src.leading_zeros() - (64 - bits)) as u64;
         self.op_write(bus, i, 0, r)?;
-        let f = (self.cc.get() & !(CF | ZF)) | if src == 0 { CF } else { 0 } | if r == 0 { ZF } else { 0 };
+        let f = (self.cc.get() & !(CF | ZF))
+            | if src == 0 { CF } else { 0 }
+            | if r == 0 { ZF } else { 0 };
         self.cc.set_all(f);
         Ok(())
     }

@@ -59,7 +59,10 @@ impl Cpu {
     pub(crate) fn loop_op(&mut self, i: &Insn) -> Res {
         let wide = !matches!(
             i.code,
-            Code::Loop_rel8_64_ECX | Code::Loope_rel8_64_ECX | Code::Loopne_rel8_64_ECX | Code::Jecxz_rel8_64
+            Code::Loop_rel8_64_ECX
+                | Code::Loope_rel8_64_ECX
+                | Code::Loopne_rel8_64_ECX
+                | Code::Jecxz_rel8_64
         );
         let size = if wide { 8 } else { 4 };
         let take = if matches!(i.mnem, Mnemonic::Jrcxz | Mnemonic::Jecxz) {

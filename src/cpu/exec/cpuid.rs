@@ -5,8 +5,22 @@ use crate::cpu::state::Cpu;
 
 /// Leaf 1 EDX: FPU PSE TSC MSR PAE CX8 APIC MTRR PGE CMOV PAT CLFSH MMX FXSR
 /// SSE SSE2 (x87 precision model: see docs/cpu.md).
-const LEAF1_EDX: u32 = (1 << 0) | (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 8) | (1 << 9)
-    | (1 << 12) | (1 << 13) | (1 << 15) | (1 << 16) | (1 << 19) | (1 << 23) | (1 << 24) | (1 << 25) | (1 << 26);
+const LEAF1_EDX: u32 = (1 << 0)
+    | (1 << 3)
+    | (1 << 4)
+    | (1 << 5)
+    | (1 << 6)
+    | (1 << 8)
+    | (1 << 9)
+    | (1 << 12)
+    | (1 << 13)
+    | (1 << 15)
+    | (1 << 16)
+    | (1 << 19)
+    | (1 << 23)
+    | (1 << 24)
+    | (1 << 25)
+    | (1 << 26);
 /// Leaf 1 ECX: SSE3, SSSE3 (XMM forms), CX16, POPCNT.
 const LEAF1_ECX: u32 = (1 << 0) | (1 << 9) | (1 << 13) | (1 << 23);
 /// 8000_0001h EDX: SYSCALL, NX, 1 GiB pages, RDTSCP, LM.
@@ -36,7 +50,14 @@ impl Cpu {
             0x8000_0002..=0x8000_0004 => {
                 let name = *b"netvm x86_64 interpreter CPU\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0";
                 let off = (leaf - 0x8000_0002) as usize * 16;
-                let w = |i: usize| u32::from_le_bytes([name[off + i], name[off + i + 1], name[off + i + 2], name[off + i + 3]]);
+                let w = |i: usize| {
+                    u32::from_le_bytes([
+                        name[off + i],
+                        name[off + i + 1],
+                        name[off + i + 2],
+                        name[off + i + 3],
+                    ])
+                };
                 (w(0), w(4), w(8), w(12))
             }
             // 48-bit virtual, 40-bit physical addresses (4-level paging).

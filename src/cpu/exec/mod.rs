@@ -24,10 +24,26 @@ impl Cpu {
     pub(crate) fn exec<B: Bus>(&mut self, bus: &mut B, i: &Insn) -> Res {
         match i.mnem {
             M::Mov => self.mov(bus, i),
-            M::Add | M::Or | M::Adc | M::Sbb | M::And | M::Sub | M::Xor | M::Cmp | M::Test => self.alu2(bus, i),
+            M::Add | M::Or | M::Adc | M::Sbb | M::And | M::Sub | M::Xor | M::Cmp | M::Test => {
+                self.alu2(bus, i)
+            }
             M::Inc | M::Dec | M::Neg | M::Not => self.alu1(bus, i),
-            M::Je | M::Jne | M::Jb | M::Jae | M::Jbe | M::Ja | M::Js | M::Jns | M::Jp | M::Jnp | M::Jl | M::Jge
-            | M::Jle | M::Jg | M::Jo | M::Jno => self.jcc(i),
+            M::Je
+            | M::Jne
+            | M::Jb
+            | M::Jae
+            | M::Jbe
+            | M::Ja
+            | M::Js
+            | M::Jns
+            | M::Jp
+            | M::Jnp
+            | M::Jl
+            | M::Jge
+            | M::Jle
+            | M::Jg
+            | M::Jo
+            | M::Jno => self.jcc(i),
             M::Jmp => self.jmp(bus, i),
             M::Call => self.call(bus, i),
             M::Ret => self.ret(bus, i),
@@ -36,11 +52,41 @@ impl Cpu {
             M::Lea => self.lea(i),
             M::Movzx | M::Movsx | M::Movsxd => self.movzx_sx(bus, i),
             M::Xchg => self.xchg(bus, i),
-            M::Cmove | M::Cmovne | M::Cmovb | M::Cmovae | M::Cmovbe | M::Cmova | M::Cmovs | M::Cmovns | M::Cmovp
-            | M::Cmovnp | M::Cmovl | M::Cmovge | M::Cmovle | M::Cmovg | M::Cmovo | M::Cmovno => self.cmov(bus, i),
-            M::Sete | M::Setne | M::Setb | M::Setae | M::Setbe | M::Seta | M::Sets | M::Setns | M::Setp
-            | M::Setnp | M::Setl | M::Setge | M::Setle | M::Setg | M::Seto | M::Setno => self.setcc(bus, i),
-            M::Shl | M::Sal | M::Shr | M::Sar | M::Rol | M::Ror | M::Rcl | M::Rcr => self.shift(bus, i),
+            M::Cmove
+            | M::Cmovne
+            | M::Cmovb
+            | M::Cmovae
+            | M::Cmovbe
+            | M::Cmova
+            | M::Cmovs
+            | M::Cmovns
+            | M::Cmovp
+            | M::Cmovnp
+            | M::Cmovl
+            | M::Cmovge
+            | M::Cmovle
+            | M::Cmovg
+            | M::Cmovo
+            | M::Cmovno => self.cmov(bus, i),
+            M::Sete
+            | M::Setne
+            | M::Setb
+            | M::Setae
+            | M::Setbe
+            | M::Seta
+            | M::Sets
+            | M::Setns
+            | M::Setp
+            | M::Setnp
+            | M::Setl
+            | M::Setge
+            | M::Setle
+            | M::Setg
+            | M::Seto
+            | M::Setno => self.setcc(bus, i),
+            M::Shl | M::Sal | M::Shr | M::Sar | M::Rol | M::Ror | M::Rcl | M::Rcr => {
+                self.shift(bus, i)
+            }
             M::Shld | M::Shrd => self.shift_double(bus, i),
             M::Mul => self.mul1(bus, i, false),
             M::Imul if i.nops == 1 => self.mul1(bus, i, true),
@@ -64,27 +110,89 @@ impl Cpu {
             M::Loop | M::Loope | M::Loopne | M::Jrcxz | M::Jecxz => self.loop_op(i),
             M::Leave => self.leave(bus),
             M::Enter => self.enter(bus, i),
-            M::Movsd | M::Cmpsd if i.ops[0].kind == Kind::Mem && i.ops[0].reg == 1 => self.string_op(bus, i),
-            M::Movsd | M::Cmpsd if i.ops[1].kind == Kind::Mem && i.ops[1].reg == 1 => self.string_op(bus, i),
-            M::Movsb | M::Movsw | M::Movsq | M::Stosb | M::Stosw | M::Stosd | M::Stosq | M::Lodsb | M::Lodsw
-            | M::Lodsd | M::Lodsq | M::Cmpsb | M::Cmpsw | M::Cmpsq | M::Scasb | M::Scasw | M::Scasd | M::Scasq
-            | M::Insb | M::Insw | M::Insd | M::Outsb | M::Outsw | M::Outsd => self.string_op(bus, i),
+            M::Movsd | M::Cmpsd if i.ops[0].kind == Kind::Mem && i.ops[0].reg == 1 => {
+                self.string_op(bus, i)
+            }
+            M::Movsd | M::Cmpsd if i.ops[1].kind == Kind::Mem && i.ops[1].reg == 1 => {
+                self.string_op(bus, i)
+            }
+            M::Movsb
+            | M::Movsw
+            | M::Movsq
+            | M::Stosb
+            | M::Stosw
+            | M::Stosd
+            | M::Stosq
+            | M::Lodsb
+            | M::Lodsw
+            | M::Lodsd
+            | M::Lodsq
+            | M::Cmpsb
+            | M::Cmpsw
+            | M::Cmpsq
+            | M::Scasb
+            | M::Scasw
+            | M::Scasd
+            | M::Scasq
+            | M::Insb
+            | M::Insw
+            | M::Insd
+            | M::Outsb
+            | M::Outsw
+            | M::Outsd => self.string_op(bus, i),
             M::Xlatb => {
-                let a = self.seg_base(i.mem.seg as usize)
+                let a = self
+                    .seg_base(i.mem.seg as usize)
                     .wrapping_add(self.gpr[3])
                     .wrapping_add(self.gpr[0] & 0xff);
                 let v = self.read_mem(bus, a, 1)?;
                 self.gpr_set(0, 1, v);
                 Ok(())
             }
-            M::Nop | M::Pause | M::Endbr64 | M::Endbr32 | M::Lfence | M::Mfence | M::Sfence => Ok(()),
-            M::Prefetchnta | M::Prefetcht0 | M::Prefetcht1 | M::Prefetcht2 | M::Prefetchw => Ok(()),
-            M::Cpuid | M::Rdtsc | M::Rdtscp | M::Rdmsr | M::Wrmsr | M::Hlt | M::Cli | M::Sti | M::Int | M::Int3
-            | M::Int1 | M::Syscall | M::Sysret | M::Sysretq | M::Iret | M::Iretd | M::Iretq | M::Retf
-            | M::Swapgs | M::Lgdt | M::Lidt | M::Sgdt | M::Sidt | M::Lldt | M::Ltr | M::Str | M::Sldt | M::Smsw
-            | M::Clts | M::Verr | M::Verw | M::Lar | M::Lsl | M::Invlpg | M::Wbinvd | M::Invd | M::Clflush | M::Clflushopt | M::In | M::Out => {
-                self.system(bus, i)
+            M::Nop | M::Pause | M::Endbr64 | M::Endbr32 | M::Lfence | M::Mfence | M::Sfence => {
+                Ok(())
             }
+            M::Prefetchnta | M::Prefetcht0 | M::Prefetcht1 | M::Prefetcht2 | M::Prefetchw => Ok(()),
+            M::Cpuid
+            | M::Rdtsc
+            | M::Rdtscp
+            | M::Rdmsr
+            | M::Wrmsr
+            | M::Hlt
+            | M::Cli
+            | M::Sti
+            | M::Int
+            | M::Int3
+            | M::Int1
+            | M::Syscall
+            | M::Sysret
+            | M::Sysretq
+            | M::Iret
+            | M::Iretd
+            | M::Iretq
+            | M::Retf
+            | M::Swapgs
+            | M::Lgdt
+            | M::Lidt
+            | M::Sgdt
+            | M::Sidt
+            | M::Lldt
+            | M::Ltr
+            | M::Str
+            | M::Sldt
+            | M::Smsw
+            | M::Clts
+            | M::Verr
+            | M::Verw
+            | M::Lar
+            | M::Lsl
+            | M::Invlpg
+            | M::Wbinvd
+            | M::Invd
+            | M::Clflush
+            | M::Clflushopt
+            | M::In
+            | M::Out => self.system(bus, i),
             _ => {
                 if let Some(r) = self.mmx(bus, i) {
                     return r;
@@ -113,7 +221,12 @@ impl Cpu {
             }
         }
         if self.code.note_undefined(&bytes[..n]) {
-            log::warn!("#UD at {:#x}: {:?} bytes {:02x?}", self.rip, i.mnem, &bytes[..n]);
+            log::warn!(
+                "#UD at {:#x}: {:?} bytes {:02x?}",
+                self.rip,
+                i.mnem,
+                &bytes[..n]
+            );
         }
         Err(Event::ud())
     }

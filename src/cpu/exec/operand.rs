@@ -38,7 +38,11 @@ impl Cpu {
         let m = &i.mem;
         let mut a = m.disp as u64;
         if m.base != NO_REG {
-            a = a.wrapping_add(if m.base == RIP_REG { self.next_rip } else { self.gpr[m.base as usize & 15] });
+            a = a.wrapping_add(if m.base == RIP_REG {
+                self.next_rip
+            } else {
+                self.gpr[m.base as usize & 15]
+            });
         }
         if m.index != NO_REG {
             a = a.wrapping_add(self.gpr[m.index as usize & 15] << m.scale);

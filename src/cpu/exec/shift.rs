@@ -55,7 +55,11 @@ impl Cpu {
             _ => return self.rotate(bus, i, a, c),
         };
         self.op_write(bus, i, 0, r)?;
-        self.cc.set_res_aux(bits as u8, r, if cf != 0 { CF } else { 0 } | if of != 0 { OF } else { 0 });
+        self.cc.set_res_aux(
+            bits as u8,
+            r,
+            if cf != 0 { CF } else { 0 } | if of != 0 { OF } else { 0 },
+        );
         Ok(())
     }
 
@@ -68,13 +72,21 @@ impl Cpu {
         let (r, cf, of) = match i.mnem {
             Mnemonic::Rol => {
                 let k = c % bits;
-                let r = if k == 0 { a } else { ((a << k) | (a >> (bits - k))) & m };
+                let r = if k == 0 {
+                    a
+                } else {
+                    ((a << k) | (a >> (bits - k))) & m
+                };
                 let cf = r & 1;
                 (r, cf, msb(r) ^ cf)
             }
             Mnemonic::Ror => {
                 let k = c % bits;
-                let r = if k == 0 { a } else { ((a >> k) | (a << (bits - k))) & m };
+                let r = if k == 0 {
+                    a
+                } else {
+                    ((a >> k) | (a << (bits - k))) & m
+                };
                 (r, msb(r), msb(r) ^ ((r >> (bits - 2)) & 1))
             }
             Mnemonic::Rcl => {
@@ -82,7 +94,11 @@ impl Cpu {
                 let k = c % w;
                 let x = (old_cf as u128) << bits | a as u128;
                 let wm = (1u128 << w) - 1;
-                let v = if k == 0 { x } else { ((x << k) | (x >> (w - k))) & wm };
+                let v = if k == 0 {
+                    x
+                } else {
+                    ((x << k) | (x >> (w - k))) & wm
+                };
                 let r = v as u64 & m;
                 let cf = (v >> bits) as u64 & 1;
                 (r, cf, msb(r) ^ cf)
@@ -92,7 +108,11 @@ impl Cpu {
                 let k = c % w;
                 let x = (old_cf as u128) << bits | a as u128;
                 let wm = (1u128 << w) - 1;
-                let v = if k == 0 { x } else { ((x >> k) | (x << (w - k))) & wm };
+                let v = if k == 0 {
+                    x
+                } else {
+                    ((x >> k) | (x << (w - k))) & wm
+                };
                 let r = v as u64 & m;
                 let cf = (v >> bits) as u64 & 1;
                 (r, cf, msb(r) ^ ((r >> (bits - 2)) & 1))
@@ -100,7 +120,9 @@ impl Cpu {
             _ => return Err(Event::ud()),
         };
         self.op_write(bus, i, 0, r)?;
-        let f = (self.cc.get() & !(CF | OF)) | if cf != 0 { CF } else { 0 } | if of != 0 { OF } else { 0 };
+        let f = (self.cc.get() & !(CF | OF))
+            | if cf != 0 { CF } else { 0 }
+            | if of != 0 { OF } else { 0 };
         self.cc.set_all(f);
         Ok(())
     }
@@ -141,7 +163,11 @@ impl Cpu {
         };
         self.op_write(bus, i, 0, r)?;
         let of = msb(r) ^ msb(a);
-        self.cc.set_res_aux(bits as u8, r, if cf != 0 { CF } else { 0 } | if of != 0 { OF } else { 0 });
+        self.cc.set_res_aux(
+            bits as u8,
+            r,
+            if cf != 0 { CF } else { 0 } | if of != 0 { OF } else { 0 },
+        );
         Ok(())
     }
 }

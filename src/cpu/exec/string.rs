@@ -43,13 +43,22 @@ impl Cpu {
             self.check_io_privilege()?;
         }
         // Element size: the memory operand's size.
-        let size = i.ops.iter().find(|o| o.kind == Kind::Mem).map(|o| o.size).unwrap_or(1);
+        let size = i
+            .ops
+            .iter()
+            .find(|o| o.kind == Kind::Mem)
+            .map(|o| o.size)
+            .unwrap_or(1);
         let bits = size * 8;
         let asz: u8 = if i.prefixes & P_ADDR32 != 0 { 4 } else { 8 };
         let rep = i.prefixes & (P_REP | P_REPNE) != 0;
         // Only CMPS/SCAS distinguish REPE from REPNE.
         let cond_rep = matches!(op, Op::Cmps | Op::Scas);
-        let step = if self.df() { (size as u64).wrapping_neg() } else { size as u64 };
+        let step = if self.df() {
+            (size as u64).wrapping_neg()
+        } else {
+            size as u64
+        };
         let src_base = self.seg_base(i.mem.seg as usize);
         let mut n = 0u32;
         loop {

@@ -43,16 +43,29 @@ impl Cpu {
             if seg == SS && (self.cpl == 3 || sel & 3 != self.cpl as u16) {
                 return Err(Event::gp(0));
             }
-            self.seg[seg] = Segment { selector: sel, base: 0, limit: 0, attr: 0 };
+            self.seg[seg] = Segment {
+                selector: sel,
+                base: 0,
+                limit: 0,
+                attr: 0,
+            };
         } else {
             let d = self.read_descriptor(bus, sel)?;
             if d & (1 << 47) == 0 {
                 let v = if seg == SS { SS_FAULT } else { NP };
-                return Err(Event::Fault { vector: v, error: Some(sel as u32 & !3) });
+                return Err(Event::Fault {
+                    vector: v,
+                    error: Some(sel as u32 & !3),
+                });
             }
             let base = ((d >> 16) & 0xff_ffff) | ((d >> 32) & 0xff00_0000);
             let limit = ((d & 0xffff) | ((d >> 32) & 0xf_0000)) as u32;
-            self.seg[seg] = Segment { selector: sel, base, limit, attr: ((d >> 40) & 0xf0ff) as u16 };
+            self.seg[seg] = Segment {
+                selector: sel,
+                base,
+                limit,
+                attr: ((d >> 40) & 0xf0ff) as u16,
+            };
         }
         if seg == SS {
             self.int_shadow = true;
@@ -135,7 +148,9 @@ impl Cpu {
             0x175 => m.sysenter_esp,
             0x176 => m.sysenter_eip,
             0x1a0 => m.misc_enable,
-            0x200..=0x20f | 0x250 | 0x258 | 0x259 | 0x268..=0x26f => *m.mtrr.get(&msr).unwrap_or(&0),
+            0x200..=0x20f | 0x250 | 0x258 | 0x259 | 0x268..=0x26f => {
+                *m.mtrr.get(&msr).unwrap_or(&0)
+            }
             0x277 => m.pat,
             0x2ff => m.mtrr_def_type,
             0xc000_0080 => self.efer,
@@ -254,7 +269,11 @@ impl Cpu {
                 }
                 self.stop_block = true;
             }
-            Mnemonic::Int => return Err(Event::Soft { vector: i.imm as u8 }),
+            Mnemonic::Int => {
+                return Err(Event::Soft {
+                    vector: i.imm as u8,
+                })
+            }
             Mnemonic::Int3 => return Err(Event::Soft { vector: 3 }),
             Mnemonic::Int1 => return Err(Event::Soft { vector: 1 }),
             Mnemonic::Syscall => return self.syscall(),
@@ -278,7 +297,11 @@ impl Cpu {
                 }
             }
             Mnemonic::Sgdt | Mnemonic::Sidt => {
-                let t = if i.mnem == Mnemonic::Sgdt { self.gdtr } else { self.idtr };
+                let t = if i.mnem == Mnemonic::Sgdt {
+                    self.gdtr
+                } else {
+                    self.idtr
+                };
                 let a = self.ea(i);
                 self.write_mem(bus, a, 2, t.limit as u64)?;
                 self.write_mem(bus, a.wrapping_add(2), 8, t.base)?;
@@ -296,7 +319,9 @@ impl Cpu {
                 let v = self.ldtr.selector as u64;
                 self.op_write(bus, i, 0, v)?;
             }
-            Mnemonic::Verr | Mnemonic::Verw | Mnemonic::Lar | Mnemonic::Lsl => return self.check_selector(bus, i),
+            Mnemonic::Verr | Mnemonic::Verw | Mnemonic::Lar | Mnemonic::Lsl => {
+                return self.check_selector(bus, i)
+            }
             Mnemonic::Smsw => {
                 let v = self.cr0 & 0xffff;
                 self.op_write(bus, i, 0, v)?;
@@ -320,14 +345,22 @@ impl Cpu {
             Mnemonic::In => {
                 self.check_io_privilege()?;
                 let size = i.ops[0].size;
-                let port = if i.ops[1].kind == Kind::Imm { i.imm as u16 } else { self.gpr[RDX] as u16 };
+                let port = if i.ops[1].kind == Kind::Imm {
+                    i.imm as u16
+                } else {
+                    self.gpr[RDX] as u16
+                };
                 let v = bus.io_in(port, size);
                 self.gpr_set(RAX as u8, size, v as u64);
             }
             Mnemonic::Out => {
                 self.check_io_privilege()?;
                 let size = i.ops[1].size;
-                let port = if i.ops[0].kind == Kind::Imm { i.imm as u16 } else { self.gpr[RDX] as u16 };
+                let port = if i.ops[0].kind == Kind::Imm {
+                    i.imm as u16
+                } else {
+                    self.gpr[RDX] as u16
+                };
                 bus.io_out(port, size, self.gpr_get(RAX as u8, size) as u32);
             }
             _ => return Err(Event::ud()),
@@ -340,15 +373,27 @@ impl Cpu {
     /// rights or limit. Used by Linux (VERW clears CPU buffers on return to
     /// user mode; the vDSO's getcpu reads a segment limit with LSL).
     fn check_selector<B: Bus>(&mut self, bus: &mut B, i: &Insn) -> Res {
-        let src = if i.mnem == Mnemonic::Verr || i.mnem == Mnemonic::Verw { 0 } else { 1 };
+        let src = if i.mnem == Mnemonic::Verr || i.mnem == Mnemonic::Verw {
+            0
+        } else {
+            1
+        };
         let sel = self.op_read(bus, i, src)? as u16;
         let f = self.cc.get() & !flags::ZF;
         let desc = if sel & !3 == 0 {
             None
         } else {
             let idx = (sel & !7) as u64;
-            let (base, limit) = if sel & 4 != 0 { (self.ldtr.base, self.ldtr.limit as u64) } else { (self.gdtr.base, self.gdtr.limit as u64) };
-            if idx + 7 > limit { None } else { Some(self.read_sys_u64(bus, base.wrapping_add(idx))?) }
+            let (base, limit) = if sel & 4 != 0 {
+                (self.ldtr.base, self.ldtr.limit as u64)
+            } else {
+                (self.gdtr.base, self.gdtr.limit as u64)
+            };
+            if idx + 7 > limit {
+                None
+            } else {
+                Some(self.read_sys_u64(bus, base.wrapping_add(idx))?)
+            }
         };
         let ok = desc.and_then(|d| {
             let s = d & (1 << 44) != 0;
@@ -408,19 +453,35 @@ impl Cpu {
             return Err(Event::gp(sel as u32 & !3));
         }
         if lo & (1 << 47) == 0 {
-            return Err(Event::Fault { vector: NP, error: Some(sel as u32 & !3) });
+            return Err(Event::Fault {
+                vector: NP,
+                error: Some(sel as u32 & !3),
+            });
         }
         let base = ((lo >> 16) & 0xff_ffff) | ((lo >> 32) & 0xff00_0000) | (hi & 0xffff_ffff) << 32;
         let limit = ((lo & 0xffff) | ((lo >> 32) & 0xf_0000)) as u32;
-        let s = Segment { selector: sel, base, limit, attr: ((lo >> 40) & 0xf0ff) as u16 };
+        let s = Segment {
+            selector: sel,
+            base,
+            limit,
+            attr: ((lo >> 40) & 0xf0ff) as u16,
+        };
         if tss {
             // Mark the TSS busy (type 9 -> 11).
             let cpl = self.cpl;
             self.cpl = 0;
-            let r = self.write_mem(bus, self.gdtr.base.wrapping_add((sel & !7) as u64), 8, lo | (2 << 40));
+            let r = self.write_mem(
+                bus,
+                self.gdtr.base.wrapping_add((sel & !7) as u64),
+                8,
+                lo | (2 << 40),
+            );
             self.cpl = cpl;
             r?;
-            self.tr = Segment { attr: s.attr | 2, ..s };
+            self.tr = Segment {
+                attr: s.attr | 2,
+                ..s
+            };
         } else {
             self.ldtr = s;
         }
@@ -441,8 +502,18 @@ impl Cpu {
         let f = self.rflags() & !(self.msr.sfmask | flags::RF);
         self.set_rflags(f);
         let sel = ((self.msr.star >> 32) & 0xfffc) as u16;
-        self.seg[CS] = Segment { selector: sel, base: 0, limit: 0xffff_ffff, attr: 0xa09b };
-        self.seg[SS] = Segment { selector: sel.wrapping_add(8), base: 0, limit: 0xffff_ffff, attr: 0xc093 };
+        self.seg[CS] = Segment {
+            selector: sel,
+            base: 0,
+            limit: 0xffff_ffff,
+            attr: 0xa09b,
+        };
+        self.seg[SS] = Segment {
+            selector: sel.wrapping_add(8),
+            base: 0,
+            limit: 0xffff_ffff,
+            attr: 0xc093,
+        };
         self.cpl = 0;
         self.next_rip = self.msr.lstar;
         Ok(())
@@ -456,15 +527,33 @@ impl Cpu {
         self.require_cpl0()?;
         let base = ((self.msr.star >> 48) & 0xffff) as u16;
         let to64 = i.mnem == Mnemonic::Sysretq;
-        let target = if to64 { self.gpr[RCX] } else { self.gpr[RCX] & 0xffff_ffff };
+        let target = if to64 {
+            self.gpr[RCX]
+        } else {
+            self.gpr[RCX] & 0xffff_ffff
+        };
         if ((target as i64) << 16 >> 16) as u64 != target {
             return Err(Event::gp(0));
         }
         let f = (self.gpr[11] & 0x3c_7fd7) | flags::FIXED1;
         self.set_rflags(f);
-        let (cs_sel, attr) = if to64 { (base.wrapping_add(16) | 3, 0xa0fb) } else { (base | 3, 0xc0fb) };
-        self.seg[CS] = Segment { selector: cs_sel, base: 0, limit: 0xffff_ffff, attr };
-        self.seg[SS] = Segment { selector: base.wrapping_add(8) | 3, base: 0, limit: 0xffff_ffff, attr: 0xc0f3 };
+        let (cs_sel, attr) = if to64 {
+            (base.wrapping_add(16) | 3, 0xa0fb)
+        } else {
+            (base | 3, 0xc0fb)
+        };
+        self.seg[CS] = Segment {
+            selector: cs_sel,
+            base: 0,
+            limit: 0xffff_ffff,
+            attr,
+        };
+        self.seg[SS] = Segment {
+            selector: base.wrapping_add(8) | 3,
+            base: 0,
+            limit: 0xffff_ffff,
+            attr: 0xc0f3,
+        };
         self.cpl = 3;
         self.next_rip = target;
         Ok(())
@@ -474,12 +563,20 @@ impl Cpu {
     fn code_segment<B: Bus>(&mut self, bus: &mut B, sel: u16) -> Res<Segment> {
         let d = self.read_descriptor(bus, sel)?;
         if d & (1 << 47) == 0 {
-            return Err(Event::Fault { vector: NP, error: Some(sel as u32 & !3) });
+            return Err(Event::Fault {
+                vector: NP,
+                error: Some(sel as u32 & !3),
+            });
         }
         if d & (1 << 43) == 0 {
             return Err(Event::gp(sel as u32 & !3));
         }
-        Ok(Segment { selector: sel, base: 0, limit: 0xffff_ffff, attr: ((d >> 40) & 0xf0ff) as u16 })
+        Ok(Segment {
+            selector: sel,
+            base: 0,
+            limit: 0xffff_ffff,
+            attr: ((d >> 40) & 0xf0ff) as u16,
+        })
     }
 
     /// IRET in IA-32e mode always pops RIP, CS, RFLAGS, RSP and SS
@@ -491,7 +588,9 @@ impl Cpu {
             _ => 2,
         };
         let sp = self.gpr[RSP];
-        let rd = |cpu: &mut Cpu, bus: &mut B, k: u64| cpu.read_mem(bus, sp.wrapping_add(k * sz as u64), sz);
+        let rd = |cpu: &mut Cpu, bus: &mut B, k: u64| {
+            cpu.read_mem(bus, sp.wrapping_add(k * sz as u64), sz)
+        };
         let rip = rd(self, bus, 0)?;
         let cs = rd(self, bus, 1)? as u16;
         let fl = rd(self, bus, 2)?;
@@ -504,7 +603,8 @@ impl Cpu {
         let cs_seg = self.code_segment(bus, cs)?;
         // RFLAGS with the POPF privilege rules of the *old* CPL.
         let iopl = ((self.rflags & flags::IOPL) >> 12) as u8;
-        let mut mask = flags::ARITH | flags::TF | flags::DF | flags::NT | flags::AC | flags::ID | flags::RF;
+        let mut mask =
+            flags::ARITH | flags::TF | flags::DF | flags::NT | flags::AC | flags::ID | flags::RF;
         if self.cpl == 0 {
             mask |= flags::IOPL | flags::VIF | flags::VIP;
         }
@@ -522,20 +622,33 @@ impl Cpu {
         self.seg[CS] = cs_seg;
         self.cpl = new_cpl;
         if ss & !3 == 0 {
-            self.seg[SS] = Segment { selector: ss, base: 0, limit: 0xffff_ffff, attr: 0xc093 | ((new_cpl as u16) << 5) };
+            self.seg[SS] = Segment {
+                selector: ss,
+                base: 0,
+                limit: 0xffff_ffff,
+                attr: 0xc093 | ((new_cpl as u16) << 5),
+            };
         } else {
             self.load_segment(bus, SS, ss)?;
         }
         self.int_shadow = false;
         self.gpr[RSP] = rsp;
-        self.next_rip = if cs_seg.attr & Segment::ATTR_L != 0 { rip } else { rip & 0xffff_ffff };
+        self.next_rip = if cs_seg.attr & Segment::ATTR_L != 0 {
+            rip
+        } else {
+            rip & 0xffff_ffff
+        };
         self.stop_block = true;
         Ok(())
     }
 
     /// Far return (LRETQ is how Linux reloads CS after LGDT).
     fn retf<B: Bus>(&mut self, bus: &mut B, i: &Insn) -> Res {
-        let sz: u8 = if i.ops[0].kind == Kind::Imm || i.nops == 0 { 8 } else { 8 };
+        let sz: u8 = if i.ops[0].kind == Kind::Imm || i.nops == 0 {
+            8
+        } else {
+            8
+        };
         let sp = self.gpr[RSP];
         let rip = self.read_mem(bus, sp, sz)?;
         let cs = self.read_mem(bus, sp.wrapping_add(sz as u64), sz)? as u16;
@@ -560,7 +673,10 @@ impl Cpu {
         let rip = self.read_mem(bus, a, off_size)?;
         let cs = self.read_mem(bus, a.wrapping_add(off_size as u64), 2)? as u16;
         let seg = self.code_segment(bus, cs)?;
-        self.seg[CS] = Segment { selector: (cs & !3) | self.cpl as u16, ..seg };
+        self.seg[CS] = Segment {
+            selector: (cs & !3) | self.cpl as u16,
+            ..seg
+        };
         self.next_rip = rip;
         self.stop_block = true;
         Ok(())

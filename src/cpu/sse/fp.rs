@@ -68,7 +68,14 @@ impl Cpu {
     }
 
     /// Element-wise arithmetic, MIN/MAX and CMP.
-    fn fp_lanes<B: Bus>(&mut self, bus: &mut B, i: &Insn, op: Option<Op>, single: bool, shape: Shape) -> Res {
+    fn fp_lanes<B: Bus>(
+        &mut self,
+        bus: &mut B,
+        i: &Insn,
+        op: Option<Op>,
+        single: bool,
+        shape: Shape,
+    ) -> Res {
         let env = self.env();
         let d = i.ops[0].reg as usize & 15;
         let a = self.xmm[d];
@@ -105,9 +112,22 @@ impl Cpu {
     fn sse_fp_misc<B: Bus>(&mut self, bus: &mut B, i: &Insn) -> Option<Res> {
         Some(match i.mnem {
             M::Comiss | M::Ucomiss | M::Comisd | M::Ucomisd => self.comis(bus, i),
-            M::Cvtsi2sd | M::Cvtsi2ss | M::Cvtsd2si | M::Cvttsd2si | M::Cvtss2si | M::Cvttss2si | M::Cvtsd2ss
-            | M::Cvtss2sd | M::Cvtdq2ps | M::Cvtps2dq | M::Cvttps2dq | M::Cvtdq2pd | M::Cvtpd2dq | M::Cvttpd2dq
-            | M::Cvtps2pd | M::Cvtpd2ps => self.cvt(bus, i),
+            M::Cvtsi2sd
+            | M::Cvtsi2ss
+            | M::Cvtsd2si
+            | M::Cvttsd2si
+            | M::Cvtss2si
+            | M::Cvttss2si
+            | M::Cvtsd2ss
+            | M::Cvtss2sd
+            | M::Cvtdq2ps
+            | M::Cvtps2dq
+            | M::Cvttps2dq
+            | M::Cvtdq2pd
+            | M::Cvtpd2dq
+            | M::Cvttpd2dq
+            | M::Cvtps2pd
+            | M::Cvtpd2ps => self.cvt(bus, i),
             _ => return None,
         })
     }
@@ -146,14 +166,23 @@ impl Cpu {
         let dk = i.ops[0].kind;
         let d = i.ops[0].reg as usize & 15;
         let old = if dk == Kind::Xmm { self.xmm[d] } else { 0 };
-        let to_int = |x: f64, bits: u32, t: bool, fl: &mut u32| sf::f64_to_int(&env, x, bits, t, fl);
+        let to_int =
+            |x: f64, bits: u32, t: bool, fl: &mut u32| sf::f64_to_int(&env, x, bits, t, fl);
         let r: u128 = match i.mnem {
             M::Cvtsi2sd => {
-                let v = if i.ops[1].size == 8 { src as u64 as i64 } else { src as u32 as i32 as i64 };
+                let v = if i.ops[1].size == 8 {
+                    src as u64 as i64
+                } else {
+                    src as u32 as i32 as i64
+                };
                 put64(old, 0, sf::int_to_f64(&env, v, &mut flags))
             }
             M::Cvtsi2ss => {
-                let v = if i.ops[1].size == 8 { src as u64 as i64 } else { src as u32 as i32 as i64 };
+                let v = if i.ops[1].size == 8 {
+                    src as u64 as i64
+                } else {
+                    src as u32 as i32 as i64
+                };
                 put32(old, 0, sf::int_to_f32(&env, v, &mut flags))
             }
             M::Cvtsd2si | M::Cvttsd2si | M::Cvtss2si | M::Cvttss2si => {
@@ -172,7 +201,13 @@ impl Cpu {
             }
             M::Cvtsd2ss => put32(old, 0, sf::f64_to_f32(&env, f64s(src, 0), &mut flags)),
             M::Cvtss2sd => put64(old, 0, widen(&env, f32s(src, 0), &mut flags)),
-            M::Cvtdq2ps => (0..4).fold(0, |r, k| put32(r, k, sf::int_to_f32(&env, (src >> (32 * k)) as u32 as i32 as i64, &mut flags))),
+            M::Cvtdq2ps => (0..4).fold(0, |r, k| {
+                put32(
+                    r,
+                    k,
+                    sf::int_to_f32(&env, (src >> (32 * k)) as u32 as i32 as i64, &mut flags),
+                )
+            }),
             M::Cvtps2dq | M::Cvttps2dq => {
                 let t = i.mnem == M::Cvttps2dq;
                 (0..4).fold(0u128, |r, k| {
@@ -180,13 +215,21 @@ impl Cpu {
                     r | ((to_int(x, 32, t, &mut flags) as u32 as u128) << (32 * k))
                 })
             }
-            M::Cvtdq2pd => (0..2).fold(0, |r, k| put64(r, k, (src >> (32 * k)) as u32 as i32 as f64)),
+            M::Cvtdq2pd => (0..2).fold(0, |r, k| {
+                put64(r, k, (src >> (32 * k)) as u32 as i32 as f64)
+            }),
             M::Cvtpd2dq | M::Cvttpd2dq => {
                 let t = i.mnem == M::Cvttpd2dq;
-                (0..2).fold(0u128, |r, k| r | ((to_int(f64s(src, k), 32, t, &mut flags) as u32 as u128) << (32 * k)))
+                (0..2).fold(0u128, |r, k| {
+                    r | ((to_int(f64s(src, k), 32, t, &mut flags) as u32 as u128) << (32 * k))
+                })
             }
-            M::Cvtps2pd => (0..2).fold(0, |r, k| put64(r, k, widen(&env, f32s(src, k), &mut flags))),
-            M::Cvtpd2ps => (0..2).fold(0, |r, k| put32(r, k, sf::f64_to_f32(&env, f64s(src, k), &mut flags))),
+            M::Cvtps2pd => {
+                (0..2).fold(0, |r, k| put64(r, k, widen(&env, f32s(src, k), &mut flags)))
+            }
+            M::Cvtpd2ps => (0..2).fold(0, |r, k| {
+                put32(r, k, sf::f64_to_f32(&env, f64s(src, k), &mut flags))
+            }),
             _ => return Err(Event::ud()),
         };
         self.mxcsr_raise(flags)?;
@@ -212,7 +255,13 @@ fn lane_op<F: Float>(env: &Env, i: &Insn, op: Option<Op>, x: F, y: F, flags: &mu
     }
 }
 
-fn comis_core<F: Float>(env: &Env, a: F, b: F, signal_qnan: bool, flags: &mut u32) -> (bool, bool, bool) {
+fn comis_core<F: Float>(
+    env: &Env,
+    a: F,
+    b: F,
+    signal_qnan: bool,
+    flags: &mut u32,
+) -> (bool, bool, bool) {
     let mut lf = 0;
     let a = sf::daz(env, a, &mut lf);
     let b = sf::daz(env, b, &mut lf);

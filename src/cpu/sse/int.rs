@@ -59,7 +59,11 @@ pub(crate) fn pack(a: u128, b: u128, w: u32, signed_out: bool) -> u128 {
     for k in 0..2 * n {
         let src = if k < n { a } else { b };
         let v = sx(lane(src, w, k % n), w);
-        let o = if signed_out { sat_s(v, ow) } else { sat_u(v, ow) } & ((1u64 << ow) - 1);
+        let o = if signed_out {
+            sat_s(v, ow)
+        } else {
+            sat_u(v, ow)
+        } & ((1u64 << ow) - 1);
         r |= (o as u128) << (ow * k);
     }
     r
@@ -124,8 +128,19 @@ impl Cpu {
                 };
                 return Ok(());
             }
-            M::Psllw | M::Pslld | M::Psllq | M::Psrlw | M::Psrld | M::Psrlq | M::Psraw | M::Psrad => {
-                let count = if i.ops[1].kind == Kind::Imm { i.imm & 0xff } else { self.xsrc(bus, i, 1)? as u64 };
+            M::Psllw
+            | M::Pslld
+            | M::Psllq
+            | M::Psrlw
+            | M::Psrld
+            | M::Psrlq
+            | M::Psraw
+            | M::Psrad => {
+                let count = if i.ops[1].kind == Kind::Imm {
+                    i.imm & 0xff
+                } else {
+                    self.xsrc(bus, i, 1)? as u64
+                };
                 self.xmm[d] = shift_lanes(self.xmm[d], w, count, i.mnem);
                 return Ok(());
             }
@@ -133,14 +148,21 @@ impl Cpu {
                 let s = self.xsrc(bus, i, 1)?;
                 let imm = i.imm as u32;
                 self.xmm[d] = match i.mnem {
-                    M::Pshufd => (0..4).fold(0, |r, k| r | (lane(s, 32, (imm >> (2 * k)) & 3) as u128) << (32 * k)),
+                    M::Pshufd => (0..4).fold(0, |r, k| {
+                        r | (lane(s, 32, (imm >> (2 * k)) & 3) as u128) << (32 * k)
+                    }),
                     M::Pshuflw => {
                         (s & !0xffff_ffff_ffff_ffffu128)
-                            | (0..4).fold(0, |r, k| r | (lane(s, 16, (imm >> (2 * k)) & 3) as u128) << (16 * k))
+                            | (0..4).fold(0, |r, k| {
+                                r | (lane(s, 16, (imm >> (2 * k)) & 3) as u128) << (16 * k)
+                            })
                     }
                     _ => {
                         (s & 0xffff_ffff_ffff_ffffu128)
-                            | (0..4).fold(0, |r, k| r | (lane(s, 16, 4 + ((imm >> (2 * k)) & 3)) as u128) << (16 * (k + 4)))
+                            | (0..4).fold(0, |r, k| {
+                                r | (lane(s, 16, 4 + ((imm >> (2 * k)) & 3)) as u128)
+                                    << (16 * (k + 4))
+                            })
                     }
                 };
                 return Ok(());
@@ -157,16 +179,67 @@ impl Cpu {
 /// Lane width in bits of a packed integer mnemonic (128: whole register).
 pub(crate) fn width(m: M) -> Option<u32> {
     Some(match m {
-        M::Paddb | M::Psubb | M::Paddsb | M::Paddusb | M::Psubsb | M::Psubusb | M::Pcmpeqb | M::Pcmpgtb
-        | M::Pminub | M::Pmaxub | M::Pavgb | M::Punpcklbw | M::Punpckhbw => 8,
-        M::Paddw | M::Psubw | M::Paddsw | M::Paddusw | M::Psubsw | M::Psubusw | M::Pcmpeqw | M::Pcmpgtw
-        | M::Pminsw | M::Pmaxsw | M::Pavgw | M::Pmullw | M::Pmulhw | M::Pmulhuw | M::Punpcklwd
-        | M::Punpckhwd | M::Psllw | M::Psrlw | M::Psraw | M::Packsswb | M::Packuswb => 16,
-        M::Paddd | M::Psubd | M::Pcmpeqd | M::Pcmpgtd | M::Punpckldq | M::Punpckhdq | M::Pslld | M::Psrld
-        | M::Psrad | M::Packssdw => 32,
-        M::Paddq | M::Psubq | M::Punpcklqdq | M::Punpckhqdq | M::Psllq | M::Psrlq | M::Pmuludq => 64,
-        M::Pand | M::Pandn | M::Por | M::Pxor | M::Pshufd | M::Pshuflw | M::Pshufhw | M::Pmovmskb
-        | M::Pslldq | M::Psrldq | M::Psadbw | M::Pmaddwd | M::Pextrw | M::Pinsrw => 128,
+        M::Paddb
+        | M::Psubb
+        | M::Paddsb
+        | M::Paddusb
+        | M::Psubsb
+        | M::Psubusb
+        | M::Pcmpeqb
+        | M::Pcmpgtb
+        | M::Pminub
+        | M::Pmaxub
+        | M::Pavgb
+        | M::Punpcklbw
+        | M::Punpckhbw => 8,
+        M::Paddw
+        | M::Psubw
+        | M::Paddsw
+        | M::Paddusw
+        | M::Psubsw
+        | M::Psubusw
+        | M::Pcmpeqw
+        | M::Pcmpgtw
+        | M::Pminsw
+        | M::Pmaxsw
+        | M::Pavgw
+        | M::Pmullw
+        | M::Pmulhw
+        | M::Pmulhuw
+        | M::Punpcklwd
+        | M::Punpckhwd
+        | M::Psllw
+        | M::Psrlw
+        | M::Psraw
+        | M::Packsswb
+        | M::Packuswb => 16,
+        M::Paddd
+        | M::Psubd
+        | M::Pcmpeqd
+        | M::Pcmpgtd
+        | M::Punpckldq
+        | M::Punpckhdq
+        | M::Pslld
+        | M::Psrld
+        | M::Psrad
+        | M::Packssdw => 32,
+        M::Paddq | M::Psubq | M::Punpcklqdq | M::Punpckhqdq | M::Psllq | M::Psrlq | M::Pmuludq => {
+            64
+        }
+        M::Pand
+        | M::Pandn
+        | M::Por
+        | M::Pxor
+        | M::Pshufd
+        | M::Pshuflw
+        | M::Pshufhw
+        | M::Pmovmskb
+        | M::Pslldq
+        | M::Psrldq
+        | M::Psadbw
+        | M::Pmaddwd
+        | M::Pextrw
+        | M::Pinsrw => 128,
         _ => return None,
     })
 }
@@ -185,9 +258,16 @@ pub(crate) fn binary(m: M, a: u128, b: u128, w: u32) -> Option<u128> {
         M::Psubsb | M::Psubsw => lanewise(a, b, w, |x, y| sat_s(sx(x, w) - sx(y, w), w)),
         M::Paddusb | M::Paddusw => lanewise(a, b, w, |x, y| sat_u(x as i64 + y as i64, w)),
         M::Psubusb | M::Psubusw => lanewise(a, b, w, |x, y| sat_u(x as i64 - y as i64, w)),
-        M::Pcmpeqb | M::Pcmpeqw | M::Pcmpeqd => lanewise(a, b, w, |x, y| if x == y { u64::MAX } else { 0 }),
+        M::Pcmpeqb | M::Pcmpeqw | M::Pcmpeqd => {
+            lanewise(a, b, w, |x, y| if x == y { u64::MAX } else { 0 })
+        }
         M::Pcmpgtb | M::Pcmpgtw | M::Pcmpgtd => {
-            lanewise(a, b, w, |x, y| if sx(x, w) > sx(y, w) { u64::MAX } else { 0 })
+            lanewise(
+                a,
+                b,
+                w,
+                |x, y| if sx(x, w) > sx(y, w) { u64::MAX } else { 0 },
+            )
         }
         M::Pminub => lanewise(a, b, w, |x, y| x.min(y)),
         M::Pmaxub => lanewise(a, b, w, |x, y| x.max(y)),
@@ -204,7 +284,9 @@ pub(crate) fn binary(m: M, a: u128, b: u128, w: u32) -> Option<u128> {
             p0.wrapping_add(p1) as u64
         }),
         M::Psadbw => lanewise(a, b, 64, |x, y| {
-            (0..8).map(|k| ((x >> (8 * k)) & 0xff).abs_diff((y >> (8 * k)) & 0xff)).sum()
+            (0..8)
+                .map(|k| ((x >> (8 * k)) & 0xff).abs_diff((y >> (8 * k)) & 0xff))
+                .sum()
         }),
         M::Punpcklbw | M::Punpcklwd | M::Punpckldq | M::Punpcklqdq => interleave(a, b, w, false),
         M::Punpckhbw | M::Punpckhwd | M::Punpckhdq | M::Punpckhqdq => interleave(a, b, w, true),

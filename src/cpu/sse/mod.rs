@@ -80,7 +80,14 @@ impl Cpu {
         let unmasked = flags & !(self.mxcsr >> 7) & 0x3f;
         if unmasked != 0 {
             self.mxcsr |= flags;
-            return Err(if self.cr4 & CR4_OSXMMEXCPT != 0 { Event::Fault { vector: XM, error: None } } else { Event::ud() });
+            return Err(if self.cr4 & CR4_OSXMMEXCPT != 0 {
+                Event::Fault {
+                    vector: XM,
+                    error: None,
+                }
+            } else {
+                Event::ud()
+            });
         }
         self.mxcsr |= flags;
         Ok(())
@@ -106,8 +113,17 @@ impl Cpu {
 
     fn sse_exec<B: Bus>(&mut self, bus: &mut B, i: &Insn) -> Res {
         match i.mnem {
-            M::Movaps | M::Movups | M::Movapd | M::Movupd | M::Movdqa | M::Movdqu | M::Movntps | M::Movntpd
-            | M::Movntdq | M::Lddqu | M::Movntdqa => {
+            M::Movaps
+            | M::Movups
+            | M::Movapd
+            | M::Movupd
+            | M::Movdqa
+            | M::Movdqu
+            | M::Movntps
+            | M::Movntpd
+            | M::Movntdq
+            | M::Lddqu
+            | M::Movntdqa => {
                 let v = self.xsrc(bus, i, 1)?;
                 self.xdst(bus, i, 0, v)
             }
@@ -117,18 +133,29 @@ impl Cpu {
             }
             M::Movd | M::Movq => self.movd_q(bus, i),
             M::Movss | M::Movsd => self.mov_scalar(bus, i),
-            M::Movhps | M::Movhpd | M::Movlps | M::Movlpd | M::Movhlps | M::Movlhps => self.mov_half(bus, i),
+            M::Movhps | M::Movhpd | M::Movlps | M::Movlpd | M::Movhlps | M::Movlhps => {
+                self.mov_half(bus, i)
+            }
             M::Movmskps | M::Movmskpd => {
                 let v = self.xreg(i, 1);
                 let r = if i.mnem == M::Movmskps {
-                    (0..4).fold(0u64, |acc, k| acc | (((v >> (32 * k + 31)) & 1) as u64) << k)
+                    (0..4).fold(0u64, |acc, k| {
+                        acc | (((v >> (32 * k + 31)) & 1) as u64) << k
+                    })
                 } else {
                     (((v >> 63) & 1) | ((v >> 126) & 2)) as u64
                 };
                 self.gpr_set(i.ops[0].reg, i.ops[0].size.max(4), r);
                 Ok(())
             }
-            M::Andps | M::Andpd | M::Andnps | M::Andnpd | M::Orps | M::Orpd | M::Xorps | M::Xorpd => {
+            M::Andps
+            | M::Andpd
+            | M::Andnps
+            | M::Andnpd
+            | M::Orps
+            | M::Orpd
+            | M::Xorps
+            | M::Xorpd => {
                 let a = self.xreg(i, 0);
                 let b = self.xsrc(bus, i, 1)?;
                 self.xmm[i.ops[0].reg as usize & 15] = match i.mnem {
@@ -144,15 +171,26 @@ impl Cpu {
                 let b = self.xsrc(bus, i, 1)?;
                 let imm = i.imm as u32;
                 let l = |v: u128, k: u32| (v >> (32 * k)) as u32 as u128;
-                let r = l(a, imm & 3) | l(a, (imm >> 2) & 3) << 32 | l(b, (imm >> 4) & 3) << 64 | l(b, (imm >> 6) & 3) << 96;
+                let r = l(a, imm & 3)
+                    | l(a, (imm >> 2) & 3) << 32
+                    | l(b, (imm >> 4) & 3) << 64
+                    | l(b, (imm >> 6) & 3) << 96;
                 self.xmm[i.ops[0].reg as usize & 15] = r;
                 Ok(())
             }
             M::Shufpd => {
                 let a = self.xreg(i, 0);
                 let b = self.xsrc(bus, i, 1)?;
-                let lo = if i.imm & 1 != 0 { a >> 64 } else { a & u64::MAX as u128 };
-                let hi = if i.imm & 2 != 0 { b >> 64 } else { b & u64::MAX as u128 };
+                let lo = if i.imm & 1 != 0 {
+                    a >> 64
+                } else {
+                    a & u64::MAX as u128
+                };
+                let hi = if i.imm & 2 != 0 {
+                    b >> 64
+                } else {
+                    b & u64::MAX as u128
+                };
                 self.xmm[i.ops[0].reg as usize & 15] = lo | hi << 64;
                 Ok(())
             }
@@ -204,7 +242,11 @@ impl Cpu {
         if d.kind == Kind::Xmm {
             let v = self.xsrc(bus, i, 1)?;
             let size = if s.kind == Kind::Xmm { 8 } else { s.size };
-            let m = if size >= 8 { u64::MAX as u128 } else { (1u128 << (size * 8)) - 1 };
+            let m = if size >= 8 {
+                u64::MAX as u128
+            } else {
+                (1u128 << (size * 8)) - 1
+            };
             self.xmm[d.reg as usize & 15] = v & m;
             Ok(())
         } else {
@@ -257,7 +299,11 @@ impl Cpu {
                 if i.ops[0].kind == Kind::Xmm {
                     let v = self.xsrc(bus, i, 1)? & lo;
                     let a = self.xreg(i, 0);
-                    self.xmm[i.ops[0].reg as usize & 15] = if high { (a & lo) | v << 64 } else { (a & !lo) | v };
+                    self.xmm[i.ops[0].reg as usize & 15] = if high {
+                        (a & lo) | v << 64
+                    } else {
+                        (a & !lo) | v
+                    };
                     Ok(())
                 } else {
                     let x = self.xreg(i, 1);
@@ -294,7 +340,12 @@ impl Cpu {
         self.translate(bus, a, super::mmu::Access::Write)?;
         self.translate(bus, a.wrapping_add(511), super::mmu::Access::Write)?;
         for (k, c) in img.chunks(8).enumerate() {
-            self.write_mem(bus, a.wrapping_add(8 * k as u64), 8, u64::from_le_bytes(c.try_into().unwrap()))?;
+            self.write_mem(
+                bus,
+                a.wrapping_add(8 * k as u64),
+                8,
+                u64::from_le_bytes(c.try_into().unwrap()),
+            )?;
         }
         Ok(())
     }
@@ -346,7 +397,16 @@ fn is_sse(i: &Insn) -> bool {
     i.ops[..i.nops as usize].iter().any(|o| o.kind == Kind::Xmm)
         || matches!(
             i.mnem,
-            M::Ldmxcsr | M::Stmxcsr | M::Fxsave | M::Fxsave64 | M::Fxrstor | M::Fxrstor64 | M::Movnti
-                | M::Cvtsd2si | M::Cvttsd2si | M::Cvtss2si | M::Cvttss2si
+            M::Ldmxcsr
+                | M::Stmxcsr
+                | M::Fxsave
+                | M::Fxsave64
+                | M::Fxrstor
+                | M::Fxrstor64
+                | M::Movnti
+                | M::Cvtsd2si
+                | M::Cvttsd2si
+                | M::Cvtss2si
+                | M::Cvttss2si
         )
 }

@@ -41,7 +41,11 @@ pub struct Env {
 
 impl Env {
     pub fn from_mxcsr(m: u32) -> Env {
-        Env { round: Round::from_rc(m >> 13), daz: m & (1 << 6) != 0, ftz: m & (1 << 15) != 0 }
+        Env {
+            round: Round::from_rc(m >> 13),
+            daz: m & (1 << 6) != 0,
+            ftz: m & (1 << 15) != 0,
+        }
     }
 }
 
@@ -217,7 +221,11 @@ impl Residual for f64 {
                     return (false, true);
                 }
                 let (ea, eb) = (ilog2_f64(a), ilog2_f64(b));
-                let (a2, b2, r2) = (scale_f64(a, -ea), scale_f64(b, -eb), scale_f64(r, -(ea + eb)));
+                let (a2, b2, r2) = (
+                    scale_f64(a, -ea),
+                    scale_f64(b, -eb),
+                    scale_f64(r, -(ea + eb)),
+                );
                 sign_of(a2.mul_add(b2, -r2))
             }
             Op::Div => {
@@ -225,7 +233,11 @@ impl Residual for f64 {
                     return (false, true);
                 }
                 let (ea, eb) = (ilog2_f64(a), ilog2_f64(b));
-                let (a2, b2, r2) = (scale_f64(a, -ea), scale_f64(b, -eb), scale_f64(r, -(ea - eb)));
+                let (a2, b2, r2) = (
+                    scale_f64(a, -ea),
+                    scale_f64(b, -eb),
+                    scale_f64(r, -(ea - eb)),
+                );
                 let (n, z) = sign_of((-r2).mul_add(b2, a2));
                 (n != (b < 0.0), z)
             }
@@ -352,7 +364,11 @@ fn arith_inner<F: Float>(env: &Env, op: Op, a: F, b: F, flags: &mut u32, de: &mu
     if op == Op::Div && b.is_zero() && !a.is_infinite() {
         *flags |= ZE;
         let neg = a.neg_sign() != b.neg_sign();
-        return if neg { F::MAX.neg().next_down() } else { F::MAX.next_up() };
+        return if neg {
+            F::MAX.neg().next_down()
+        } else {
+            F::MAX.next_up()
+        };
     }
     let r = match op {
         Op::Add => a.add(b),
@@ -361,7 +377,8 @@ fn arith_inner<F: Float>(env: &Env, op: Op, a: F, b: F, flags: &mut u32, de: &mu
         Op::Div => a.div(b),
         Op::Sqrt => a.sqrt(),
     };
-    let operands_finite = !a.is_infinite() && !b.is_infinite() || (op == Op::Sqrt && !a.is_infinite());
+    let operands_finite =
+        !a.is_infinite() && !b.is_infinite() || (op == Op::Sqrt && !a.is_infinite());
     if r.is_infinite() && operands_finite {
         *flags |= OE | PE;
         let to_max = match env.round {
@@ -401,7 +418,11 @@ fn arith_inner<F: Float>(env: &Env, op: Op, a: F, b: F, flags: &mut u32, de: &mu
     }
     // An exact zero sum takes its sign from the rounding mode.
     if res.is_zero() && err_zero && matches!(op, Op::Add | Op::Sub) {
-        let b2neg = if op == Op::Sub { !b.neg_sign() } else { b.neg_sign() };
+        let b2neg = if op == Op::Sub {
+            !b.neg_sign()
+        } else {
+            b.neg_sign()
+        };
         if a.neg_sign() != b2neg {
             return F::zero_of(env.round == Round::Down);
         }
@@ -417,7 +438,9 @@ pub fn f64_to_f32(env: &Env, a: f64, flags: &mut u32) -> f32 {
             *flags |= IE;
         }
         let bits = a.to_bits();
-        return f32::from_bits(((bits >> 32) as u32 & 0x8000_0000) | 0x7fc0_0000 | ((bits >> 29) as u32 & 0x003f_ffff));
+        return f32::from_bits(
+            ((bits >> 32) as u32 & 0x8000_0000) | 0x7fc0_0000 | ((bits >> 29) as u32 & 0x003f_ffff),
+        );
     }
     let r = a as f32;
     if a.is_infinite() {
@@ -561,7 +584,11 @@ mod tests {
     use super::*;
 
     fn env(r: Round) -> Env {
-        Env { round: r, daz: false, ftz: false }
+        Env {
+            round: r,
+            daz: false,
+            ftz: false,
+        }
     }
 
     #[test]
@@ -576,7 +603,13 @@ mod tests {
     #[test]
     fn invalid_gives_default_nan() {
         let mut f = 0;
-        let r = arith(&env(Round::Nearest), Op::Sub, f64::INFINITY, f64::INFINITY, &mut f);
+        let r = arith(
+            &env(Round::Nearest),
+            Op::Sub,
+            f64::INFINITY,
+            f64::INFINITY,
+            &mut f,
+        );
         assert_eq!(r.to_bits(), 0xfff8_0000_0000_0000);
         assert_eq!(f, IE);
     }
@@ -584,7 +617,10 @@ mod tests {
     #[test]
     fn conversion_indefinite() {
         let mut f = 0;
-        assert_eq!(f64_to_int(&env(Round::Nearest), 1e20, 32, false, &mut f), i32::MIN as i64);
+        assert_eq!(
+            f64_to_int(&env(Round::Nearest), 1e20, 32, false, &mut f),
+            i32::MIN as i64
+        );
         assert_eq!(f, IE);
     }
 }
