@@ -533,3 +533,80 @@ fn verw_verr_lar_lsl_check_descriptors() {
     assert_eq!(m.cpu.gpr[2], 0x00c0_f300, "LAR of the user data segment");
     assert_eq!(m.cpu.gpr[6], 0x67, "LSL of the TSS");
 }
+
+#[test]
+fn single_step_traps_after_each_instruction() {
+    let mut m = Machine::new();
+    let mut k = asm();
+    k.pushfq().unwrap();
+    k.or(qword_ptr(rsp), 0x100).unwrap();
+    k.popfq().unwrap(); // TF=1 takes effect after the next instruction
+    k.nop().unwrap();
+    k.mov(eax, 1u32).unwrap();
+    k.hlt().unwrap();
+    m.load(KCODE, &mut k);
+    // #DB handler: count, log the saved RIP, stop stepping after two traps.
+    let mut h = asm();
+    let mut done = h.create_label();
+    h.inc(r10).unwrap();
+    h.mov(rbx, qword_ptr(rsp)).unwrap();
+    h.mov(qword_ptr(r10 * 8 + 0x8000), rbx).unwrap();
+    h.cmp(r10, 2).unwrap();
+    h.jb(done).unwrap();
+    h.and(qword_ptr(rsp + 16), !0x100i32).unwrap();
+    h.set_label(&mut done).unwrap();
+    h.iretq().unwrap();
+    m.load(0x26000, &mut h);
+    m.gate(1, 0x26000, 0, 0);
+    m.cpu.rip = KCODE;
+    assert_eq!(m.run(), Exit::Halted);
+    assert_eq!(m.cpu.gpr[10], 2, "two single-step traps");
+    let rd = |a: usize| u64::from_le_bytes(m.bus.ram.mem[a..a + 8].try_into().unwrap());
+    // pushfq (1) + or qword [rsp],0x100 (8) + popfq (1) = 10; nop = 1.
+    assert_eq!(rd(0x8008), KCODE + 11, "trap after the NOP that follows POPF");
+    assert_eq!(rd(0x8010), KCODE + 16, "trap after MOV EAX,1");
+    assert_eq!(m.cpu.dr[6] & (1 << 14), 1 << 14, "DR6.BS");
+    assert_eq!(m.cpu.gpr[0], 1);
+}
+
+#[test]
+fn user_port_io_follows_the_tss_bitmap() {
+    let mut m = Machine::new();
+    // TSS limit covering a 16-byte bitmap at offset 0x68: only port 0x60 open.
+    let limit = 0x68 + 16 + 1;
+    let lo = (limit & 0xffff) | ((TSS & 0xff_ffff) << 16) | (0x89u64 << 40) | ((TSS >> 24) & 0xff) << 56;
+    w64(&mut m.bus.ram.mem, GDT + 0x28, lo);
+    m.bus.ram.mem[(TSS + 0x66) as usize..(TSS + 0x68) as usize].copy_from_slice(&0x68u16.to_le_bytes());
+    for b in 0..17u64 {
+        m.bus.ram.mem[(TSS + 0x68 + b) as usize] = 0xff;
+    }
+    m.bus.ram.mem[(TSS + 0x68 + 0x60 / 8) as usize] = !1; // port 0x60 allowed
+    let mut k = asm();
+    k.mov(ax, 0x28u32).unwrap();
+    k.ltr(ax).unwrap();
+    k.push(0x1bi32).unwrap();
+    k.push(USTACK as i32).unwrap();
+    k.push(0x2i32).unwrap();
+    k.push(0x23i32).unwrap();
+    k.push(UCODE as i32).unwrap();
+    k.iretq().unwrap();
+    m.load(KCODE, &mut k);
+    let mut u = asm();
+    u.xor(eax, eax).unwrap();
+    u.in_(al, 0x60).unwrap(); // allowed
+    u.mov(r12, rax).unwrap();
+    u.out(0x61, al).unwrap(); // denied: #GP(0)
+    u.hlt().unwrap();
+    m.load(UCODE, &mut u);
+    let mut gp = asm();
+    gp.pop(r14).unwrap();
+    gp.mov(r15, qword_ptr(rsp)).unwrap();
+    gp.hlt().unwrap();
+    m.load(0x23000, &mut gp);
+    m.gate(13, 0x23000, 0, 0);
+    m.cpu.rip = KCODE;
+    assert_eq!(m.run(), Exit::Halted);
+    assert_eq!(m.cpu.gpr[12], 0xff, "IN from the permitted port ran");
+    assert_eq!(m.cpu.gpr[14], 0, "#GP(0)");
+    assert_eq!(m.cpu.gpr[15], UCODE + 2 + 2 + 3, "on the OUT to the denied port");
+}

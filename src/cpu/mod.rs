@@ -79,10 +79,21 @@ impl Cpu {
                 if self.trace {
                     self.trace_insn(bus, insn.len);
                 }
+                let single_step = self.rflags & flags::TF != 0;
                 match self.exec(bus, insn) {
                     Ok(()) => {
                         self.rip = self.next_rip;
                         self.icount += 1;
+                        if single_step {
+                            // Trap after the instruction (SDM vol. 3 §17.3.1.4):
+                            // #DB with DR6.BS, the saved RIP is the next one.
+                            self.dr[6] |= 1 << 14;
+                            end -= 1;
+                            if let Some(x) = self.raise(bus, Event::Fault { vector: exception::DB, error: None }) {
+                                return x;
+                            }
+                            break;
+                        }
                     }
                     Err(Event::Exit(x)) => {
                         self.rip = self.next_rip;

@@ -39,9 +39,6 @@ impl Cpu {
             Mnemonic::Outsb | Mnemonic::Outsw | Mnemonic::Outsd => Op::Outs,
             _ => return Err(Event::ud()),
         };
-        if matches!(op, Op::Ins | Op::Outs) {
-            self.check_io_privilege()?;
-        }
         // Element size: the memory operand's size.
         let size = i
             .ops
@@ -49,6 +46,10 @@ impl Cpu {
             .find(|o| o.kind == Kind::Mem)
             .map(|o| o.size)
             .unwrap_or(1);
+        if matches!(op, Op::Ins | Op::Outs) {
+            let port = self.gpr[RDX] as u16;
+            self.check_io_privilege(bus, port, size)?;
+        }
         let bits = size * 8;
         let asz: u8 = if i.prefixes & P_ADDR32 != 0 { 4 } else { 8 };
         let rep = i.prefixes & (P_REP | P_REPNE) != 0;

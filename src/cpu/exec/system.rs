@@ -24,10 +24,25 @@ impl Cpu {
         Ok(())
     }
 
-    pub(crate) fn check_io_privilege(&self) -> Res {
+    /// Port I/O permission: CPL <= IOPL, or the TSS I/O permission bitmap
+    /// clears every bit of `port..port+size` (SDM vol. 1 §19.5).
+    pub(crate) fn check_io_privilege<B: Bus>(&mut self, bus: &mut B, port: u16, size: u8) -> Res {
         let iopl = ((self.rflags & flags::IOPL) >> 12) as u8;
-        if self.cpl > iopl {
-            // No TSS I/O permission bitmap support: deny like a full bitmap.
+        if self.cpl <= iopl {
+            return Ok(());
+        }
+        let limit = self.tr.limit as u64;
+        if limit < 0x67 {
+            return Err(Event::gp(0));
+        }
+        let base = self.read_sys_u64(bus, self.tr.base.wrapping_add(0x60))? >> 48;
+        let at = base + port as u64 / 8;
+        if at + 1 > limit {
+            return Err(Event::gp(0));
+        }
+        let bits = self.read_sys_u64(bus, self.tr.base.wrapping_add(at))? & 0xffff;
+        let mask = ((1u64 << size) - 1) << (port % 8);
+        if bits & mask != 0 {
             return Err(Event::gp(0));
         }
         Ok(())
@@ -343,24 +358,24 @@ impl Cpu {
                 self.read_mem(bus, a, 1)?;
             }
             Mnemonic::In => {
-                self.check_io_privilege()?;
                 let size = i.ops[0].size;
                 let port = if i.ops[1].kind == Kind::Imm {
                     i.imm as u16
                 } else {
                     self.gpr[RDX] as u16
                 };
+                self.check_io_privilege(bus, port, size)?;
                 let v = bus.io_in(port, size);
                 self.gpr_set(RAX as u8, size, v as u64);
             }
             Mnemonic::Out => {
-                self.check_io_privilege()?;
                 let size = i.ops[1].size;
                 let port = if i.ops[0].kind == Kind::Imm {
                     i.imm as u16
                 } else {
                     self.gpr[RDX] as u16
                 };
+                self.check_io_privilege(bus, port, size)?;
                 bus.io_out(port, size, self.gpr_get(RAX as u8, size) as u32);
             }
             _ => return Err(Event::ud()),
