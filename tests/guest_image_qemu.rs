@@ -59,3 +59,17 @@ fn seed_guest_steps_work_on_qemu_microvm() {
     assert!(status.success(), "QEMU exited with {status}");
     assert_eq!(std::fs::read_to_string(share.join("from-guest.txt")).unwrap(), "written by the guest\n");
 }
+
+#[test]
+fn initramfs_variant_boots_to_a_shell_and_powers_off() {
+    let image = guest::image();
+    let mut vm = Qemu::microvm_initramfs(&image).spawn("qemu-initramfs");
+    vm.wait_for(READY_LINE, BOOT);
+    let mounts = vm.run_ok("cat /proc/mounts", CMD);
+    assert!(mounts.contains("devtmpfs /dev"), "rcS did not mount devtmpfs on an initramfs root:\n{mounts}");
+    assert!(mounts.contains("tmpfs /tmp"), "{mounts}");
+    assert_eq!(vm.run_ok("echo $((6 * 7))", CMD), "42");
+    vm.send_line("poweroff");
+    let status = vm.wait_exit(BOOT).expect("QEMU should exit after poweroff");
+    assert!(status.success(), "QEMU exited with {status}");
+}
