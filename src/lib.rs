@@ -4,3 +4,6 @@
 pub mod backends;
 pub mod devices;
 pub mod memory;
+
+#[cfg(test)]
+mod test_util;
