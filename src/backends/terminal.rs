@@ -5,7 +5,7 @@
 //! console escape (Ctrl-A x quits, Ctrl-A Ctrl-A sends Ctrl-A) is decoded by
 //! [`EscapeDecoder`] so every terminal handles it the same way.
 
-use std::io::{self, Write};
+use std::io;
 
 /// A terminal: bytes typed by the user, bytes to display.
 pub trait Terminal {
@@ -32,8 +32,8 @@ pub struct EscapeDecoder {
 }
 
 impl EscapeDecoder {
-    /// Filters `input` in place, keeping bytes meant for the guest; returns
-    /// the new length and any action requested.
+    /// Filters `input` in place, keeping the bytes meant for the guest;
+    /// returns the action requested, if any (bytes after it are dropped).
     pub fn filter(&mut self, input: &mut Vec<u8>) -> Option<EscapeAction> {
         let mut out = Vec::with_capacity(input.len());
         let mut action = None;
@@ -160,6 +160,7 @@ impl Terminal for StdioTerminal {
     }
 
     fn write_output(&mut self, data: &[u8]) -> io::Result<()> {
+        use std::io::Write;
         let mut out = io::stdout().lock();
         out.write_all(data)?;
         out.flush()
