@@ -173,9 +173,14 @@ impl Server {
         let reply = |kind: u8| Writer::new(kind + 1, tag);
         Ok(match m.body {
             Request::Version { msize, version } => {
-                // §version: a new session; every fid is clunked.
+                // The server may lower msize, never raise it; below 4 KiB
+                // nothing useful fits (QEMU refuses the same way).
+                if msize < MIN_MSIZE {
+                    return Err(errno::EMSGSIZE);
+                }
+                // A new session: every fid is clunked.
                 self.fids.clear();
-                self.msize = msize.clamp(MIN_MSIZE, MAX_MSIZE);
+                self.msize = msize.min(MAX_MSIZE);
                 let v = if version == "9P2000.L" { "9P2000.L" } else { "unknown" };
                 let mut w = reply(m.kind);
                 w.u32(self.msize).string(v);

@@ -298,6 +298,10 @@ fn malformed_messages_get_rlerror() {
     assert_eq!(reply, wire::rlerror(0x42, errno::EPROTO));
     // Garbage shorter than a header.
     assert_eq!(c.server.handle(&[1, 2], 4096), wire::rlerror(u16::MAX, errno::EPROTO));
+    // An msize too small to work with.
+    let mut w = Writer::new(msg::TVERSION, 3);
+    w.u32(100).string("9P2000.L");
+    assert_eq!(c.server.handle(&w.finish(), 4096), wire::rlerror(3, errno::EMSGSIZE));
     // Unknown type.
     assert_eq!(c.server.handle(&[7, 0, 0, 0, 250, 1, 0], 4096), wire::rlerror(1, errno::EOPNOTSUPP));
     // A read reply never exceeds the room the transport has.
