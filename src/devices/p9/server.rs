@@ -186,7 +186,10 @@ impl Server {
                 w.u32(self.msize).string(v);
                 w.finish()
             }
-            Request::Auth { .. } => return Err(errno::EOPNOTSUPP),
+            // No authentication: 9P2000.L clients that try Tauth (diod's
+            // libnpclient) take ENOENT to mean "not required" and go on to
+            // attach with afid NOFID; Linux's v9fs never sends Tauth.
+            Request::Auth { .. } => return Err(errno::ENOENT),
             Request::Attach { fid, afid, n_uname, .. } => {
                 if afid != NOFID {
                     return Err(errno::EINVAL);
@@ -402,8 +405,10 @@ impl Server {
 
     fn walk(&mut self, tag: u16, fid: u32, newfid: u32, names: &[String]) -> Reply<Vec<u8>> {
         let f = self.fid(fid)?;
-        if f.file.is_some() {
-            // 9P: a fid opened for I/O cannot be walked.
+        // walk(5) says an open fid must not be walked; clients walk from
+        // open directories anyway (diod's diodls stats each entry that way)
+        // and QEMU allows it, so only moving the open fid itself is refused.
+        if f.file.is_some() && newfid == fid && !names.is_empty() {
             return Err(errno::EBADF);
         }
         if newfid != fid && self.fids.contains_key(&newfid) {
@@ -416,6 +421,9 @@ impl Server {
             let next = if name == ".." {
                 // `..` of the root is the root: the walk can never leave the share.
                 path.parent()
+            } else if name == "." {
+                // Readdir lists "." (as QEMU's does); walking it stays put.
+                path.clone()
             } else {
                 match path.join(name) {
                     Ok(p) => p,
