@@ -27,6 +27,11 @@ pub trait FrameBackend {
     /// Sends one frame. `Ok(false)` means "not now" (backpressure): call
     /// again later with the same frame.
     fn send(&mut self, frame: &[u8]) -> io::Result<bool>;
+    /// Pushes out anything `send` buffered; called on every device poll so
+    /// buffered frames leave even when the guest sends nothing more.
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 /// No network: transmitted frames are dropped, nothing is received (QEMU
@@ -173,6 +178,13 @@ impl<S: Read + Write> FrameBackend for SocketNet<S> {
         self.tx.extend_from_slice(frame);
         self.flush_tx()?;
         Ok(true)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        if self.closed {
+            return Ok(());
+        }
+        self.flush_tx()
     }
 }
 

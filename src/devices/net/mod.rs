@@ -32,13 +32,16 @@ pub struct Net {
     backend: Box<dyn FrameBackend>,
     /// A received frame waiting for a receive buffer.
     rx_frame: Option<Vec<u8>>,
+    /// Scratch space for the backend to receive into (reused: `poll` runs
+    /// on every time slice).
+    rx_buf: Vec<u8>,
     /// Backend errors are reported once, then the link stays quiet.
     backend_failed: bool,
 }
 
 impl Net {
     pub fn new(mac: [u8; 6], backend: Box<dyn FrameBackend>) -> Net {
-        Net { mac, backend, rx_frame: None, backend_failed: false }
+        Net { mac, backend, rx_frame: None, rx_buf: vec![0; MAX_RX_FRAME], backend_failed: false }
     }
 
     fn backend_error(&mut self, e: std::io::Error) {
@@ -80,12 +83,8 @@ impl Net {
         // Bounded per poll so a flood cannot starve the CPU.
         for _ in 0..QUEUE_SIZE {
             if self.rx_frame.is_none() {
-                let mut buf = vec![0u8; MAX_RX_FRAME];
-                match self.backend.recv(&mut buf) {
-                    Ok(Some(n)) => {
-                        buf.truncate(n);
-                        self.rx_frame = Some(buf);
-                    }
+                match self.backend.recv(&mut self.rx_buf) {
+                    Ok(Some(n)) => self.rx_frame = Some(self.rx_buf[..n].to_vec()),
                     Ok(None) => return Ok(()),
                     Err(e) => {
                         self.backend_error(e);
@@ -149,7 +148,11 @@ impl VirtioDevice for Net {
         }
     }
     fn poll(&mut self, queues: &mut Queues) -> Result<(), QueueError> {
-        // Transmit chains left behind by backpressure, then receive.
+        // Bytes the backend buffered, transmit chains left behind by
+        // backpressure, then receive.
+        if let Err(e) = self.backend.flush() {
+            self.backend_error(e);
+        }
         self.transmit(queues)?;
         self.receive(queues)
     }
