@@ -60,6 +60,67 @@ impl EscapeDecoder {
     }
 }
 
+/// A terminal wrapper that takes QEMU's Ctrl-A escapes out of the input
+/// before the guest sees it. The machine keeps a [`QuitFlag`] clone and
+/// ends when it is set:
+///
+/// ```ignore
+/// let term = EscapeFilter::new(StdioTerminal::new());
+/// let quit = term.quit_flag();
+/// let uart = Serial::new(irq, Box::new(term));
+/// // in the run loop: if quit.is_set() { exit }
+/// ```
+pub struct EscapeFilter<T> {
+    inner: T,
+    decoder: EscapeDecoder,
+    quit: QuitFlag,
+    /// Filtered input not yet taken by the device.
+    pending: Vec<u8>,
+}
+
+/// Set once the user typed Ctrl-A x. Clones share the flag.
+#[derive(Debug, Clone, Default)]
+pub struct QuitFlag(std::rc::Rc<std::cell::Cell<bool>>);
+
+impl QuitFlag {
+    pub fn is_set(&self) -> bool {
+        self.0.get()
+    }
+}
+
+impl<T: Terminal> EscapeFilter<T> {
+    pub fn new(inner: T) -> EscapeFilter<T> {
+        EscapeFilter { inner, decoder: EscapeDecoder::default(), quit: QuitFlag::default(), pending: Vec::new() }
+    }
+
+    /// The flag this filter sets on Ctrl-A x.
+    pub fn quit_flag(&self) -> QuitFlag {
+        self.quit.clone()
+    }
+}
+
+impl<T: Terminal> Terminal for EscapeFilter<T> {
+    fn read_input(&mut self, buf: &mut [u8]) -> usize {
+        if self.pending.len() < buf.len() && !self.quit.is_set() {
+            let mut raw = vec![0u8; buf.len()];
+            let n = self.inner.read_input(&mut raw);
+            raw.truncate(n);
+            if self.decoder.filter(&mut raw) == Some(EscapeAction::Quit) {
+                self.quit.0.set(true);
+            }
+            self.pending.extend_from_slice(&raw);
+        }
+        let n = self.pending.len().min(buf.len());
+        buf[..n].copy_from_slice(&self.pending[..n]);
+        self.pending.drain(..n);
+        n
+    }
+
+    fn write_output(&mut self, data: &[u8]) -> io::Result<()> {
+        self.inner.write_output(data)
+    }
+}
+
 /// The process's own stdin/stdout. stdin is read by a thread so reads never
 /// block the emulator; when stdin is a terminal it is put in raw mode
 /// (restored on drop), so Ctrl-C reaches the guest as in QEMU `-nographic`.
@@ -170,6 +231,39 @@ impl Terminal for StdioTerminal {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Input from a byte script, output to a vector.
+    struct Scripted(Vec<u8>, Vec<u8>);
+
+    impl Terminal for Scripted {
+        fn read_input(&mut self, buf: &mut [u8]) -> usize {
+            let n = self.0.len().min(buf.len());
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0.drain(..n);
+            n
+        }
+        fn write_output(&mut self, data: &[u8]) -> io::Result<()> {
+            self.1.extend_from_slice(data);
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn escape_filter_sets_the_quit_flag() {
+        let mut t = EscapeFilter::new(Scripted(b"echo\x01\x01\r\x01xignored".to_vec(), Vec::new()));
+        let quit = t.quit_flag();
+        let mut buf = [0u8; 4];
+        assert_eq!(t.read_input(&mut buf), 4);
+        assert_eq!(&buf, b"echo");
+        assert!(!quit.is_set());
+        let mut rest = [0u8; 64];
+        let n = t.read_input(&mut rest);
+        assert_eq!(&rest[..n], b"\x01\r");
+        assert!(quit.is_set());
+        assert_eq!(t.read_input(&mut rest), 0);
+        t.write_output(b"out").unwrap();
+        assert_eq!(t.inner.1, b"out");
+    }
 
     #[test]
     fn ctrl_a_x_quits_and_ctrl_a_ctrl_a_passes_through() {
