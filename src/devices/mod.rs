@@ -13,6 +13,28 @@ pub mod virtio;
 use std::cell::Cell;
 use std::rc::Rc;
 
+/// Limits warnings a guest can trigger: the first [`WarnBudget::LIMIT`] go
+/// out at `warn`, later ones at `debug`, so a hostile guest cannot flood the
+/// host's log.
+#[derive(Debug, Default)]
+pub struct WarnBudget {
+    spent: u32,
+}
+
+impl WarnBudget {
+    pub const LIMIT: u32 = 10;
+
+    /// The level for the next guest-triggered warning.
+    pub fn level(&mut self) -> log::Level {
+        if self.spent < Self::LIMIT {
+            self.spent += 1;
+            log::Level::Warn
+        } else {
+            log::Level::Debug
+        }
+    }
+}
+
 /// A device's interrupt line, injected by the machine (vm-superio's
 /// `Trigger`, with level information added for virtio).
 pub trait Interrupt {

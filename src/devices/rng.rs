@@ -11,11 +11,12 @@ const MAX_REQUEST: u64 = 64 * 1024;
 
 pub struct Rng {
     source: Box<dyn EntropySource>,
+    warnings: crate::devices::WarnBudget,
 }
 
 impl Rng {
     pub fn new(source: Box<dyn EntropySource>) -> Rng {
-        Rng { source }
+        Rng { source, warnings: Default::default() }
     }
 }
 
@@ -47,7 +48,7 @@ impl VirtioDevice for Rng {
                 }
                 let Ok(dst) = queues.mem().slice_mut(b.addr, n) else { break };
                 if let Err(e) = self.source.fill(dst) {
-                    log::warn!("virtio-rng: entropy source failed: {e}");
+                    log::log!(self.warnings.level(), "virtio-rng: entropy source failed: {e}");
                     break;
                 }
                 written += n as u32;

@@ -30,6 +30,7 @@ const ID_BYTES: usize = 20;
 /// A virtio block device.
 pub struct Block {
     backend: Box<dyn BlockBackend>,
+    warnings: crate::devices::WarnBudget,
 }
 
 /// Why one request failed: answered with IOERR or UNSUPP.
@@ -45,7 +46,7 @@ enum RequestError {
 
 impl Block {
     pub fn new(backend: Box<dyn BlockBackend>) -> Block {
-        Block { backend }
+        Block { backend, warnings: Default::default() }
     }
 
     /// Capacity in 512-byte sectors (a trailing partial sector is not exposed).
@@ -90,7 +91,7 @@ impl Block {
                     (VIRTIO_BLK_S_IOERR, 0)
                 }
                 Err(RequestError::Io(e)) => {
-                    log::warn!("virtio-blk: backend error: {e}");
+                    log::log!(self.warnings.level(), "virtio-blk: backend error: {e}");
                     (VIRTIO_BLK_S_IOERR, 0)
                 }
             }

@@ -107,11 +107,12 @@ pub struct Server {
     fs: Box<dyn FsBackend>,
     msize: u32,
     fids: HashMap<u32, Fid>,
+    warnings: crate::devices::WarnBudget,
 }
 
 impl Server {
     pub fn new(fs: Box<dyn FsBackend>) -> Server {
-        Server { fs, msize: MIN_MSIZE, fids: HashMap::new() }
+        Server { fs, msize: MIN_MSIZE, fids: HashMap::new(), warnings: Default::default() }
     }
 
     /// The negotiated maximum message size.
@@ -157,7 +158,7 @@ impl Server {
             return Err(errno::EBADF);
         }
         if !self.fids.contains_key(&id) && self.fids.len() >= MAX_FIDS {
-            log::warn!("9p: guest holds {MAX_FIDS} fids; refusing more");
+            log::log!(self.warnings.level(), "9p: guest holds {MAX_FIDS} fids; refusing more");
             return Err(errno::ENOMEM);
         }
         self.fids.insert(id, fid);

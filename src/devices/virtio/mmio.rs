@@ -6,7 +6,7 @@
 //! work (DMA) happens there, never inside a register access, so the CPU may
 //! hold guest memory while it performs the access.
 
-use crate::devices::Interrupt;
+use crate::devices::{Interrupt, WarnBudget};
 use crate::memory::GuestMemory;
 
 use super::queue::Queue;
@@ -79,6 +79,8 @@ pub struct MmioTransport {
     config_generation: u32,
     /// Queues notified since the last `process`.
     pending_notify: u64,
+    /// Guest-triggered warnings left before they drop to debug.
+    warnings: WarnBudget,
 }
 
 impl MmioTransport {
@@ -97,6 +99,7 @@ impl MmioTransport {
             interrupt_status: 0,
             config_generation: 0,
             pending_notify: 0,
+            warnings: WarnBudget::default(),
         }
     }
 
@@ -236,7 +239,8 @@ impl MmioTransport {
             // only modern drivers (this transport has no legacy interface).
             let unknown = self.driver_features & !self.offered_features();
             if unknown != 0 || self.driver_features & VIRTIO_F_VERSION_1 == 0 {
-                log::warn!(
+                log::log!(
+                    self.warnings.level(),
                     "virtio-mmio: driver features {:#x} rejected (offered {:#x})",
                     self.driver_features,
                     self.offered_features()
@@ -302,7 +306,7 @@ impl MmioTransport {
         if let Err(e) = result {
             // §2.1.2: the device signals a broken driver contract with
             // DEVICE_NEEDS_RESET and a configuration change interrupt.
-            log::warn!("virtio-mmio device {}: {e}; needs reset", self.device.device_type());
+            log::log!(self.warnings.level(), "virtio-mmio device {}: {e}; needs reset", self.device.device_type());
             self.status |= STATUS_DEVICE_NEEDS_RESET;
             self.signal(INT_CONFIG_CHANGE);
         }
