@@ -84,6 +84,22 @@ seed("virtio_queue", "p9-version-attach-walk", bytes([4, 1]) + p9)
 net = ram_image([[(0x1000, 12, False), (0x1100, 60, False)], [(0x1200, 1526, True)]], {0x1100: bytes(range(60))})
 seed("virtio_queue", "net-tx-rx", bytes([4, 0]) + net)
 
+# virtio_mmio: 7-byte accesses (op, offset u16, value u32); op bit 0 = read,
+# bits 1-2 width (2 = 4 bytes), bit 7 = process queues afterwards.
+def access(offset, value, read=False, process=False):
+    op = (1 if read else 0) | (2 << 1) | (0x80 if process else 0)
+    return struct.pack("<BHI", op, offset, value)
+
+
+init = [access(0x70, 0), access(0x70, 1), access(0x70, 3), access(0x14, 1), access(0x10, 0, read=True),
+        access(0x24, 1), access(0x20, 1), access(0x24, 0), access(0x20, 1 << 5), access(0x70, 11)]
+for q, base in ((0, 0x1000), (1, 0x2000)):
+    init += [access(0x30, q), access(0x34, 0, read=True), access(0x38, 16), access(0x80, base),
+             access(0x90, base + 0x100), access(0xa0, base + 0x200), access(0x44, 1)]
+init += [access(0x70, 15), access(0x50, 1, process=True), access(0x60, 0, read=True), access(0x64, 1),
+         access(0x100, 0, read=True), access(0x70, 0)]
+seed("virtio_mmio", "init-notify-reset", b"".join(init))
+
 # p9_decode ------------------------------------------------------------------
 msgs = [
     tmsg(110, 1, struct.pack("<IIH", 0, 1, 1) + s9("file")),
