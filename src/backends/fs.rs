@@ -164,6 +164,8 @@ pub struct OpenFlags {
     pub write: bool,
     pub append: bool,
     pub truncate: bool,
+    /// With `create`: fail if the file exists (O_EXCL).
+    pub exclusive: bool,
 }
 
 /// An open file.
@@ -180,7 +182,9 @@ pub trait FsBackend {
     /// Opens a regular file or a directory (for reading entries). Fails with
     /// ELOOP on a symlink.
     fn open(&self, path: &SharePath, flags: OpenFlags) -> io::Result<Box<dyn FsFile>>;
-    /// Creates `dir/name` exclusively with permission bits `mode` and opens it.
+    /// Creates `dir/name` with permission bits `mode` (failing if it exists
+    /// when `flags.exclusive`) and opens it. An existing symlink there is
+    /// never followed.
     fn create(&self, dir: &SharePath, name: &str, flags: OpenFlags, mode: u32) -> io::Result<Box<dyn FsFile>>;
     fn read_dir(&self, path: &SharePath) -> io::Result<Vec<DirEntry>>;
     fn mkdir(&self, dir: &SharePath, name: &str, mode: u32) -> io::Result<()>;
@@ -257,7 +261,7 @@ impl HostDir {
             .truncate(flags.truncate && flags.write)
             .custom_flags(libc::O_NOFOLLOW);
         if let Some(mode) = create_mode {
-            opts.create_new(true).mode(mode & 0o7777);
+            opts.create(true).create_new(flags.exclusive).mode(mode & 0o7777);
         }
         opts.open(host)
     }

@@ -53,7 +53,10 @@ fn reads_and_writes_inside() {
     new.write_at(0, b"data").unwrap();
     assert_eq!(f.share.getattr(&p(&["sub", "new"])).unwrap().size, 4);
     assert_eq!(f.share.getattr(&p(&["sub", "new"])).unwrap().mode & 0o777, 0o640);
-    assert!(f.share.create(&p(&["sub"]), "new", OpenFlags::default(), 0o640).is_err(), "create is exclusive");
+    let excl = OpenFlags { exclusive: true, ..Default::default() };
+    assert!(f.share.create(&p(&["sub"]), "new", excl, 0o640).is_err(), "O_EXCL on an existing file");
+    assert!(f.share.create(&p(&["sub"]), "new", OpenFlags::default(), 0o640).is_ok(), "plain O_CREAT opens it");
+    assert!(f.share.create(&SharePath::root(), "rel_file_link", OpenFlags::default(), 0o640).is_err(), "never through a symlink");
     let names: Vec<_> = f.share.read_dir(&SharePath::root()).unwrap().into_iter().map(|e| e.name).collect();
     assert_eq!(names, ["abs_dir_link", "hello.txt", "rel_file_link", "sub"]);
 }
@@ -81,6 +84,11 @@ fn symlinks_are_never_followed_on_the_host() {
     assert!(f.share.setattr(&p(&["rel_file_link"]), &trunc).is_err());
     let chmod = SetAttr { mode: Some(0o777), ..Default::default() };
     assert!(f.share.setattr(&p(&["abs_dir_link"]), &chmod).is_err());
+    // A dangling link pointing outside: creating "through" it must not
+    // create the target.
+    std::os::unix::fs::symlink("../outside/planted", f.share.root().join("dangling")).unwrap();
+    assert!(f.share.create(&SharePath::root(), "dangling", OpenFlags::default(), 0o644).is_err());
+    assert!(f.share.open(&p(&["dangling"]), OpenFlags { write: true, ..Default::default() }).is_err());
     // The outside is untouched.
     assert_eq!(fs::read(f.outside.join("secret")).unwrap(), b"secret");
     assert_eq!(fs::read_dir(&f.outside).unwrap().count(), 1);

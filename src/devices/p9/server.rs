@@ -34,6 +34,7 @@ const V9FS_MAGIC: u32 = 0x0102_1997;
 const O_ACCMODE: u32 = 3;
 const O_WRONLY: u32 = 1;
 const O_RDWR: u32 = 2;
+const O_EXCL: u32 = 0o200;
 const O_TRUNC: u32 = 0o1000;
 const O_APPEND: u32 = 0o2000;
 /// Tunlinkat flag (Linux AT_REMOVEDIR).
@@ -518,6 +519,7 @@ fn open_flags(flags: u32) -> OpenFlags {
         write: acc == O_WRONLY || acc == O_RDWR,
         append: flags & O_APPEND != 0,
         truncate: flags & O_TRUNC != 0,
+        exclusive: flags & O_EXCL != 0,
     }
 }
 
