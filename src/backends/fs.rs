@@ -351,6 +351,11 @@ impl FsBackend for HostDir {
         if meta.file_type().is_symlink() {
             return Err(errno(libc::ELOOP));
         }
+        if !meta.is_dir() && !meta.is_file() {
+            // FIFOs and device nodes: opening one can block the emulator
+            // forever (a FIFO without a writer) or reach host hardware.
+            return Err(errno(libc::EOPNOTSUPP));
+        }
         if meta.is_dir() {
             if flags.write {
                 return Err(errno(libc::EISDIR));

@@ -102,6 +102,19 @@ fn symlinks_are_never_followed_on_the_host() {
 }
 
 #[test]
+fn special_files_are_not_opened() {
+    let f = fixture();
+    let fifo = f.share.root().join("fifo");
+    let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: a valid path string.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+    // Would block forever without a writer if it were opened.
+    let err = f.share.open(&p(&["fifo"]), OpenFlags { read: true, ..Default::default() }).err().unwrap();
+    assert_eq!(err.raw_os_error(), Some(libc::EOPNOTSUPP));
+    assert_eq!(f.share.getattr(&p(&["fifo"])).unwrap().kind, FileKind::Other);
+}
+
+#[test]
 fn guest_made_symlinks_stay_text() {
     let f = fixture();
     f.share.symlink(&SharePath::root(), "etc_link", "/etc").unwrap();
