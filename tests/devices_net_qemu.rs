@@ -47,7 +47,8 @@ fn arp_request(src_mac: EthernetAddress, src_ip: Ipv4Address, target: Ipv4Addres
         target_hardware_addr: EthernetAddress([0; 6]),
         target_protocol_addr: target,
     };
-    let eth = EthernetRepr { src_addr: src_mac, dst_addr: EthernetAddress::BROADCAST, ethertype: EthernetProtocol::Arp };
+    let eth =
+        EthernetRepr { src_addr: src_mac, dst_addr: EthernetAddress::BROADCAST, ethertype: EthernetProtocol::Arp };
     let mut buf = vec![0u8; eth.buffer_len() + arp.buffer_len()];
     let mut frame = EthernetFrame::new_unchecked(&mut buf);
     eth.emit(&mut frame);
@@ -127,7 +128,14 @@ fn answer(frame: &[u8], mac: EthernetAddress, ip: Ipv4Address) -> Option<Vec<u8>
     match eth.ethertype() {
         EthernetProtocol::Arp => {
             let req = ArpRepr::parse(&ArpPacket::new_checked(eth.payload()).ok()?).ok()?;
-            let ArpRepr::EthernetIpv4 { operation: ArpOperation::Request, source_hardware_addr, source_protocol_addr, target_protocol_addr, .. } = req else {
+            let ArpRepr::EthernetIpv4 {
+                operation: ArpOperation::Request,
+                source_hardware_addr,
+                source_protocol_addr,
+                target_protocol_addr,
+                ..
+            } = req
+            else {
                 return None;
             };
             if target_protocol_addr != ip {

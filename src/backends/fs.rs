@@ -214,11 +214,13 @@ fn errno(code: i32) -> io::Error {
 impl HostDir {
     /// Serves the directory `root` (which must exist).
     pub fn new(root: &Path) -> io::Result<HostDir> {
-        let root = root
-            .canonicalize()
-            .map_err(|e| io::Error::new(e.kind(), format!("9p share {}: {e}", root.display())))?;
+        let root =
+            root.canonicalize().map_err(|e| io::Error::new(e.kind(), format!("9p share {}: {e}", root.display())))?;
         if !root.is_dir() {
-            return Err(io::Error::new(io::ErrorKind::NotFound, format!("9p share {} is not a directory", root.display())));
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("9p share {} is not a directory", root.display()),
+            ));
         }
         Ok(HostDir { root })
     }
@@ -453,7 +455,8 @@ impl FsBackend for HostDir {
             // host may not grant, as with QEMU's passthrough model.
             std::os::unix::fs::lchown(&host, changes.uid, changes.gid)?;
         }
-        let touches_target = changes.mode.is_some() || changes.size.is_some() || changes.atime.is_some() || changes.mtime.is_some();
+        let touches_target =
+            changes.mode.is_some() || changes.size.is_some() || changes.atime.is_some() || changes.mtime.is_some();
         if !touches_target {
             return Ok(());
         }

@@ -56,7 +56,10 @@ fn reads_and_writes_inside() {
     let excl = OpenFlags { exclusive: true, ..Default::default() };
     assert!(f.share.create(&p(&["sub"]), "new", excl, 0o640).is_err(), "O_EXCL on an existing file");
     assert!(f.share.create(&p(&["sub"]), "new", OpenFlags::default(), 0o640).is_ok(), "plain O_CREAT opens it");
-    assert!(f.share.create(&SharePath::root(), "rel_file_link", OpenFlags::default(), 0o640).is_err(), "never through a symlink");
+    assert!(
+        f.share.create(&SharePath::root(), "rel_file_link", OpenFlags::default(), 0o640).is_err(),
+        "never through a symlink"
+    );
     let names: Vec<_> = f.share.read_dir(&SharePath::root()).unwrap().into_iter().map(|e| e.name).collect();
     assert_eq!(names, ["abs_dir_link", "hello.txt", "rel_file_link", "sub"]);
 }

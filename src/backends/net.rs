@@ -168,7 +168,10 @@ impl<S: Read + Write> FrameBackend for SocketNet<S> {
             return Ok(true);
         }
         if frame.len() > MAX_FRAME {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("frame of {} bytes too long", frame.len())));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("frame of {} bytes too long", frame.len()),
+            ));
         }
         self.flush_tx()?;
         if self.tx.len() + 4 + frame.len() > TX_BUFFER_LIMIT {

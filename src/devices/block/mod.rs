@@ -232,11 +232,7 @@ impl VirtioDevice for Block {
 /// Copies the part of `config` at `offset` into `data`; the rest reads as 0.
 pub(crate) fn read_bytes(config: &[u8], offset: u64, data: &mut [u8]) {
     for (i, byte) in data.iter_mut().enumerate() {
-        *byte = offset
-            .checked_add(i as u64)
-            .and_then(|at| config.get(usize::try_from(at).ok()?))
-            .copied()
-            .unwrap_or(0);
+        *byte = offset.checked_add(i as u64).and_then(|at| config.get(usize::try_from(at).ok()?)).copied().unwrap_or(0);
     }
 }
 

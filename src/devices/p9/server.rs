@@ -352,7 +352,9 @@ impl Server {
             }
             // No extended attributes: Linux treats EOPNOTSUPP as "none".
             Request::Xattrwalk { .. } | Request::Xattrcreate { .. } => return Err(errno::EOPNOTSUPP),
-            Request::Readdir { fid, offset, count } => self.readdir(tag, fid, offset, count.min(limit.saturating_sub(11)))?,
+            Request::Readdir { fid, offset, count } => {
+                self.readdir(tag, fid, offset, count.min(limit.saturating_sub(11)))?
+            }
             Request::Fsync { fid, datasync } => {
                 let f = self.fid_mut(fid)?;
                 let file = f.file.as_mut().ok_or(errno::EBADF)?;

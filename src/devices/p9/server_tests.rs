@@ -155,7 +155,14 @@ fn walk_open_read_write_create() {
         w.u32(3);
     })
     .ok(msg::TCLUNK + 1);
-    assert_eq!(c.call(msg::TCLUNK, |w| { w.u32(3); }).errno(), errno::EBADF, "double clunk");
+    assert_eq!(
+        c.call(msg::TCLUNK, |w| {
+            w.u32(3);
+        })
+        .errno(),
+        errno::EBADF,
+        "double clunk"
+    );
 }
 
 #[test]
@@ -190,7 +197,11 @@ fn dot_dot_and_symlinks_never_escape() {
     c.walk(ROOT, 13, &["escape"]).ok(msg::TWALK + 1);
     assert_eq!(c.lopen(13, 0).errno(), errno::ELOOP);
     assert_eq!(c.walk(13, 17, &["secret"]).errno(), errno::ELOOP);
-    let target = c.call(msg::TREADLINK, |w| { w.u32(13); }).ok(msg::TREADLINK + 1);
+    let target = c
+        .call(msg::TREADLINK, |w| {
+            w.u32(13);
+        })
+        .ok(msg::TREADLINK + 1);
     assert!(String::from_utf8_lossy(&target).ends_with("outside"));
     // Creating through the link is refused; the outside is unchanged.
     c.call(msg::TMKDIR, |w| {
@@ -237,8 +248,20 @@ fn readdir_mkdir_rename_unlink_statfs() {
     c.lopen(3, 0).ok(msg::TLOPEN + 1);
     assert_eq!(c.read(3, 0, 5), b"hello");
     // rmdir of a non-empty directory fails, unlink of a directory fails.
-    assert_eq!(c.call(msg::TUNLINKAT, |w| { w.u32(ROOT).string("d").u32(0x200); }).errno(), errno::ENOTEMPTY);
-    assert_eq!(c.call(msg::TUNLINKAT, |w| { w.u32(ROOT).string("d").u32(0); }).errno(), errno::EISDIR);
+    assert_eq!(
+        c.call(msg::TUNLINKAT, |w| {
+            w.u32(ROOT).string("d").u32(0x200);
+        })
+        .errno(),
+        errno::ENOTEMPTY
+    );
+    assert_eq!(
+        c.call(msg::TUNLINKAT, |w| {
+            w.u32(ROOT).string("d").u32(0);
+        })
+        .errno(),
+        errno::EISDIR
+    );
     c.call(msg::TUNLINKAT, |w| {
         w.u32(4).string("moved.txt").u32(0);
     })
@@ -248,9 +271,19 @@ fn readdir_mkdir_rename_unlink_statfs() {
     })
     .ok(msg::TUNLINKAT + 1);
     assert!(!c.share().join("d").exists());
-    let st = c.call(msg::TSTATFS, |w| { w.u32(ROOT); }).ok(msg::TSTATFS + 1);
+    let st = c
+        .call(msg::TSTATFS, |w| {
+            w.u32(ROOT);
+        })
+        .ok(msg::TSTATFS + 1);
     assert_eq!(st[..4], 0x0102_1997u32.to_le_bytes());
-    assert_eq!(c.call(msg::TUNLINKAT, |w| { w.u32(ROOT).string("..").u32(0); }).errno(), errno::EINVAL);
+    assert_eq!(
+        c.call(msg::TUNLINKAT, |w| {
+            w.u32(ROOT).string("..").u32(0);
+        })
+        .errno(),
+        errno::EINVAL
+    );
 }
 
 #[test]
@@ -261,7 +294,11 @@ fn getattr_setattr_and_unsupported() {
         w.u32(2).u32(0x1 | 0x8 | 0x20 | 0x100).u32(0o600).u32(0).u32(0).u64(5).u64(0).u64(0).u64(1_000_000).u64(0);
     })
     .ok(msg::TSETATTR + 1);
-    let a = c.call(msg::TGETATTR, |w| { w.u32(2).u64(0x7ff); }).ok(msg::TGETATTR + 1);
+    let a = c
+        .call(msg::TGETATTR, |w| {
+            w.u32(2).u64(0x7ff);
+        })
+        .ok(msg::TGETATTR + 1);
     let mut r = wire::Reader::new(&a);
     assert_eq!(r.u64().unwrap(), 0x7ff);
     r.u8().unwrap();
@@ -279,8 +316,20 @@ fn getattr_setattr_and_unsupported() {
     r.u64().unwrap();
     assert_eq!(r.u64().unwrap(), 1_000_000, "mtime");
     assert_eq!(fs::read(c.share().join("hello.txt")).unwrap(), b"hello");
-    assert_eq!(c.call(msg::TXATTRWALK, |w| { w.u32(2).u32(5).string("user.x"); }).errno(), errno::EOPNOTSUPP);
-    assert_eq!(c.call(msg::TMKNOD, |w| { w.u32(ROOT).string("n").u32(0).u32(0).u32(0).u32(0); }).errno(), errno::EOPNOTSUPP);
+    assert_eq!(
+        c.call(msg::TXATTRWALK, |w| {
+            w.u32(2).u32(5).string("user.x");
+        })
+        .errno(),
+        errno::EOPNOTSUPP
+    );
+    assert_eq!(
+        c.call(msg::TMKNOD, |w| {
+            w.u32(ROOT).string("n").u32(0).u32(0).u32(0).u32(0);
+        })
+        .errno(),
+        errno::EOPNOTSUPP
+    );
     c.call(msg::TFLUSH, |w| {
         w.u16(1);
     })

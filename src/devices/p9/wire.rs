@@ -222,13 +222,9 @@ fn decode_body<'a>(kind: u8, r: &mut Reader<'a>) -> Result<Request<'a>, DecodeEr
             let _n_uname = r.u32()?;
             Request::Auth { afid }
         }
-        TATTACH => Request::Attach {
-            fid: r.u32()?,
-            afid: r.u32()?,
-            uname: r.string()?,
-            aname: r.string()?,
-            n_uname: r.u32()?,
-        },
+        TATTACH => {
+            Request::Attach { fid: r.u32()?, afid: r.u32()?, uname: r.string()?, aname: r.string()?, n_uname: r.u32()? }
+        }
         TFLUSH => Request::Flush { oldtag: r.u16()? },
         TWALK => {
             let fid = r.u32()?;
@@ -241,7 +237,9 @@ fn decode_body<'a>(kind: u8, r: &mut Reader<'a>) -> Result<Request<'a>, DecodeEr
             Request::Walk { fid, newfid, names }
         }
         TLOPEN => Request::Lopen { fid: r.u32()?, flags: r.u32()? },
-        TLCREATE => Request::Lcreate { fid: r.u32()?, name: r.string()?, flags: r.u32()?, mode: r.u32()?, gid: r.u32()? },
+        TLCREATE => {
+            Request::Lcreate { fid: r.u32()?, name: r.string()?, flags: r.u32()?, mode: r.u32()?, gid: r.u32()? }
+        }
         TREAD => Request::Read { fid: r.u32()?, offset: r.u64()?, count: r.u32()? },
         TWRITE => Request::Write { fid: r.u32()?, offset: r.u64()?, data: r.data()? },
         TCLUNK => Request::Clunk { fid: r.u32()? },
@@ -296,12 +294,9 @@ fn decode_body<'a>(kind: u8, r: &mut Reader<'a>) -> Result<Request<'a>, DecodeEr
         },
         TLINK => Request::Link { dfid: r.u32()?, fid: r.u32()?, name: r.string()? },
         TMKDIR => Request::Mkdir { dfid: r.u32()?, name: r.string()?, mode: r.u32()?, gid: r.u32()? },
-        TRENAMEAT => Request::Renameat {
-            olddirfid: r.u32()?,
-            oldname: r.string()?,
-            newdirfid: r.u32()?,
-            newname: r.string()?,
-        },
+        TRENAMEAT => {
+            Request::Renameat { olddirfid: r.u32()?, oldname: r.string()?, newdirfid: r.u32()?, newname: r.string()? }
+        }
         TUNLINKAT => Request::Unlinkat { dirfid: r.u32()?, name: r.string()?, flags: r.u32()? },
         other => return Err(DecodeError::UnknownType(other)),
     })

@@ -13,7 +13,11 @@ fn decodes_version_and_walk() {
     });
     assert_eq!(
         decode(&m).unwrap(),
-        Message { kind: msg::TVERSION, tag: 0xffff, body: Request::Version { msize: 8192, version: "9P2000.L".into() } }
+        Message {
+            kind: msg::TVERSION,
+            tag: 0xffff,
+            body: Request::Version { msize: 8192, version: "9P2000.L".into() }
+        }
     );
     let m = tmsg(msg::TWALK, 3, |w| {
         w.u32(1).u32(2).u16(2).string("a").string("..");

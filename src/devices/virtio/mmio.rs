@@ -105,10 +105,7 @@ impl MmioTransport {
 
     /// Features offered to the driver: the device's plus the transport's.
     pub fn offered_features(&self) -> u64 {
-        self.device.device_features()
-            | VIRTIO_F_VERSION_1
-            | VIRTIO_F_RING_INDIRECT_DESC
-            | VIRTIO_F_RING_EVENT_IDX
+        self.device.device_features() | VIRTIO_F_VERSION_1 | VIRTIO_F_RING_INDIRECT_DESC | VIRTIO_F_RING_EVENT_IDX
     }
 
     /// The device status register (§2.1).

@@ -86,11 +86,15 @@ fn identification_registers() {
 fn negotiation_queue_and_interrupts() {
     let (mut t, irq, acked) = echo();
     let mut mem = GuestMemory::new(1 << 20);
-    let (mut qs, free) = guest_driver::init_device(&mut t, (1 << 3) | VIRTIO_F_RING_EVENT_IDX, &[16, 8], 0x1000).unwrap();
+    let (mut qs, free) =
+        guest_driver::init_device(&mut t, (1 << 3) | VIRTIO_F_RING_EVENT_IDX, &[16, 8], 0x1000).unwrap();
     assert_eq!(acked.get(), (1 << 3) | VIRTIO_F_RING_EVENT_IDX | VIRTIO_F_VERSION_1);
     assert_eq!(t.status() & STATUS_DRIVER_OK, STATUS_DRIVER_OK);
     mem.write(free, b"hello").unwrap();
-    let head = qs[1].add_chain(&mut mem, &[DriverBuf { addr: free, len: 5, write: false }, DriverBuf { addr: free + 0x100, len: 16, write: true }]);
+    let head = qs[1].add_chain(
+        &mut mem,
+        &[DriverBuf { addr: free, len: 5, write: false }, DriverBuf { addr: free + 0x100, len: 16, write: true }],
+    );
     assert!(!irq.is_asserted());
     guest_driver::notify(&mut t, &mut mem, 1);
     assert_eq!(qs[1].pop_used(&mem), Some((head as u32, 5)));

@@ -57,10 +57,9 @@ impl fmt::Display for QueueError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             QueueError::Memory(e) => write!(f, "virtqueue ring: {e}"),
-            QueueError::AvailIdx { avail_idx, next_avail, size } => write!(
-                f,
-                "available index {avail_idx} is more than queue size {size} ahead of {next_avail}"
-            ),
+            QueueError::AvailIdx { avail_idx, next_avail, size } => {
+                write!(f, "available index {avail_idx} is more than queue size {size} ahead of {next_avail}")
+            }
             QueueError::DescIndex { index, size } => {
                 write!(f, "descriptor index {index} out of range for queue size {size}")
             }
@@ -137,9 +136,11 @@ struct RawDesc {
 }
 
 fn read_desc(mem: &GuestMemory, table: u64, index: u64) -> Result<RawDesc, MemoryError> {
-    let at = table
-        .checked_add(index * DESC_SIZE)
-        .ok_or(MemoryError { addr: table, len: DESC_SIZE, ram_size: mem.size() })?;
+    let at = table.checked_add(index * DESC_SIZE).ok_or(MemoryError {
+        addr: table,
+        len: DESC_SIZE,
+        ram_size: mem.size(),
+    })?;
     let raw = mem.slice(at, DESC_SIZE)?;
     Ok(RawDesc {
         addr: u64::from_le_bytes(raw[0..8].try_into().unwrap()),
