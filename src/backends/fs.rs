@@ -173,6 +173,8 @@ pub trait FsFile {
     fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> io::Result<usize>;
     fn write_at(&mut self, offset: u64, data: &[u8]) -> io::Result<usize>;
     fn sync(&mut self, data_only: bool) -> io::Result<()>;
+    /// Attributes of the open file (still valid after it was unlinked).
+    fn getattr(&self) -> io::Result<Attr>;
 }
 
 /// A directory tree served over 9p.
@@ -339,6 +341,9 @@ impl FsFile for HostFile {
         } else {
             self.file.sync_all()
         }
+    }
+    fn getattr(&self) -> io::Result<Attr> {
+        Ok(attr_of(&self.file.metadata()?))
     }
 }
 

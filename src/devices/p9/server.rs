@@ -325,8 +325,13 @@ impl Server {
                 w.finish()
             }
             Request::Getattr { fid, .. } => {
-                let path = self.fid(fid)?.path.clone();
-                let a = self.getattr_path(&path)?;
+                let f = self.fid(fid)?;
+                // An open file answers from its handle, so fstat works on a
+                // file that was unlinked while open (POSIX temp-file idiom).
+                let a = match &f.file {
+                    Some(file) => file.getattr().map_err(|e| io_err("getattr", e))?,
+                    None => self.getattr_path(&f.path.clone())?,
+                };
                 let mut w = reply(m.kind);
                 w.u64(P9_STATS_BASIC)
                     .qid(qid_of(&a))

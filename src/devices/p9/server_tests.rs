@@ -340,6 +340,22 @@ fn getattr_setattr_and_unsupported() {
 }
 
 #[test]
+fn open_file_survives_unlink() {
+    let mut c = Client::new();
+    c.walk(ROOT, 2, &["hello.txt"]).ok(msg::TWALK + 1);
+    c.lopen(2, 2).ok(msg::TLOPEN + 1);
+    c.call(msg::TUNLINKAT, |w| {
+        w.u32(ROOT).string("hello.txt").u32(0);
+    })
+    .ok(msg::TUNLINKAT + 1);
+    assert_eq!(c.read(2, 0, 5), b"hello");
+    let a = c.call(msg::TGETATTR, |w| { w.u32(2).u64(0x7ff); }).ok(msg::TGETATTR + 1);
+    // valid[8] qid[13] mode[4] uid[4] gid[4] nlink[8] rdev[8] size[8]
+    assert_eq!(u64::from_le_bytes(a[33..41].try_into().unwrap()), 0, "nlink 0 after unlink");
+    assert_eq!(u64::from_le_bytes(a[49..57].try_into().unwrap()), 11, "size from the open handle");
+}
+
+#[test]
 fn malformed_messages_get_rlerror() {
     let mut c = Client::new();
     // Truncated Twalk keeps its tag.
