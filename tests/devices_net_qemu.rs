@@ -228,9 +228,13 @@ fn guest_in_qemu_pings_our_socket_backend() {
     console.wait_for(testkit::guest::READY_LINE, Duration::from_secs(120));
     console.run_ok("ip addr add 10.9.0.2/24 dev eth0 && ip link set eth0 up", Duration::from_secs(10));
     let out = console.run_ok("ping -c 3 -W 5 10.9.0.1", Duration::from_secs(30));
+    // Full-size frames (1400 bytes of payload): several TCP segments' worth
+    // of stream framing per frame on the way through.
+    let big = console.run_ok("ping -c 2 -s 1400 -W 5 10.9.0.1", Duration::from_secs(30));
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let (frames, answered, from_guest_mac) = peer.join().unwrap();
     assert!(out.contains("3 packets received"), "guest ping output: {out}");
+    assert!(big.contains("2 packets received") && big.contains("1408 bytes from"), "guest ping output: {big}");
     assert!(frames >= 4 && answered >= 4, "frames {frames}, answered {answered}");
     assert!(from_guest_mac, "every frame came from the guest's MAC");
     let _ = std::fs::remove_dir_all(&tmp);
