@@ -35,18 +35,21 @@ pub struct Net {
     /// Scratch space for the backend to receive into (reused: `poll` runs
     /// on every time slice).
     rx_buf: Vec<u8>,
-    /// Backend errors are reported once, then the link stays quiet.
+    /// Backend errors are reported once, then the link is down and quiet.
     backend_failed: bool,
+    /// The link went down and the driver has not been told yet.
+    link_change_pending: bool,
 }
 
 impl Net {
     pub fn new(mac: [u8; 6], backend: Box<dyn FrameBackend>) -> Net {
-        Net { mac, backend, rx_frame: None, rx_buf: vec![0; MAX_RX_FRAME], backend_failed: false }
+        Net { mac, backend, rx_frame: None, rx_buf: vec![0; MAX_RX_FRAME], backend_failed: false, link_change_pending: false }
     }
 
     fn backend_error(&mut self, e: std::io::Error) {
         if !self.backend_failed {
-            log::warn!("virtio-net: backend: {e}; frames are dropped from now on");
+            log::warn!("virtio-net: backend: {e}; link down, frames are dropped from now on");
+            self.link_change_pending = true;
         }
         self.backend_failed = true;
     }
@@ -133,7 +136,8 @@ impl VirtioDevice for Net {
         // struct virtio_net_config (§5.1.4): mac[6], status.
         let mut config = [0u8; 8];
         config[..6].copy_from_slice(&self.mac);
-        config[6..8].copy_from_slice(&VIRTIO_NET_S_LINK_UP.to_le_bytes());
+        let status = if self.backend_failed { 0 } else { VIRTIO_NET_S_LINK_UP };
+        config[6..8].copy_from_slice(&status.to_le_bytes());
         read_bytes(&config, offset, data);
     }
     fn reset(&mut self) {
@@ -154,7 +158,11 @@ impl VirtioDevice for Net {
             self.backend_error(e);
         }
         self.transmit(queues)?;
-        self.receive(queues)
+        let result = self.receive(queues);
+        if std::mem::take(&mut self.link_change_pending) {
+            queues.signal_config_change();
+        }
+        result
     }
 }
 

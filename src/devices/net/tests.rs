@@ -103,6 +103,21 @@ fn hostile_transmit_chains_are_dropped() {
 }
 
 #[test]
+fn peer_hangup_takes_the_link_down() {
+    let Rig { mut mem, mut t, irq, peer, .. } = rig();
+    assert_eq!(guest_driver::read_config(&mut t, 6, 2), [1, 0]);
+    drop(peer);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while guest_driver::read_config(&mut t, 6, 2) != [0, 0] {
+        assert!(Instant::now() < deadline, "link still up");
+        t.process(&mut mem);
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    assert!(irq.is_asserted());
+    assert_eq!(guest_driver::ack_interrupt(&mut t), crate::devices::virtio::INT_CONFIG_CHANGE);
+}
+
+#[test]
 fn small_receive_buffer_drops_the_frame() {
     let mut r = rig();
     let mut wire = 200u32.to_be_bytes().to_vec();

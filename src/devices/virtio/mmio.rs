@@ -300,6 +300,9 @@ impl MmioTransport {
             result = self.device.poll(&mut queues);
         }
         let used = queues.used_mask();
+        if queues.config_changed() {
+            self.config_changed();
+        }
         if let Err(e) = result {
             // §2.1.2: the device signals a broken driver contract with
             // DEVICE_NEEDS_RESET and a configuration change interrupt.

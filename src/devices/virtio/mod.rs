@@ -74,11 +74,12 @@ pub struct Queues<'a> {
     queues: &'a mut [Queue],
     mem: &'a mut GuestMemory,
     used: u64,
+    config_changed: bool,
 }
 
 impl<'a> Queues<'a> {
     pub fn new(queues: &'a mut [Queue], mem: &'a mut GuestMemory) -> Queues<'a> {
-        Queues { queues, mem, used: 0 }
+        Queues { queues, mem, used: 0, config_changed: false }
     }
 
     /// Guest memory, for reading and writing chain buffers.
@@ -129,6 +130,17 @@ impl<'a> Queues<'a> {
         queue.add_used(self.mem, head, len)?;
         self.used |= 1 << index;
         Ok(())
+    }
+
+    /// The device changed its configuration space (e.g. link status); the
+    /// transport notifies the driver (§2.5.1, configuration change).
+    pub fn signal_config_change(&mut self) {
+        self.config_changed = true;
+    }
+
+    /// Whether `signal_config_change` was called.
+    pub fn config_changed(&self) -> bool {
+        self.config_changed
     }
 
     /// Bitmask of queues that got used buffers.
