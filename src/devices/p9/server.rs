@@ -24,6 +24,11 @@ const MIN_MSIZE: u32 = 4096;
 const IOHDRSZ: u32 = 24;
 /// Most fids a guest may hold at once.
 const MAX_FIDS: usize = 65536;
+/// Most directory entries held in readdir snapshots across all fids; past
+/// it, other fids' snapshots are dropped (and retaken on their next
+/// readdir), so a guest opening many large directories cannot exhaust host
+/// memory.
+const MAX_CACHED_ENTRIES: usize = 1 << 20;
 /// The "no fid" value (9P NOFID).
 const NOFID: u32 = u32::MAX;
 /// statfs type reported to the guest (Linux V9FS_MAGIC).
@@ -475,6 +480,14 @@ impl Server {
             listing.push(DirEntry { name: ".".into(), ino: me.ino, kind: FileKind::Dir });
             listing.push(DirEntry { name: "..".into(), ino: parent.ino, kind: FileKind::Dir });
             listing.extend(self.fs.read_dir(&path).map_err(|e| io_err("readdir", e))?);
+            let cached: usize =
+                self.fids.iter().filter(|(id, _)| **id != fid).filter_map(|(_, f)| f.listing.as_ref()).map(Vec::len).sum();
+            if cached + listing.len() > MAX_CACHED_ENTRIES {
+                log::debug!("9p: {cached} cached directory entries; dropping other snapshots");
+                for f in self.fids.values_mut() {
+                    f.listing = None;
+                }
+            }
             self.fid_mut(fid)?.listing = Some(listing);
         }
         let listing = self.fid(fid)?.listing.as_ref().ok_or(errno::EBADF)?;
