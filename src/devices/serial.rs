@@ -81,8 +81,11 @@ impl Serial {
         if room == 0 {
             return 0;
         }
-        let mut buf = vec![0u8; room];
-        let n = self.uart.writer_mut().0.read_input(&mut buf);
+        // The FIFO holds 64 bytes; a stack buffer avoids an allocation per
+        // time slice.
+        let mut buf = [0u8; 64];
+        let room = room.min(buf.len());
+        let n = self.uart.writer_mut().0.read_input(&mut buf[..room]);
         if n == 0 {
             return 0;
         }
