@@ -3,7 +3,7 @@
 //! Natively it does nothing. For `wasm32-unknown-emscripten` (feature
 //! `browser`, which scripts/build-wasm turns on) it generates Rust bindings
 //! for `ffi/netvm_ffi.h` with bindgen against emscripten's system headers,
-//! compiles the C shims in `ffi/` with emcc, and links `js-lib/netvm.js`.
+//! compiles the C shims in `ffi/` with emcc, and links the JS libraries in `js-lib/`.
 //! bindgen and cc are optional build-dependencies so native builds, which
 //! every test run does, do not compile them.
 
@@ -40,8 +40,10 @@ mod browser {
         for f in ["netvm_ffi.h", "shims.c", "mod.rs"] {
             println!("cargo:rerun-if-changed={}", ffi.join(f).display());
         }
-        let js_lib = root.join("js-lib/netvm.js");
-        println!("cargo:rerun-if-changed={}", js_lib.display());
+        let js_libs = [root.join("js-lib/netvm.js"), root.join("js-lib/netvm-tty.js")];
+        for lib in &js_libs {
+            println!("cargo:rerun-if-changed={}", lib.display());
+        }
 
         // Code built for shared memory (pthreads) must all agree on it.
         let threads = env::var("CARGO_CFG_TARGET_FEATURE").map(|f| f.split(',').any(|x| x == "atomics")).unwrap_or(false);
@@ -69,7 +71,9 @@ mod browser {
         let out_dir = PathBuf::from(env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
         println!("cargo:rustc-link-arg={}", out_dir.join("libnetvm_ffi.a").display());
 
-        println!("cargo:rustc-link-arg=--js-library={}", js_lib.display());
+        for lib in &js_libs {
+            println!("cargo:rustc-link-arg=--js-library={}", lib.display());
+        }
     }
 
     /// The flags emcc itself gives clang (`emcc --cflags`): target, sysroot

@@ -28,6 +28,9 @@ REWRITES = [
     # C functions sigaction and raise come from libc instead, kept in the
     # link by -sEXPORTED_FUNCTIONS (scripts/build-wasm).
     (r"^(\s*\$PTY__deps: \['malloc', )'sigaction', 'raise', ", r"\1", "$PTY__deps on libc"),
+    # 3.1.6 calls the TTY op `flush` (newer ones: `fsync`) when a TTY stream
+    # is closed at exit; the PTY has nothing to flush.
+    (r"^(\s*)fsync: \(\) => \{\},", r"\1fsync: () => {},\n\1flush: () => {},", "TTY flush op"),
 ]
 
 

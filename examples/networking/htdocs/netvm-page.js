@@ -1,8 +1,9 @@
 // The netvm page: a terminal (xterm.js + xterm-pty) wired to the emscripten
 // program as its TTY, a status line and a download progress bar.
 //
-// config.js (written by scripts/build-site) names the program and the
+// config.js (written by scripts/build-site) names the programs and the
 // preload package. URL parameters:
+//   ?program=NAME                 which of the built programs to run (default: the first)
 //   ?net=delegate=ws://host:port  sockets go to that WebSocket (netvm-net --listen-ws)
 //   ?net=browser                  in-page network stack (not wired yet: reported as such)
 //   ?arg=X&arg=Y                  extra program arguments (tests use them)
@@ -42,6 +43,11 @@
   }
 
   var params = new URLSearchParams(location.search);
+  var program = params.get('program') || config.programs[0];
+  if (config.programs.indexOf(program) < 0) {
+    setStatus('Error: unknown ?program=' + program + ' (built: ' + config.programs.join(', ') + ')');
+    return;
+  }
   var args = (config.args || []).concat(params.getAll('arg'));
   var net = params.get('net');
   var websocket = {};
@@ -102,7 +108,7 @@
   setStatus('Downloading… (' + netText + ')');
   // Classic scripts in order: the package loader first, so its preRun hook
   // is in place before the program's runtime starts.
-  loadScript(config.package, function() { loadScript(config.program); });
+  loadScript(config.package, function() { loadScript(program + '.js'); });
 
   function loadScript(src, then) {
     var s = document.createElement('script');
