@@ -3,6 +3,7 @@
 //! ```text
 //! netvm-pack TARGET.data --preload SRC[@DST] [SRC[@DST]..]
 //!            [--js-output=FILE] [--export-name=NAME] [--no-node]
+//!            [--use-preload-cache] [--indexedDB-name=NAME]
 //! ```
 //!
 //! As in file_packager.py, `--preload` takes every following argument until
@@ -16,7 +17,7 @@ use crate::spec::PreloadSpec;
 use crate::Options;
 
 pub const USAGE: &str = "usage: netvm-pack TARGET.data --preload SRC[@DST] [SRC[@DST]..] \
-[--js-output=FILE] [--export-name=NAME] [--no-node]";
+[--js-output=FILE] [--export-name=NAME] [--no-node] [--use-preload-cache] [--indexedDB-name=NAME]";
 
 /// file_packager.py options that netvm-pack deliberately leaves out.
 const UNSUPPORTED: &[&str] = &[
@@ -25,8 +26,6 @@ const UNSUPPORTED: &[&str] = &[
     "--lz4",
     "--separate-metadata",
     "--use-preload-plugins",
-    "--use-preload-cache",
-    "--indexedDB-name",
     "--obj-output",
     "--from-emcc",
     "--plugin",
@@ -36,7 +35,11 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Options> {
     let mut args = args.into_iter().peekable();
     let target = match args.next() {
         Some(t) if !t.starts_with("--") => PathBuf::from(t),
-        _ => return Err(Error::Usage(format!("the first argument must be the .data target\n{USAGE}"))),
+        _ => {
+            return Err(Error::Usage(format!(
+                "the first argument must be the .data target\n{USAGE}"
+            )))
+        }
     };
     let mut options = Options::new(target);
     let mut in_preload = false;
@@ -59,21 +62,33 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Options> {
             "--js-output" => options.js_output = Some(PathBuf::from(value("--js-output")?)),
             "--export-name" => options.export_name = value("--export-name")?,
             "--no-node" => options.support_node = false,
+            "--use-preload-cache" => options.use_preload_cache = true,
+            "--indexedDB-name" => options.indexeddb_name = value("--indexedDB-name")?,
             "--no-force" => {}
             n if UNSUPPORTED.contains(&n) => {
-                return Err(Error::Usage(format!("{n} is a file_packager.py option netvm-pack does not implement")))
+                return Err(Error::Usage(format!(
+                    "{n} is a file_packager.py option netvm-pack does not implement"
+                )))
             }
-            n if n.starts_with("--") => return Err(Error::Usage(format!("unknown option {n}\n{USAGE}"))),
+            n if n.starts_with("--") => {
+                return Err(Error::Usage(format!("unknown option {n}\n{USAGE}")))
+            }
             _ if in_preload => {
                 options.preloads.push(PreloadSpec::parse(&arg)?);
                 continue;
             }
-            _ => return Err(Error::Usage(format!("unexpected argument {arg:?} (not after --preload)\n{USAGE}"))),
+            _ => {
+                return Err(Error::Usage(format!(
+                    "unexpected argument {arg:?} (not after --preload)\n{USAGE}"
+                )))
+            }
         }
         in_preload = false;
     }
     if options.preloads.is_empty() {
-        return Err(Error::Usage(format!("nothing to pack: give at least one --preload source\n{USAGE}")));
+        return Err(Error::Usage(format!(
+            "nothing to pack: give at least one --preload source\n{USAGE}"
+        )));
     }
     Ok(options)
 }
@@ -88,8 +103,10 @@ mod tests {
 
     #[test]
     fn file_packager_style_command_line() {
-        let o = parse(args("out.data --preload a@/pack b@/etc/ --js-output=out.js --export-name=NetVM --no-node"))
-            .unwrap();
+        let o = parse(args(
+            "out.data --preload a@/pack b@/etc/ --js-output=out.js --export-name=NetVM --no-node",
+        ))
+        .unwrap();
         assert_eq!(o.data_target, PathBuf::from("out.data"));
         assert_eq!(o.preloads.len(), 2);
         assert_eq!(o.preloads[1].dst, "/etc/b");
@@ -100,8 +117,13 @@ mod tests {
 
     #[test]
     fn separate_value_form() {
-        let o = parse(args("out.data --js-output out.js --preload a@/x")).unwrap();
+        let o = parse(args(
+            "out.data --js-output out.js --preload a@/x --use-preload-cache --indexedDB-name=DB",
+        ))
+        .unwrap();
         assert_eq!(o.js_output, Some(PathBuf::from("out.js")));
+        assert!(o.use_preload_cache);
+        assert_eq!(o.indexeddb_name, "DB");
         assert!(o.support_node);
         assert_eq!(o.export_name, "Module");
     }

@@ -37,7 +37,10 @@ pub fn write_data(target: &Path, files: &[FileEntry]) -> Result<DataSummary> {
     let result = write_to(&tmp, files);
     match result {
         Ok(summary) => {
-            fs::rename(&tmp, target).map_err(|source| Error::Write { path: target.to_path_buf(), source })?;
+            fs::rename(&tmp, target).map_err(|source| Error::Write {
+                path: target.to_path_buf(),
+                source,
+            })?;
             Ok(summary)
         }
         Err(e) => {
@@ -48,31 +51,55 @@ pub fn write_data(target: &Path, files: &[FileEntry]) -> Result<DataSummary> {
 }
 
 fn write_to(path: &Path, files: &[FileEntry]) -> Result<DataSummary> {
-    let out = File::create(path).map_err(|source| Error::Write { path: path.to_path_buf(), source })?;
+    let out = File::create(path).map_err(|source| Error::Write {
+        path: path.to_path_buf(),
+        source,
+    })?;
     let mut out = BufWriter::new(out);
     let mut hasher = Sha256::new();
     let mut offset = 0u64;
     let mut packed = Vec::with_capacity(files.len());
     let mut buf = vec![0u8; 1 << 16];
     for entry in files {
-        let mut input =
-            File::open(&entry.src).map_err(|source| Error::ReadFile { path: entry.src.clone(), source })?;
+        let mut input = File::open(&entry.src).map_err(|source| Error::ReadFile {
+            path: entry.src.clone(),
+            source,
+        })?;
         let start = offset;
         loop {
             let n = match input.read(&mut buf) {
                 Ok(0) => break,
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(source) => return Err(Error::ReadFile { path: entry.src.clone(), source }),
+                Err(source) => {
+                    return Err(Error::ReadFile {
+                        path: entry.src.clone(),
+                        source,
+                    })
+                }
             };
-            out.write_all(&buf[..n]).map_err(|source| Error::Write { path: path.to_path_buf(), source })?;
+            out.write_all(&buf[..n]).map_err(|source| Error::Write {
+                path: path.to_path_buf(),
+                source,
+            })?;
             hasher.update(&buf[..n]);
             offset += n as u64;
         }
-        packed.push(PackedFile { filename: entry.dst.clone(), start, end: offset });
+        packed.push(PackedFile {
+            filename: entry.dst.clone(),
+            start,
+            end: offset,
+        });
     }
-    out.flush().map_err(|source| Error::Write { path: path.to_path_buf(), source })?;
-    Ok(DataSummary { files: packed, size: offset, sha256: hex(&hasher.finalize()) })
+    out.flush().map_err(|source| Error::Write {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Ok(DataSummary {
+        files: packed,
+        size: offset,
+        sha256: hex(&hasher.finalize()),
+    })
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -91,7 +118,10 @@ mod tests {
         fs::write(t.path().join("b"), [0u8, 255, 10]).unwrap();
         let entries: Vec<FileEntry> = ["a", "e", "b"]
             .iter()
-            .map(|n| FileEntry { dst: format!("/p/{n}"), src: t.path().join(n) })
+            .map(|n| FileEntry {
+                dst: format!("/p/{n}"),
+                src: t.path().join(n),
+            })
             .collect();
         let target = t.path().join("out.data");
         let s = write_data(&target, &entries).unwrap();
@@ -100,9 +130,21 @@ mod tests {
         assert_eq!(
             s.files,
             vec![
-                PackedFile { filename: "/p/a".into(), start: 0, end: 5 },
-                PackedFile { filename: "/p/e".into(), start: 5, end: 5 },
-                PackedFile { filename: "/p/b".into(), start: 5, end: 8 },
+                PackedFile {
+                    filename: "/p/a".into(),
+                    start: 0,
+                    end: 5
+                },
+                PackedFile {
+                    filename: "/p/e".into(),
+                    start: 5,
+                    end: 5
+                },
+                PackedFile {
+                    filename: "/p/b".into(),
+                    start: 5,
+                    end: 8
+                },
             ]
         );
         assert_eq!(s.sha256, hex(&Sha256::digest(b"hello\x00\xff\n")));
@@ -112,7 +154,10 @@ mod tests {
     #[test]
     fn vanished_input_leaves_no_output() {
         let t = tempfile::tempdir().unwrap();
-        let entries = vec![FileEntry { dst: "/x".into(), src: t.path().join("gone") }];
+        let entries = vec![FileEntry {
+            dst: "/x".into(),
+            src: t.path().join("gone"),
+        }];
         let target = t.path().join("out.data");
         let err = write_data(&target, &entries).unwrap_err();
         assert!(matches!(err, Error::ReadFile { .. }), "{err}");

@@ -21,7 +21,11 @@ pub enum Error {
     /// A destination path is not usable inside the emscripten FS.
     BadDestination { dst: String, reason: &'static str },
     /// Two inputs map to the same destination.
-    Collision { dst: String, first: PathBuf, second: PathBuf },
+    Collision {
+        dst: String,
+        first: PathBuf,
+        second: PathBuf,
+    },
     /// A destination is wanted both as a file and as a directory.
     FileDirConflict { dst: String, file: PathBuf },
     /// Something that is neither a regular file nor a directory (fifo, socket, device).

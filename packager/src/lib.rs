@@ -29,11 +29,23 @@ pub struct Options {
     pub js_output: Option<PathBuf>,
     pub export_name: String,
     pub support_node: bool,
+    /// `--use-preload-cache`: keep the package in IndexedDB.
+    pub use_preload_cache: bool,
+    /// `--indexedDB-name`: the database for the cache.
+    pub indexeddb_name: String,
 }
 
 impl Options {
     pub fn new(data_target: PathBuf) -> Self {
-        Options { data_target, preloads: Vec::new(), js_output: None, export_name: "Module".into(), support_node: true }
+        Options {
+            data_target,
+            preloads: Vec::new(),
+            js_output: None,
+            export_name: "Module".into(),
+            support_node: true,
+            use_preload_cache: false,
+            indexeddb_name: "EM_PRELOAD_CACHE".into(),
+        }
     }
 }
 
@@ -51,14 +63,21 @@ pub struct Packed {
 pub fn pack(options: &Options) -> Result<Packed> {
     if let Some(js) = &options.js_output {
         if same_path(js, &options.data_target) {
-            return Err(Error::Usage("the .data target and --js-output are the same file".into()));
+            return Err(Error::Usage(
+                "the .data target and --js-output are the same file".into(),
+            ));
         }
     }
     let package_name = options
         .data_target
         .file_name()
         .and_then(|n| n.to_str())
-        .ok_or_else(|| Error::Usage(format!("{} is not a usable .data file name", options.data_target.display())))?
+        .ok_or_else(|| {
+            Error::Usage(format!(
+                "{} is not a usable .data file name",
+                options.data_target.display()
+            ))
+        })?
         .to_string();
     let manifest = tree::Manifest::from_specs(&options.preloads)?;
     let files = manifest.files();
@@ -67,11 +86,27 @@ pub fn pack(options: &Options) -> Result<Packed> {
         export_name: &options.export_name,
         package_name: &package_name,
         support_node: options.support_node,
+        preload_cache: options
+            .use_preload_cache
+            .then_some(options.indexeddb_name.as_str()),
     };
     // Validate the loader settings before writing anything.
-    loader::render(&config, &loader::Metadata { files: &[], directories: &[], remote_package_size: 0, package_uuid: "" })?;
+    loader::render(
+        &config,
+        &loader::Metadata {
+            files: &[],
+            directories: &[],
+            remote_package_size: 0,
+            package_uuid: "",
+        },
+    )?;
     let data = data::write_data(&options.data_target, &files)?;
-    log::info!("packed {} files, {} directories, {} bytes", files.len(), dirs.len(), data.size);
+    log::info!(
+        "packed {} files, {} directories, {} bytes",
+        files.len(),
+        dirs.len(),
+        data.size
+    );
     let metadata = loader::Metadata {
         files: &data.files,
         directories: &dirs,
@@ -80,9 +115,17 @@ pub fn pack(options: &Options) -> Result<Packed> {
     };
     let js = loader::render(&config, &metadata)?;
     if let Some(path) = &options.js_output {
-        fs::write(path, &js).map_err(|source| Error::Write { path: path.clone(), source })?;
+        fs::write(path, &js).map_err(|source| Error::Write {
+            path: path.clone(),
+            source,
+        })?;
     }
-    Ok(Packed { files: files.len(), directories: dirs.len(), data_size: data.size, loader: js })
+    Ok(Packed {
+        files: files.len(),
+        directories: dirs.len(),
+        data_size: data.size,
+        loader: js,
+    })
 }
 
 fn same_path(a: &Path, b: &Path) -> bool {

@@ -21,6 +21,8 @@ pub struct LoaderConfig<'a> {
     /// to `Module.locateFile`).
     pub package_name: &'a str,
     pub support_node: bool,
+    /// Keep the package in IndexedDB under this database name.
+    pub preload_cache: Option<&'a str>,
 }
 
 /// The metadata object, in emscripten's field names.
@@ -34,17 +36,30 @@ pub struct Metadata<'a> {
 
 pub fn render(config: &LoaderConfig<'_>, metadata: &Metadata<'_>) -> Result<String> {
     if !is_js_identifier(config.export_name) {
-        return Err(Error::Usage(format!("--export-name {:?} is not a JavaScript identifier", config.export_name)));
+        return Err(Error::Usage(format!(
+            "--export-name {:?} is not a JavaScript identifier",
+            config.export_name
+        )));
     }
-    let package_name = serde_json::to_string(config.package_name).expect("a string always serialises");
+    let package_name =
+        serde_json::to_string(config.package_name).expect("a string always serialises");
     let metadata = serde_json::to_string(metadata).expect("metadata always serialises");
     let support_node = if config.support_node { "true" } else { "false" };
+    let use_cache = if config.preload_cache.is_some() {
+        "true"
+    } else {
+        "false"
+    };
+    let db_name = serde_json::to_string(config.preload_cache.unwrap_or("EM_PRELOAD_CACHE"))
+        .expect("a string always serialises");
     Ok(substitute(
         TEMPLATE,
         &[
             ("__EXPORT_NAME__", config.export_name),
             ("__PACKAGE_NAME__", &package_name),
             ("__SUPPORT_NODE__", support_node),
+            ("__USE_PRELOAD_CACHE__", use_cache),
+            ("__INDEXEDDB_NAME__", &db_name),
             ("__METADATA__", &metadata),
         ],
     ))
@@ -88,10 +103,24 @@ mod tests {
     use super::*;
 
     fn sample(name: &str) -> String {
-        let files = vec![PackedFile { filename: name.to_string(), start: 0, end: 3 }];
+        let files = vec![PackedFile {
+            filename: name.to_string(),
+            start: 0,
+            end: 3,
+        }];
         let dirs = vec!["/pack".to_string()];
-        let meta = Metadata { files: &files, directories: &dirs, remote_package_size: 3, package_uuid: "ab" };
-        let cfg = LoaderConfig { export_name: "Module", package_name: "pack.data", support_node: true };
+        let meta = Metadata {
+            files: &files,
+            directories: &dirs,
+            remote_package_size: 3,
+            package_uuid: "ab",
+        };
+        let cfg = LoaderConfig {
+            export_name: "Module",
+            package_name: "pack.data",
+            support_node: true,
+            preload_cache: None,
+        };
         render(&cfg, &meta).unwrap()
     }
 
@@ -113,12 +142,30 @@ mod tests {
     fn export_name_must_be_an_identifier() {
         let files = vec![];
         let dirs = vec![];
-        let meta = Metadata { files: &files, directories: &dirs, remote_package_size: 0, package_uuid: "" };
+        let meta = Metadata {
+            files: &files,
+            directories: &dirs,
+            remote_package_size: 0,
+            package_uuid: "",
+        };
         for bad in ["", "1x", "a-b", "x;alert(1)"] {
-            let cfg = LoaderConfig { export_name: bad, package_name: "p.data", support_node: false };
+            let cfg = LoaderConfig {
+                export_name: bad,
+                package_name: "p.data",
+                support_node: false,
+                preload_cache: None,
+            };
             assert!(render(&cfg, &meta).is_err(), "{bad}");
         }
-        let cfg = LoaderConfig { export_name: "$Netvm_1", package_name: "p.data", support_node: false };
-        assert!(render(&cfg, &meta).unwrap().contains("SUPPORT_NODE = false"));
+        let cfg = LoaderConfig {
+            export_name: "$Netvm_1",
+            package_name: "p.data",
+            support_node: false,
+            preload_cache: Some("my\"db"),
+        };
+        let js = render(&cfg, &meta).unwrap();
+        assert!(js.contains("SUPPORT_NODE = false"));
+        assert!(js.contains("USE_PRELOAD_CACHE = true"));
+        assert!(js.contains(r#"INDEXEDDB_NAME = "my\"db";"#));
     }
 }

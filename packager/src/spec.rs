@@ -21,7 +21,9 @@ impl PreloadSpec {
     pub fn parse(arg: &str) -> Result<Self> {
         let (src, dst) = split_at_notation(arg);
         if src.is_empty() {
-            return Err(Error::Usage(format!("--preload {arg:?} has an empty source path")));
+            return Err(Error::Usage(format!(
+                "--preload {arg:?} has an empty source path"
+            )));
         }
         let src_path = PathBuf::from(&src);
         let dst = match dst {
@@ -30,7 +32,11 @@ impl PreloadSpec {
                     let name = src_path
                         .file_name()
                         .and_then(|n| n.to_str())
-                        .ok_or_else(|| Error::Usage(format!("--preload {arg:?}: source has no file name to append")))?;
+                        .ok_or_else(|| {
+                            Error::Usage(format!(
+                                "--preload {arg:?}: source has no file name to append"
+                            ))
+                        })?;
                     format!("{dst}{name}")
                 } else {
                     dst
@@ -38,7 +44,10 @@ impl PreloadSpec {
             }
             None => implicit_destination(&src_path)?,
         };
-        Ok(PreloadSpec { src: src_path, dst: normalize(&dst)? })
+        Ok(PreloadSpec {
+            src: src_path,
+            dst: normalize(&dst)?,
+        })
     }
 }
 
@@ -91,7 +100,10 @@ fn implicit_destination(src: &Path) -> Result<String> {
 /// clamped, since it almost certainly is a mistake.
 pub fn normalize(dst: &str) -> Result<String> {
     if dst.contains('\0') {
-        return Err(Error::BadDestination { dst: dst.to_string(), reason: "contains a NUL byte" });
+        return Err(Error::BadDestination {
+            dst: dst.to_string(),
+            reason: "contains a NUL byte",
+        });
     }
     let mut parts: Vec<&str> = Vec::new();
     for part in dst.split('/') {
@@ -99,7 +111,10 @@ pub fn normalize(dst: &str) -> Result<String> {
             "" | "." => {}
             ".." => {
                 if parts.pop().is_none() {
-                    return Err(Error::BadDestination { dst: dst.to_string(), reason: "`..` climbs above /" });
+                    return Err(Error::BadDestination {
+                        dst: dst.to_string(),
+                        reason: "`..` climbs above /",
+                    });
                 }
             }
             p => parts.push(p),
@@ -156,7 +171,13 @@ mod tests {
 
     #[test]
     fn implicit_destination_is_relative_source() {
-        assert_eq!(PreloadSpec::parse("./a/b/../c").unwrap_err().to_string().contains("SRC@DST"), true);
+        assert_eq!(
+            PreloadSpec::parse("./a/b/../c")
+                .unwrap_err()
+                .to_string()
+                .contains("SRC@DST"),
+            true
+        );
         assert_eq!(PreloadSpec::parse("./a/b").unwrap().dst, "/a/b");
         assert!(PreloadSpec::parse("/abs/path").is_err());
     }

@@ -59,54 +59,83 @@ impl Manifest {
         self.nodes
             .iter()
             .filter_map(|(dst, n)| match n {
-                Node::File(src) => Some(FileEntry { dst: dst.clone(), src: src.clone() }),
+                Node::File(src) => Some(FileEntry {
+                    dst: dst.clone(),
+                    src: src.clone(),
+                }),
                 Node::Dir => None,
             })
             .collect()
     }
 
     fn add_spec(&mut self, spec: &PreloadSpec) -> Result<()> {
-        let meta = fs::metadata(&spec.src)
-            .map_err(|source| Error::MissingSource { path: spec.src.clone(), source })?;
+        let meta = fs::metadata(&spec.src).map_err(|source| Error::MissingSource {
+            path: spec.src.clone(),
+            source,
+        })?;
         if meta.is_dir() {
             let mut ancestors = HashSet::new();
             self.add_dir(&spec.src, &spec.dst, &mut ancestors)
         } else if meta.is_file() {
             if spec.dst == "/" {
-                return Err(Error::BadDestination { dst: spec.dst.clone(), reason: "a file cannot replace /" });
+                return Err(Error::BadDestination {
+                    dst: spec.dst.clone(),
+                    reason: "a file cannot replace /",
+                });
             }
             self.add_file(&spec.src, &spec.dst)
         } else {
-            Err(Error::Unsupported { path: spec.src.clone(), kind: kind_name(&meta) })
+            Err(Error::Unsupported {
+                path: spec.src.clone(),
+                kind: kind_name(&meta),
+            })
         }
     }
 
     fn add_dir(&mut self, src: &Path, dst: &str, ancestors: &mut HashSet<PathBuf>) -> Result<()> {
         // Symlinks are followed (as file_packager does for files); a link back
         // to an ancestor would recurse forever, so it is refused.
-        let canonical = fs::canonicalize(src).map_err(|source| Error::ReadDir { path: src.to_path_buf(), source })?;
+        let canonical = fs::canonicalize(src).map_err(|source| Error::ReadDir {
+            path: src.to_path_buf(),
+            source,
+        })?;
         if !ancestors.insert(canonical.clone()) {
             return Err(Error::SymlinkLoop(src.to_path_buf()));
         }
         self.ensure_dir(dst)?;
         let mut children = Vec::new();
-        let listing = fs::read_dir(src).map_err(|source| Error::ReadDir { path: src.to_path_buf(), source })?;
+        let listing = fs::read_dir(src).map_err(|source| Error::ReadDir {
+            path: src.to_path_buf(),
+            source,
+        })?;
         for entry in listing {
-            let entry = entry.map_err(|source| Error::ReadDir { path: src.to_path_buf(), source })?;
+            let entry = entry.map_err(|source| Error::ReadDir {
+                path: src.to_path_buf(),
+                source,
+            })?;
             let path = entry.path();
-            let name = entry.file_name().into_string().map_err(|_| Error::NonUtf8Name(path.clone()))?;
+            let name = entry
+                .file_name()
+                .into_string()
+                .map_err(|_| Error::NonUtf8Name(path.clone()))?;
             children.push((name, path));
         }
         children.sort();
         for (name, path) in children {
             let child_dst = join(dst, &name);
-            let meta = fs::metadata(&path).map_err(|source| Error::MissingSource { path: path.clone(), source })?;
+            let meta = fs::metadata(&path).map_err(|source| Error::MissingSource {
+                path: path.clone(),
+                source,
+            })?;
             if meta.is_dir() {
                 self.add_dir(&path, &child_dst, ancestors)?;
             } else if meta.is_file() {
                 self.add_file(&path, &child_dst)?;
             } else {
-                return Err(Error::Unsupported { path, kind: kind_name(&meta) });
+                return Err(Error::Unsupported {
+                    path,
+                    kind: kind_name(&meta),
+                });
             }
         }
         ancestors.remove(&canonical);
@@ -119,16 +148,22 @@ impl Manifest {
         }
         match self.nodes.get(dst) {
             None => {
-                self.nodes.insert(dst.to_string(), Node::File(src.to_path_buf()));
+                self.nodes
+                    .insert(dst.to_string(), Node::File(src.to_path_buf()));
                 Ok(())
             }
             // The same host file reached twice (e.g. `dir` and `dir/sub`
             // both preloaded to matching places) is harmless.
             Some(Node::File(first)) if same_file(first, src) => Ok(()),
-            Some(Node::File(first)) => {
-                Err(Error::Collision { dst: dst.to_string(), first: first.clone(), second: src.to_path_buf() })
-            }
-            Some(Node::Dir) => Err(Error::FileDirConflict { dst: dst.to_string(), file: src.to_path_buf() }),
+            Some(Node::File(first)) => Err(Error::Collision {
+                dst: dst.to_string(),
+                first: first.clone(),
+                second: src.to_path_buf(),
+            }),
+            Some(Node::Dir) => Err(Error::FileDirConflict {
+                dst: dst.to_string(),
+                file: src.to_path_buf(),
+            }),
         }
     }
 
@@ -142,7 +177,10 @@ impl Manifest {
             match self.nodes.get(path) {
                 Some(Node::Dir) => return Ok(()),
                 Some(Node::File(file)) => {
-                    return Err(Error::FileDirConflict { dst: path.to_string(), file: file.clone() });
+                    return Err(Error::FileDirConflict {
+                        dst: path.to_string(),
+                        file: file.clone(),
+                    });
                 }
                 None => {
                     self.nodes.insert(path.to_string(), Node::Dir);
@@ -184,7 +222,10 @@ mod tests {
     use super::*;
 
     fn spec(src: &Path, dst: &str) -> PreloadSpec {
-        PreloadSpec { src: src.to_path_buf(), dst: dst.to_string() }
+        PreloadSpec {
+            src: src.to_path_buf(),
+            dst: dst.to_string(),
+        }
     }
 
     #[test]
@@ -195,7 +236,10 @@ mod tests {
         fs::write(t.path().join("a/b/f"), b"x").unwrap();
         fs::write(t.path().join("top"), b"").unwrap();
         let m = Manifest::from_specs(&[spec(t.path(), "/pack")]).unwrap();
-        assert_eq!(m.dirs(), vec!["/pack", "/pack/a", "/pack/a/b", "/pack/empty"]);
+        assert_eq!(
+            m.dirs(),
+            vec!["/pack", "/pack/a", "/pack/a/b", "/pack/empty"]
+        );
         let dsts: Vec<_> = m.files().into_iter().map(|f| f.dst).collect();
         assert_eq!(dsts, vec!["/pack/a/b/f", "/pack/top"]);
     }
@@ -213,8 +257,11 @@ mod tests {
         let t = tempfile::tempdir().unwrap();
         fs::write(t.path().join("one"), b"1").unwrap();
         fs::write(t.path().join("two"), b"2").unwrap();
-        let err = Manifest::from_specs(&[spec(&t.path().join("one"), "/x"), spec(&t.path().join("two"), "/x")])
-            .unwrap_err();
+        let err = Manifest::from_specs(&[
+            spec(&t.path().join("one"), "/x"),
+            spec(&t.path().join("two"), "/x"),
+        ])
+        .unwrap_err();
         assert!(matches!(err, Error::Collision { .. }), "{err}");
     }
 
@@ -223,7 +270,9 @@ mod tests {
         let t = tempfile::tempdir().unwrap();
         fs::create_dir(t.path().join("d")).unwrap();
         fs::write(t.path().join("d/f"), b"1").unwrap();
-        let m = Manifest::from_specs(&[spec(t.path(), "/p"), spec(&t.path().join("d/f"), "/p/d/f")]).unwrap();
+        let m =
+            Manifest::from_specs(&[spec(t.path(), "/p"), spec(&t.path().join("d/f"), "/p/d/f")])
+                .unwrap();
         assert_eq!(m.files().len(), 1);
     }
 
@@ -233,11 +282,12 @@ mod tests {
         fs::create_dir(t.path().join("d")).unwrap();
         fs::write(t.path().join("d/f"), b"1").unwrap();
         fs::write(t.path().join("g"), b"2").unwrap();
-        let err =
-            Manifest::from_specs(&[spec(&t.path().join("g"), "/p/d"), spec(t.path(), "/p")]).unwrap_err();
+        let err = Manifest::from_specs(&[spec(&t.path().join("g"), "/p/d"), spec(t.path(), "/p")])
+            .unwrap_err();
         assert!(matches!(err, Error::FileDirConflict { .. }), "{err}");
         let err =
-            Manifest::from_specs(&[spec(t.path(), "/p"), spec(&t.path().join("g"), "/p/d/f/x")]).unwrap_err();
+            Manifest::from_specs(&[spec(t.path(), "/p"), spec(&t.path().join("g"), "/p/d/f/x")])
+                .unwrap_err();
         assert!(matches!(err, Error::FileDirConflict { .. }), "{err}");
     }
 
@@ -254,9 +304,21 @@ mod tests {
     fn fifo_is_refused() {
         let t = tempfile::tempdir().unwrap();
         let fifo = t.path().join("fifo");
-        let status = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
+        let status = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
         assert!(status.success());
         let err = Manifest::from_specs(&[spec(t.path(), "/p")]).unwrap_err();
-        assert!(matches!(err, Error::Unsupported { kind: "named pipe", .. }), "{err}");
+        assert!(
+            matches!(
+                err,
+                Error::Unsupported {
+                    kind: "named pipe",
+                    ..
+                }
+            ),
+            "{err}"
+        );
     }
 }

@@ -26,7 +26,9 @@ fn make_tree(root: &Path) {
     mk(".hidden", b"dot file");
     mk("a/b/c/deep.bin", &(0..=255u8).collect::<Vec<_>>());
     // Larger than one read buffer on either side, bytes not text-like.
-    let big: Vec<u8> = (0..300_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let big: Vec<u8> = (0..300_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
     mk("a/big.bin", &big);
     mk("a/b/empty-too", b"");
     mk("ünïcødé/日本語 ファイル.txt", "多言語テキスト\n".as_bytes());
@@ -37,8 +39,10 @@ fn make_tree(root: &Path) {
 
 /// The listing fswalk prints, computed from the host tree.
 fn host_listing(dir: &Path, fs_path: &str, out: &mut Vec<String>) {
-    let mut names: Vec<String> =
-        fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
     names.sort();
     for name in names {
         let host = dir.join(&name);
@@ -48,14 +52,19 @@ fn host_listing(dir: &Path, fs_path: &str, out: &mut Vec<String>) {
             host_listing(&host, &path, out);
         } else {
             let data = fs::read(&host).unwrap();
-            let sha: String = Sha256::digest(&data).iter().map(|b| format!("{b:02x}")).collect();
+            let sha: String = Sha256::digest(&data)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
             out.push(format!("f {} {sha} {path}", data.len()));
         }
     }
 }
 
 fn run(cmd: &mut Command) -> Output {
-    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e} (is the wasm toolchain installed?)"));
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e} (is the wasm toolchain installed?)"));
     out
 }
 
@@ -68,7 +77,11 @@ fn build(work: &Path, tree: &Path) -> PathBuf {
         .arg("--preload")
         .arg(format!("{}@/pack", tree.display()))
         .arg("--js-output=pack.js"));
-    assert!(out.status.success(), "netvm-pack failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "netvm-pack failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let out = run(Command::new("emcc")
         .current_dir(work)
         // emscripten 3.1.6's JS optimiser needs Debian's acorn.
@@ -77,14 +90,21 @@ fn build(work: &Path, tree: &Path) -> PathBuf {
         .args(["--pre-js", PROGRESS_JS, "--pre-js", "pack.js"])
         .arg(FSWALK_C)
         .args(["-o", "fswalk.js"]));
-    assert!(out.status.success(), "emcc failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "emcc failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     work.join("fswalk.js")
 }
 
 fn node(work: &Path, js: &Path) -> Output {
     // Node 20's fetch() cannot load file paths; emscripten 3.1.6 falls back
     // to fs reads without it.
-    run(Command::new("timeout").current_dir(work).args(["60", "node", "--no-experimental-fetch"]).arg(js))
+    run(Command::new("timeout")
+        .current_dir(work)
+        .args(["60", "node", "--no-experimental-fetch"])
+        .arg(js))
 }
 
 #[test]
@@ -97,18 +117,28 @@ fn packed_tree_is_byte_identical_in_emscripten_fs() {
     let js = build(&work, &tree);
     let out = node(&work, &js);
     let stdout = String::from_utf8(out.stdout).unwrap();
-    assert!(out.status.success(), "fswalk failed: {stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "fswalk failed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     let mut expected = Vec::new();
     host_listing(&tree, "/pack", &mut expected);
     expected.push("end 0".to_string());
-    let listing: Vec<String> =
-        stdout.lines().filter(|l| !l.starts_with("progress ") && !l.starts_with("status ")).map(String::from).collect();
+    let listing: Vec<String> = stdout
+        .lines()
+        .filter(|l| !l.starts_with("progress ") && !l.starts_with("status "))
+        .map(String::from)
+        .collect();
     assert_eq!(listing, expected);
 
     // The loader reported the whole download.
     let size = fs::metadata(work.join("pack.data")).unwrap().len();
-    assert!(stdout.contains(&format!("progress {size} {size} pack.data")), "{stdout}");
+    assert!(
+        stdout.contains(&format!("progress {size} {size} pack.data")),
+        "{stdout}"
+    );
 }
 
 #[test]
@@ -121,13 +151,24 @@ fn truncated_data_is_reported_and_main_does_not_run() {
     let js = build(&work, &tree);
     let data = work.join("pack.data");
     let len = fs::metadata(&data).unwrap().len();
-    fs::OpenOptions::new().write(true).open(&data).unwrap().set_len(len - 1).unwrap();
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&data)
+        .unwrap()
+        .set_len(len - 1)
+        .unwrap();
 
     let out = node(&work, &js);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!stdout.contains("end "), "main ran on a truncated package: {stdout}");
-    assert!(stdout.contains(&format!("expected {len}")), "no clear error: {stdout}\n{stderr}");
+    assert!(
+        !stdout.contains("end "),
+        "main ran on a truncated package: {stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("expected {len}")),
+        "no clear error: {stdout}\n{stderr}"
+    );
 }
 
 #[test]
@@ -141,6 +182,12 @@ fn missing_data_is_reported() {
     fs::remove_file(work.join("pack.data")).unwrap();
     let out = node(&work, &js);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(!stdout.contains("end "), "main ran without its package: {stdout}");
-    assert!(stdout.contains("Error loading pack.data") && stdout.contains("ENOENT"), "{stdout}");
+    assert!(
+        !stdout.contains("end "),
+        "main ran without its package: {stdout}"
+    );
+    assert!(
+        stdout.contains("Error loading pack.data") && stdout.contains("ENOENT"),
+        "{stdout}"
+    );
 }

@@ -47,6 +47,21 @@ runPageTest('chromium-demo', url, screenshot, async (page) => {
     throw new Error(`progress bar did not show a complete download: ${JSON.stringify(state)}`);
   }
   if (!/browser_demo done|Exited with status 0/.test(state.status)) throw new Error(`status line: ${state.status}`);
+  const first = await page.evaluate(() => window.Module.preloadResults['pack.data']);
+  if (!first || first.fromCache !== false) throw new Error(`first load: ${JSON.stringify(first)}`);
   console.log(text.trim());
-  console.log(`chromium-demo: ok, prompt after ${readyMs} ms, package ${state.progress[1]} bytes, status "${state.status}"`);
+
+  // Reload: the package now comes from IndexedDB, without a request.
+  const dataRequests = [];
+  page.on('request', (r) => { if (r.url().includes('pack.data')) dataRequests.push(r.url()); });
+  const reloadStart = Date.now();
+  await page.reload();
+  await waitForText(page, 'browser_demo: type a line:', 60000);
+  const reloadMs = Date.now() - reloadStart;
+  const again = await page.evaluate(() => window.Module.preloadResults['pack.data']);
+  if (!again || again.fromCache !== true) throw new Error(`reload did not use the cache: ${JSON.stringify(again)}`);
+  if (dataRequests.length) throw new Error(`reload fetched the package again: ${dataRequests}`);
+  if (!(await waitForText(page, expectedFileLine, 1000))) throw new Error('file differs after reload');
+  console.log(`chromium-demo: ok, prompt after ${readyMs} ms (reload from cache ${reloadMs} ms), ` +
+    `package ${state.progress[1]} bytes, status "${state.status}"`);
 });

@@ -5,6 +5,8 @@
 // waits for them. Progress goes to Module.setStatus like emscripten's, to
 // Module.onPackageProgress(loaded, total, name) if set, and as a
 // `netvm-pack-progress` CustomEvent on globalThis (window or worker scope).
+// With --use-preload-cache the package is kept in IndexedDB and reused while
+// its UUID (the SHA-256 of the .data) is unchanged.
 var Module = typeof __EXPORT_NAME__ !== 'undefined' ? __EXPORT_NAME__ : {};
 
 if (!Module.expectedDataFileDownloads) {
@@ -17,12 +19,16 @@ Module.expectedDataFileDownloads++;
   if (Module['ENVIRONMENT_IS_PTHREAD']) return;
 
   var SUPPORT_NODE = __SUPPORT_NODE__;
+  var USE_PRELOAD_CACHE = __USE_PRELOAD_CACHE__;
+  var INDEXEDDB_NAME = __INDEXEDDB_NAME__;
   var PACKAGE_NAME = __PACKAGE_NAME__;
   var REMOTE_PACKAGE_BASE = __PACKAGE_NAME__;
 
   function loadPackage(metadata) {
     var REMOTE_PACKAGE_NAME = Module['locateFile'] ? Module['locateFile'](REMOTE_PACKAGE_BASE, '') : REMOTE_PACKAGE_BASE;
     var REMOTE_PACKAGE_SIZE = metadata['remote_package_size'];
+    var PACKAGE_UUID = metadata['package_uuid'];
+    var fromCache = false;
 
     function setStatus(text) {
       if (Module['setStatus']) Module['setStatus'](text);
@@ -101,20 +107,117 @@ Module.expectedDataFileDownloads++;
       xhr.send(null);
     }
 
+    // --- IndexedDB cache (--use-preload-cache) ---------------------------
+    // Keyed by the page's directory and the package name, so two sites on
+    // one origin do not share entries; valid while the UUID matches.
+    var PACKAGE_PATH = '';
+    if (typeof location !== 'undefined' && location.pathname) {
+      PACKAGE_PATH = encodeURIComponent(location.pathname.substring(0, location.pathname.lastIndexOf('/')) + '/');
+    }
+    var CACHE_KEY = PACKAGE_PATH + PACKAGE_NAME;
+    // Chromium limits the size of one IndexedDB value; stay well below it.
+    var CHUNK_SIZE = 64 * 1024 * 1024;
+
+    function idbRequest(req, onok, onerr) {
+      req.onsuccess = function() { onok(req.result); };
+      req.onerror = function() { onerr(req.error); };
+    }
+
+    function openCache(onok, onerr) {
+      if (typeof indexedDB === 'undefined') return onerr(new Error('no IndexedDB here'));
+      var req;
+      try {
+        req = indexedDB.open(INDEXEDDB_NAME, 1);
+      } catch (e) {
+        return onerr(e);
+      }
+      req.onupgradeneeded = function() {
+        var db = req.result;
+        ['METADATA', 'PACKAGES'].forEach(function(name) {
+          if (!db.objectStoreNames.contains(name)) db.createObjectStore(name);
+        });
+      };
+      idbRequest(req, onok, onerr);
+    }
+
+    // Delivers the cached package, or null if there is none for this UUID
+    // or it is incomplete.
+    function readCache(db, onok, onerr) {
+      var tx = db.transaction(['METADATA', 'PACKAGES'], 'readonly');
+      idbRequest(tx.objectStore('METADATA').get('metadata/' + CACHE_KEY), function(meta) {
+        if (!meta || meta['uuid'] !== PACKAGE_UUID) return onok(null);
+        var out = new Uint8Array(REMOTE_PACKAGE_SIZE);
+        var offset = 0, chunk = 0;
+        (function next() {
+          if (chunk === meta['chunkCount']) return onok(offset === REMOTE_PACKAGE_SIZE ? out.buffer : null);
+          idbRequest(tx.objectStore('PACKAGES').get('package/' + CACHE_KEY + '/' + chunk), function(part) {
+            if (!(part instanceof ArrayBuffer) || offset + part.byteLength > REMOTE_PACKAGE_SIZE) return onok(null);
+            out.set(new Uint8Array(part), offset);
+            offset += part.byteLength;
+            chunk++;
+            next();
+          }, onerr);
+        })();
+      }, onerr);
+    }
+
+    // One transaction: the metadata is committed only with all chunks.
+    function writeCache(db, data, done) {
+      var tx = db.transaction(['METADATA', 'PACKAGES'], 'readwrite');
+      var chunks = Math.ceil(data.byteLength / CHUNK_SIZE);
+      for (var i = 0; i < chunks; i++) {
+        tx.objectStore('PACKAGES').put(data.slice(i * CHUNK_SIZE, (i + 1) * CHUNK_SIZE), 'package/' + CACHE_KEY + '/' + i);
+      }
+      tx.objectStore('METADATA').put({ 'uuid': PACKAGE_UUID, 'chunkCount': chunks }, 'metadata/' + CACHE_KEY);
+      tx.oncomplete = function() { done(null); };
+      tx.onerror = tx.onabort = function() { done(tx.error || new Error('transaction aborted')); };
+    }
+
+    // The cache is an optimisation: any failure falls back to downloading.
+    function cachedOrFetched(deliver) {
+      function download(error) {
+        if (error) console.warn('netvm-pack: cache unavailable for ' + PACKAGE_NAME + ': ' + error);
+        fetchRemotePackage(REMOTE_PACKAGE_NAME, REMOTE_PACKAGE_SIZE, deliver, handleError);
+      }
+      openCache(function(db) {
+        readCache(db, function(buffer) {
+          if (buffer) {
+            fromCache = true;
+            setStatus('Loaded ' + PACKAGE_NAME + ' from the browser cache');
+            reportProgress(buffer.byteLength, buffer.byteLength);
+            return deliver(buffer);
+          }
+          fetchRemotePackage(REMOTE_PACKAGE_NAME, REMOTE_PACKAGE_SIZE, function(data) {
+            // A wrong-sized download is refused later; never cache it.
+            if (data.byteLength !== REMOTE_PACKAGE_SIZE) return deliver(data);
+            writeCache(db, data, function(error) {
+              if (error) console.warn('netvm-pack: cannot cache ' + PACKAGE_NAME + ': ' + error);
+              deliver(data);
+            });
+          }, handleError);
+        }, download);
+      }, download);
+    }
+
+    function obtainPackage(deliver) {
+      if (USE_PRELOAD_CACHE && !(SUPPORT_NODE && isNode())) return cachedOrFetched(deliver);
+      fetchRemotePackage(REMOTE_PACKAGE_NAME, REMOTE_PACKAGE_SIZE, deliver, handleError);
+    }
+
     // The download and the FS becoming ready race; whichever comes second
     // processes the data.
     var fetchedCallback = null;
     var fetched = Module['getPreloadedPackage'] ?
       Module['getPreloadedPackage'](REMOTE_PACKAGE_NAME, REMOTE_PACKAGE_SIZE) : null;
     if (!fetched) {
-      fetchRemotePackage(REMOTE_PACKAGE_NAME, REMOTE_PACKAGE_SIZE, function(data) {
+      obtainPackage(function(data) {
         if (fetchedCallback) {
           fetchedCallback(data);
           fetchedCallback = null;
         } else {
           fetched = data;
         }
-      }, handleError);
+      });
     }
 
     function runWithFS() {
@@ -144,12 +247,12 @@ Module.expectedDataFileDownloads++;
           Module['FS_createDataFile'](f['filename'], null, byteArray.subarray(f['start'], f['end']), true, true, true);
           Module['removeRunDependency']('fp ' + f['filename']);
         }
+        if (!Module.preloadResults) Module.preloadResults = {};
+        Module.preloadResults[PACKAGE_NAME] = { fromCache: fromCache };
         Module['removeRunDependency']('datafile_' + PACKAGE_NAME);
       }
       Module['addRunDependency']('datafile_' + PACKAGE_NAME);
 
-      if (!Module.preloadResults) Module.preloadResults = {};
-      Module.preloadResults[PACKAGE_NAME] = { fromCache: false };
       if (fetched) {
         processPackageData(fetched);
         fetched = null;
