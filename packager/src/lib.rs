@@ -20,6 +20,9 @@ use std::path::{Path, PathBuf};
 pub use error::{Error, Result};
 use spec::PreloadSpec;
 
+/// Above this size a package is likely too large for browsers to handle well.
+const LARGE_PACKAGE: u64 = 256 << 20;
+
 /// Everything a packing run needs.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -107,6 +110,15 @@ pub fn pack(options: &Options) -> Result<Packed> {
         dirs.len(),
         data.size
     );
+    if data.size > LARGE_PACKAGE {
+        // The whole package is one ArrayBuffer in the page, as with
+        // file_packager.py, which warns at the same size.
+        log::warn!(
+            "{} is {} MiB; browsers may fail to download or hold a package this large in one piece",
+            options.data_target.display(),
+            data.size >> 20
+        );
+    }
     let metadata = loader::Metadata {
         files: &data.files,
         directories: &dirs,
