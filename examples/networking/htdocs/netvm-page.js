@@ -15,6 +15,8 @@
   var progressEl = document.getElementById('progress');
 
   var term = new Terminal({ scrollback: 5000, cursorBlink: true, fontSize: 14 });
+  var fit = new FitAddon.FitAddon();
+  term.loadAddon(fit);
   term.open(document.getElementById('terminal'));
   var pty = openpty();
   term.loadAddon(pty.master);
@@ -30,16 +32,9 @@
   }
 
   // Resizing the terminal reaches the program through xterm-pty
-  // (TIOCGWINSZ + SIGWINCH). Cell size comes from the rendered terminal.
+  // (TIOCGWINSZ + SIGWINCH); the fit addon sizes it to its element.
   function fitTerminal() {
-    var el = document.getElementById('terminal');
-    var core = term._core;
-    var dims = core && core._renderService && core._renderService.dimensions;
-    var cell = dims && dims.css && dims.css.cell;
-    if (!cell || !cell.width || !cell.height) return;
-    var cols = Math.max(20, Math.floor((el.clientWidth - 8) / cell.width));
-    var rows = Math.max(5, Math.floor((el.clientHeight - 8) / cell.height));
-    if (cols !== term.cols || rows !== term.rows) term.resize(cols, rows);
+    fit.fit();
   }
 
   var params = new URLSearchParams(location.search);
