@@ -10,7 +10,16 @@ use std::fs;
 use std::path::Path;
 use std::process::Command;
 
-const FILE_PACKAGER: &str = "/usr/share/emscripten/tools/file_packager.py";
+/// emscripten's file_packager.py, located through `em-config`.
+fn file_packager() -> std::path::PathBuf {
+    let out = Command::new("em-config")
+        .arg("EMSCRIPTEN_ROOT")
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run em-config (is emscripten installed?): {e}"));
+    assert!(out.status.success(), "em-config: {}", String::from_utf8_lossy(&out.stderr));
+    let root = String::from_utf8(out.stdout).unwrap();
+    Path::new(root.trim()).join("tools/file_packager.py")
+}
 
 /// filename -> bytes, from a loader's metadata and its .data.
 fn contents(js: &str, data: &[u8]) -> BTreeMap<String, Vec<u8>> {
@@ -50,12 +59,13 @@ fn same_files_same_bytes_as_file_packager() {
     make_tree(&tree);
     let spec = format!("{}@/pack", tree.display());
 
+    let packager = file_packager();
     let out = Command::new("python3")
         .current_dir(t.path())
-        .env("NODE_PATH", "/usr/share/nodejs")
-        .args([FILE_PACKAGER, "theirs.data", "--preload", &spec, "--js-output=theirs.js"])
+        .arg(&packager)
+        .args(["theirs.data", "--preload", &spec, "--js-output=theirs.js"])
         .output()
-        .unwrap_or_else(|e| panic!("cannot run {FILE_PACKAGER}: {e}"));
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", packager.display()));
     assert!(out.status.success(), "file_packager.py: {}", String::from_utf8_lossy(&out.stderr));
     let out = Command::new(env!("CARGO_BIN_EXE_netvm-pack"))
         .current_dir(t.path())
