@@ -2,6 +2,7 @@
 //! browser (wasm32-unknown-emscripten), with real networking.
 
 pub mod backends;
+pub mod cpu;
 pub mod devices;
 pub mod machine;
 pub mod memory;

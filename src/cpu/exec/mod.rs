@@ -1,0 +1,117 @@
+//! Instruction execution: one dispatch on the mnemonic, semantics grouped
+//! by family in the sibling files.
+
+mod alu;
+mod bits;
+mod control;
+mod cpuid;
+mod data;
+mod operand;
+mod shift;
+mod string;
+mod system;
+
+use iced_x86::Mnemonic as M;
+
+use super::bus::Bus;
+use super::decode::{Insn, Kind};
+use super::exception::{Event, Res};
+use super::mmu::Access;
+use super::state::Cpu;
+
+impl Cpu {
+    #[inline(always)]
+    pub(crate) fn exec<B: Bus>(&mut self, bus: &mut B, i: &Insn) -> Res {
+        match i.mnem {
+            M::Mov => self.mov(bus, i),
+            M::Add | M::Or | M::Adc | M::Sbb | M::And | M::Sub | M::Xor | M::Cmp | M::Test => self.alu2(bus, i),
+            M::Inc | M::Dec | M::Neg | M::Not => self.alu1(bus, i),
+            M::Je | M::Jne | M::Jb | M::Jae | M::Jbe | M::Ja | M::Js | M::Jns | M::Jp | M::Jnp | M::Jl | M::Jge
+            | M::Jle | M::Jg | M::Jo | M::Jno => self.jcc(i),
+            M::Jmp => self.jmp(bus, i),
+            M::Call => self.call(bus, i),
+            M::Ret => self.ret(bus, i),
+            M::Push => self.push_op(bus, i),
+            M::Pop => self.pop_op(bus, i),
+            M::Lea => self.lea(i),
+            M::Movzx | M::Movsx | M::Movsxd => self.movzx_sx(bus, i),
+            M::Xchg => self.xchg(bus, i),
+            M::Cmove | M::Cmovne | M::Cmovb | M::Cmovae | M::Cmovbe | M::Cmova | M::Cmovs | M::Cmovns | M::Cmovp
+            | M::Cmovnp | M::Cmovl | M::Cmovge | M::Cmovle | M::Cmovg | M::Cmovo | M::Cmovno => self.cmov(bus, i),
+            M::Sete | M::Setne | M::Setb | M::Setae | M::Setbe | M::Seta | M::Sets | M::Setns | M::Setp
+            | M::Setnp | M::Setl | M::Setge | M::Setle | M::Setg | M::Seto | M::Setno => self.setcc(bus, i),
+            M::Shl | M::Sal | M::Shr | M::Sar | M::Rol | M::Ror | M::Rcl | M::Rcr => self.shift(bus, i),
+            M::Shld | M::Shrd => self.shift_double(bus, i),
+            M::Mul => self.mul1(bus, i, false),
+            M::Imul if i.nops == 1 => self.mul1(bus, i, true),
+            M::Imul => self.imul_n(bus, i),
+            M::Div => self.div(bus, i, false),
+            M::Idiv => self.div(bus, i, true),
+            M::Bt | M::Bts | M::Btr | M::Btc => self.bt(bus, i),
+            M::Bsf | M::Bsr | M::Tzcnt => self.bit_scan(bus, i),
+            M::Lzcnt => self.lzcnt(bus, i),
+            M::Popcnt => self.popcnt(bus, i),
+            M::Bswap => self.bswap(i),
+            M::Cmpxchg => self.cmpxchg(bus, i),
+            M::Xadd => self.xadd(bus, i),
+            M::Cmpxchg8b | M::Cmpxchg16b => self.cmpxchg_wide(bus, i),
+            M::Cbw | M::Cwde | M::Cdqe | M::Cwd | M::Cdq | M::Cqo => self.sign_extend_acc(i),
+            M::Clc | M::Stc | M::Cmc | M::Cld | M::Std => self.flag_op(i),
+            M::Pushf | M::Pushfq => self.pushf(bus, i),
+            M::Popf | M::Popfq => self.popf(bus, i),
+            M::Lahf => self.lahf(),
+            M::Sahf => self.sahf(),
+            M::Loop | M::Loope | M::Loopne | M::Jrcxz | M::Jecxz => self.loop_op(i),
+            M::Leave => self.leave(bus),
+            M::Enter => self.enter(bus, i),
+            M::Movsd | M::Cmpsd if i.ops[0].kind == Kind::Mem && i.ops[0].reg == 1 => self.string_op(bus, i),
+            M::Movsd | M::Cmpsd if i.ops[1].kind == Kind::Mem && i.ops[1].reg == 1 => self.string_op(bus, i),
+            M::Movsb | M::Movsw | M::Movsq | M::Stosb | M::Stosw | M::Stosd | M::Stosq | M::Lodsb | M::Lodsw
+            | M::Lodsd | M::Lodsq | M::Cmpsb | M::Cmpsw | M::Cmpsq | M::Scasb | M::Scasw | M::Scasd | M::Scasq
+            | M::Insb | M::Insw | M::Insd | M::Outsb | M::Outsw | M::Outsd => self.string_op(bus, i),
+            M::Xlatb => {
+                let a = self.seg_base(i.mem.seg as usize)
+                    .wrapping_add(self.gpr[3])
+                    .wrapping_add(self.gpr[0] & 0xff);
+                let v = self.read_mem(bus, a, 1)?;
+                self.gpr_set(0, 1, v);
+                Ok(())
+            }
+            M::Nop | M::Pause | M::Endbr64 | M::Endbr32 | M::Lfence | M::Mfence | M::Sfence => Ok(()),
+            M::Prefetchnta | M::Prefetcht0 | M::Prefetcht1 | M::Prefetcht2 | M::Prefetchw => Ok(()),
+            M::Cpuid | M::Rdtsc | M::Rdtscp | M::Rdmsr | M::Wrmsr | M::Hlt | M::Cli | M::Sti | M::Int | M::Int3
+            | M::Int1 | M::Syscall | M::Sysret | M::Sysretq | M::Iret | M::Iretd | M::Iretq | M::Retf
+            | M::Swapgs | M::Lgdt | M::Lidt | M::Sgdt | M::Sidt | M::Lldt | M::Ltr | M::Str | M::Sldt | M::Smsw
+            | M::Clts | M::Invlpg | M::Wbinvd | M::Invd | M::Clflush | M::Clflushopt | M::In | M::Out => {
+                self.system(bus, i)
+            }
+            _ => {
+                if let Some(r) = self.sse(bus, i) {
+                    return r;
+                }
+                if let Some(r) = self.x87(bus, i) {
+                    return r;
+                }
+                self.undefined(bus, i)
+            }
+        }
+    }
+
+    /// #UD for anything not implemented; the bytes are logged once per
+    /// distinct encoding.
+    #[cold]
+    fn undefined<B: Bus>(&mut self, bus: &mut B, i: &Insn) -> Res {
+        let mut bytes = [0u8; 15];
+        let n = (i.len as usize).clamp(1, 15);
+        for (k, b) in bytes.iter_mut().enumerate().take(n) {
+            match self.translate(bus, self.rip.wrapping_add(k as u64), Access::Exec) {
+                Ok(p) => *b = self.phys_read(bus, p, 1) as u8,
+                Err(_) => break,
+            }
+        }
+        if self.code.note_undefined(&bytes[..n]) {
+            log::warn!("#UD at {:#x}: {:?} bytes {:02x?}", self.rip, i.mnem, &bytes[..n]);
+        }
+        Err(Event::ud())
+    }
+}

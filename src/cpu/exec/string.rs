@@ -1,0 +1,120 @@
+//! String instructions MOVS/STOS/LODS/CMPS/SCAS/INS/OUTS with REP
+//! prefixes (SDM vol. 2 "REP/REPE/REPZ/REPNE/REPNZ").
+//!
+//! A REP instruction runs at most `CHUNK` iterations per execution and
+//! then re-executes itself (RIP unchanged), so long copies stay
+//! interruptible and the run loop's budget stays bounded. RCX/RSI/RDI are
+//! updated per iteration so a fault in the middle restarts correctly.
+
+use iced_x86::Mnemonic;
+
+use crate::cpu::bus::Bus;
+use crate::cpu::decode::{Insn, Kind, P_ADDR32, P_REP, P_REPNE};
+use crate::cpu::exception::{Event, Res};
+use crate::cpu::flags::{size_mask, CcOp};
+use crate::cpu::state::{Cpu, RAX, RCX, RDI, RDX, RSI};
+
+const CHUNK: u32 = 4096;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Op {
+    Movs,
+    Stos,
+    Lods,
+    Cmps,
+    Scas,
+    Ins,
+    Outs,
+}
+
+impl Cpu {
+    pub(crate) fn string_op<B: Bus>(&mut self, bus: &mut B, i: &Insn) -> Res {
+        let op = match i.mnem {
+            Mnemonic::Movsb | Mnemonic::Movsw | Mnemonic::Movsd | Mnemonic::Movsq => Op::Movs,
+            Mnemonic::Stosb | Mnemonic::Stosw | Mnemonic::Stosd | Mnemonic::Stosq => Op::Stos,
+            Mnemonic::Lodsb | Mnemonic::Lodsw | Mnemonic::Lodsd | Mnemonic::Lodsq => Op::Lods,
+            Mnemonic::Cmpsb | Mnemonic::Cmpsw | Mnemonic::Cmpsd | Mnemonic::Cmpsq => Op::Cmps,
+            Mnemonic::Scasb | Mnemonic::Scasw | Mnemonic::Scasd | Mnemonic::Scasq => Op::Scas,
+            Mnemonic::Insb | Mnemonic::Insw | Mnemonic::Insd => Op::Ins,
+            Mnemonic::Outsb | Mnemonic::Outsw | Mnemonic::Outsd => Op::Outs,
+            _ => return Err(Event::ud()),
+        };
+        if matches!(op, Op::Ins | Op::Outs) {
+            self.check_io_privilege()?;
+        }
+        // Element size: the memory operand's size.
+        let size = i.ops.iter().find(|o| o.kind == Kind::Mem).map(|o| o.size).unwrap_or(1);
+        let bits = size * 8;
+        let asz: u8 = if i.prefixes & P_ADDR32 != 0 { 4 } else { 8 };
+        let rep = i.prefixes & (P_REP | P_REPNE) != 0;
+        // Only CMPS/SCAS distinguish REPE from REPNE.
+        let cond_rep = matches!(op, Op::Cmps | Op::Scas);
+        let step = if self.df() { (size as u64).wrapping_neg() } else { size as u64 };
+        let src_base = self.seg_base(i.mem.seg as usize);
+        let mut n = 0u32;
+        loop {
+            if rep && self.gpr_get(RCX as u8, asz) == 0 {
+                return Ok(());
+            }
+            let si = self.gpr_get(RSI as u8, asz);
+            let di = self.gpr_get(RDI as u8, asz);
+            match op {
+                Op::Movs => {
+                    let v = self.read_mem(bus, src_base.wrapping_add(si), size)?;
+                    self.write_mem(bus, di, size, v)?;
+                }
+                Op::Stos => {
+                    let v = self.gpr_get(RAX as u8, size);
+                    self.write_mem(bus, di, size, v)?;
+                }
+                Op::Lods => {
+                    let v = self.read_mem(bus, src_base.wrapping_add(si), size)?;
+                    self.gpr_set(RAX as u8, size, v);
+                }
+                Op::Cmps => {
+                    let a = self.read_mem(bus, src_base.wrapping_add(si), size)?;
+                    let b = self.read_mem(bus, di, size)?;
+                    self.cc.set(CcOp::Sub, bits, a.wrapping_sub(b), a, b);
+                }
+                Op::Scas => {
+                    let a = self.gpr_get(RAX as u8, size);
+                    let b = self.read_mem(bus, di, size)?;
+                    self.cc.set(CcOp::Sub, bits, a.wrapping_sub(b), a, b);
+                }
+                Op::Ins => {
+                    // Probe the destination before the port read has side effects.
+                    self.translate(bus, di, crate::cpu::mmu::Access::Write)?;
+                    let v = bus.io_in(self.gpr[RDX] as u16, size) as u64;
+                    self.write_mem(bus, di, size, v & size_mask(bits))?;
+                }
+                Op::Outs => {
+                    let v = self.read_mem(bus, src_base.wrapping_add(si), size)?;
+                    bus.io_out(self.gpr[RDX] as u16, size, v as u32);
+                }
+            }
+            if matches!(op, Op::Movs | Op::Lods | Op::Cmps | Op::Outs) {
+                self.gpr_set(RSI as u8, asz, si.wrapping_add(step));
+            }
+            if matches!(op, Op::Movs | Op::Stos | Op::Cmps | Op::Scas | Op::Ins) {
+                self.gpr_set(RDI as u8, asz, di.wrapping_add(step));
+            }
+            if !rep {
+                return Ok(());
+            }
+            let c = self.gpr_get(RCX as u8, asz).wrapping_sub(1);
+            self.gpr_set(RCX as u8, asz, c);
+            if cond_rep {
+                let zf = self.cc.zf();
+                if (i.prefixes & P_REP != 0 && !zf) || (i.prefixes & P_REPNE != 0 && zf) {
+                    return Ok(());
+                }
+            }
+            n += 1;
+            if n >= CHUNK && c & size_mask(asz * 8) != 0 {
+                // Resume this instruction later.
+                self.next_rip = self.rip;
+                return Ok(());
+            }
+        }
+    }
+}

@@ -1,0 +1,516 @@
+//! System instructions: control/debug registers, MSRs, descriptor tables,
+//! segment loads, SYSCALL/SYSRET, IRETQ, far returns, port I/O, HLT/CLI/STI,
+//! RDTSC (SDM vol. 2 per instruction, vol. 3 ch. 2, 5, 6).
+
+use iced_x86::Mnemonic;
+
+use crate::cpu::bus::Bus;
+use crate::cpu::decode::{Insn, Kind};
+use crate::cpu::exception::{Event, Res, GP, NP, SS_FAULT};
+use crate::cpu::flags;
+use crate::cpu::state::*;
+
+const CR4_TSD: u64 = 1 << 2;
+/// CR4 bits we accept: VME..PGE, OSFXSR, OSXMMEXCPT, FSGSBASE is not
+/// advertised so it is refused.
+const CR4_ALLOWED: u64 = 0x7ff & !1 | (1 << 9) | (1 << 10);
+
+impl Cpu {
+    #[inline]
+    pub(crate) fn require_cpl0(&self) -> Res {
+        if self.cpl != 0 {
+            return Err(Event::gp(0));
+        }
+        Ok(())
+    }
+
+    pub(crate) fn check_io_privilege(&self) -> Res {
+        let iopl = ((self.rflags & flags::IOPL) >> 12) as u8;
+        if self.cpl > iopl {
+            // No TSS I/O permission bitmap support: deny like a full bitmap.
+            return Err(Event::gp(0));
+        }
+        Ok(())
+    }
+
+    /// Load a data segment register in 64-bit mode (SDM vol. 3 §5.4.1):
+    /// only FS/GS bases and SS's DPL matter.
+    pub(crate) fn load_segment<B: Bus>(&mut self, bus: &mut B, seg: usize, sel: u16) -> Res {
+        if seg == CS {
+            return Err(Event::ud());
+        }
+        if sel & !3 == 0 {
+            if seg == SS && (self.cpl == 3 || sel & 3 != self.cpl as u16) {
+                return Err(Event::gp(0));
+            }
+            self.seg[seg] = Segment { selector: sel, base: 0, limit: 0, attr: 0 };
+        } else {
+            let d = self.read_descriptor(bus, sel)?;
+            if d & (1 << 47) == 0 {
+                let v = if seg == SS { SS_FAULT } else { NP };
+                return Err(Event::Fault { vector: v, error: Some(sel as u32 & !3) });
+            }
+            let base = ((d >> 16) & 0xff_ffff) | ((d >> 32) & 0xff00_0000);
+            let limit = ((d & 0xffff) | ((d >> 32) & 0xf_0000)) as u32;
+            self.seg[seg] = Segment { selector: sel, base, limit, attr: ((d >> 40) & 0xf0ff) as u16 };
+        }
+        if seg == SS {
+            self.int_shadow = true;
+        }
+        self.stop_block = true;
+        Ok(())
+    }
+
+    pub(crate) fn mov_cr_dr(&mut self, i: &Insn) -> Res {
+        self.require_cpl0()?;
+        let (dst, src) = (i.ops[0], i.ops[1]);
+        if dst.kind == Kind::Gpr {
+            let v = match src.kind {
+                Kind::Cr => match src.reg {
+                    0 => self.cr0,
+                    2 => self.cr2,
+                    3 => self.cr3,
+                    4 => self.cr4,
+                    8 => self.cr8,
+                    _ => return Err(Event::ud()),
+                },
+                _ => match src.reg {
+                    0..=3 => self.dr[src.reg as usize],
+                    4 | 6 => self.dr[6],
+                    5 | 7 => self.dr[7],
+                    _ => return Err(Event::ud()),
+                },
+            };
+            self.gpr[dst.reg as usize & 15] = v;
+            return Ok(());
+        }
+        let v = self.gpr[src.reg as usize & 15];
+        if dst.kind == Kind::Cr {
+            match dst.reg {
+                0 => {
+                    if v >> 32 != 0 || (v & CR0_PG != 0 && v & CR0_PE == 0) {
+                        return Err(Event::gp(0));
+                    }
+                    let changed = self.cr0 ^ v;
+                    self.cr0 = v | CR0_ET;
+                    if changed & (CR0_PG | CR0_WP | CR0_PE) != 0 {
+                        self.flush_tlb();
+                    }
+                }
+                2 => self.cr2 = v,
+                3 => {
+                    self.cr3 = v & 0x000f_ffff_ffff_f000 | (v & 0x18);
+                    self.flush_tlb();
+                }
+                4 => {
+                    if v & !CR4_ALLOWED != 0 {
+                        return Err(Event::gp(0));
+                    }
+                    self.cr4 = v;
+                    self.flush_tlb();
+                }
+                8 => self.cr8 = v & 15,
+                _ => return Err(Event::ud()),
+            }
+        } else {
+            match dst.reg {
+                0..=3 => self.dr[dst.reg as usize] = v,
+                4 | 6 => self.dr[6] = v | 0xffff_0ff0,
+                5 | 7 => self.dr[7] = v | 0x400,
+                _ => return Err(Event::ud()),
+            }
+        }
+        self.stop_block = true;
+        Ok(())
+    }
+
+    pub(crate) fn rdmsr_value(&self, msr: u32) -> Option<u64> {
+        let m = &self.msr;
+        Some(match msr {
+            0x10 => self.icount.wrapping_add(m.tsc_offset),
+            0x1b => m.apic_base,
+            0x8b => 0,
+            0xfe => 0x508, // MTRRCAP: 8 variable ranges, fixed ranges, WC
+            0x174 => m.sysenter_cs,
+            0x175 => m.sysenter_esp,
+            0x176 => m.sysenter_eip,
+            0x1a0 => m.misc_enable,
+            0x200..=0x20f | 0x250 | 0x258 | 0x259 | 0x268..=0x26f => *m.mtrr.get(&msr).unwrap_or(&0),
+            0x277 => m.pat,
+            0x2ff => m.mtrr_def_type,
+            0xc000_0080 => self.efer,
+            0xc000_0081 => m.star,
+            0xc000_0082 => m.lstar,
+            0xc000_0083 => m.cstar,
+            0xc000_0084 => m.sfmask,
+            0xc000_0100 => self.seg[FS].base,
+            0xc000_0101 => self.seg[GS].base,
+            0xc000_0102 => m.kernel_gs_base,
+            0xc000_0103 => m.tsc_aux,
+            _ => return None,
+        })
+    }
+
+    /// WRMSR semantics; `Err` is #GP(0) for unknown MSRs or bad values.
+    pub(crate) fn wrmsr_value(&mut self, msr: u32, v: u64) -> Res {
+        let canon = |v: u64| ((v as i64) << 16 >> 16) as u64 == v;
+        let m = &mut self.msr;
+        match msr {
+            0x10 => m.tsc_offset = v.wrapping_sub(self.icount),
+            0x1b => m.apic_base = v,
+            0x8b => {}
+            0x174 => m.sysenter_cs = v,
+            0x175 => m.sysenter_esp = v,
+            0x176 => m.sysenter_eip = v,
+            0x1a0 => m.misc_enable = v,
+            0x200..=0x20f | 0x250 | 0x258 | 0x259 | 0x268..=0x26f => {
+                m.mtrr.insert(msr, v);
+            }
+            0x277 => m.pat = v,
+            0x2ff => m.mtrr_def_type = v,
+            0xc000_0080 => {
+                if v & !(EFER_SCE | EFER_LME | EFER_LMA | EFER_NXE) != 0 {
+                    return Err(Event::gp(0));
+                }
+                // LMA is read-only: it follows LME once paging is on.
+                let nv = (v & !EFER_LMA) | (self.efer & EFER_LMA);
+                if (nv ^ self.efer) & EFER_NXE != 0 {
+                    self.flush_tlb();
+                }
+                self.efer = nv;
+            }
+            0xc000_0081 => m.star = v,
+            0xc000_0082 | 0xc000_0083 | 0xc000_0100 | 0xc000_0101 | 0xc000_0102 if !canon(v) => {
+                return Err(Event::gp(0))
+            }
+            0xc000_0082 => m.lstar = v,
+            0xc000_0083 => m.cstar = v,
+            0xc000_0084 => m.sfmask = v & 0xffff_ffff,
+            0xc000_0100 => self.seg[FS].base = v,
+            0xc000_0101 => self.seg[GS].base = v,
+            0xc000_0102 => m.kernel_gs_base = v,
+            0xc000_0103 => m.tsc_aux = v & 0xffff_ffff,
+            _ => {
+                log::debug!("wrmsr to unknown MSR {msr:#x} = {v:#x}");
+                return Err(Event::gp(0));
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) fn system<B: Bus>(&mut self, bus: &mut B, i: &Insn) -> Res {
+        match i.mnem {
+            Mnemonic::Cpuid => {
+                let (a, b, c, d) = self.cpuid(self.gpr[RAX] as u32, self.gpr[RCX] as u32);
+                self.gpr[RAX] = a as u64;
+                self.gpr[RBX] = b as u64;
+                self.gpr[RCX] = c as u64;
+                self.gpr[RDX] = d as u64;
+            }
+            Mnemonic::Rdtsc | Mnemonic::Rdtscp => {
+                if self.cr4 & CR4_TSD != 0 && self.cpl != 0 {
+                    return Err(Event::gp(0));
+                }
+                let t = self.icount.wrapping_add(self.msr.tsc_offset);
+                self.gpr[RAX] = t & 0xffff_ffff;
+                self.gpr[RDX] = t >> 32;
+                if i.mnem == Mnemonic::Rdtscp {
+                    self.gpr[RCX] = self.msr.tsc_aux & 0xffff_ffff;
+                }
+            }
+            Mnemonic::Rdmsr => {
+                self.require_cpl0()?;
+                let msr = self.gpr[RCX] as u32;
+                let v = self.rdmsr_value(msr).ok_or_else(|| {
+                    log::debug!("rdmsr of unknown MSR {msr:#x}");
+                    Event::gp(0)
+                })?;
+                self.gpr[RAX] = v & 0xffff_ffff;
+                self.gpr[RDX] = v >> 32;
+            }
+            Mnemonic::Wrmsr => {
+                self.require_cpl0()?;
+                let v = (self.gpr[RDX] & 0xffff_ffff) << 32 | (self.gpr[RAX] & 0xffff_ffff);
+                self.wrmsr_value(self.gpr[RCX] as u32, v)?;
+                self.stop_block = true;
+            }
+            Mnemonic::Hlt => {
+                self.require_cpl0()?;
+                self.halted = true;
+                self.stop_block = true;
+            }
+            Mnemonic::Cli | Mnemonic::Sti => {
+                let iopl = ((self.rflags & flags::IOPL) >> 12) as u8;
+                if self.cpl > iopl {
+                    return Err(Event::gp(0));
+                }
+                if i.mnem == Mnemonic::Cli {
+                    self.rflags &= !flags::IF;
+                } else {
+                    if self.rflags & flags::IF == 0 {
+                        self.int_shadow = true;
+                    }
+                    self.rflags |= flags::IF;
+                }
+                self.stop_block = true;
+            }
+            Mnemonic::Int => return Err(Event::Soft { vector: i.imm as u8 }),
+            Mnemonic::Int3 => return Err(Event::Soft { vector: 3 }),
+            Mnemonic::Int1 => return Err(Event::Soft { vector: 1 }),
+            Mnemonic::Syscall => return self.syscall(),
+            Mnemonic::Sysret | Mnemonic::Sysretq => return self.sysret(i),
+            Mnemonic::Iret | Mnemonic::Iretd | Mnemonic::Iretq => return self.iret(bus, i),
+            Mnemonic::Retf => return self.retf(bus, i),
+            Mnemonic::Swapgs => {
+                self.require_cpl0()?;
+                std::mem::swap(&mut self.seg[GS].base, &mut self.msr.kernel_gs_base);
+            }
+            Mnemonic::Lgdt | Mnemonic::Lidt => {
+                self.require_cpl0()?;
+                let a = self.ea(i);
+                let limit = self.read_mem(bus, a, 2)? as u16;
+                let base = self.read_mem(bus, a.wrapping_add(2), 8)?;
+                let t = TableReg { base, limit };
+                if i.mnem == Mnemonic::Lgdt {
+                    self.gdtr = t;
+                } else {
+                    self.idtr = t;
+                }
+            }
+            Mnemonic::Sgdt | Mnemonic::Sidt => {
+                let t = if i.mnem == Mnemonic::Sgdt { self.gdtr } else { self.idtr };
+                let a = self.ea(i);
+                self.write_mem(bus, a, 2, t.limit as u64)?;
+                self.write_mem(bus, a.wrapping_add(2), 8, t.base)?;
+            }
+            Mnemonic::Lldt | Mnemonic::Ltr => {
+                self.require_cpl0()?;
+                let sel = self.op_read(bus, i, 0)? as u16;
+                self.load_system_segment(bus, i.mnem == Mnemonic::Ltr, sel)?;
+            }
+            Mnemonic::Str => {
+                let v = self.tr.selector as u64;
+                self.op_write(bus, i, 0, v)?;
+            }
+            Mnemonic::Sldt => {
+                let v = self.ldtr.selector as u64;
+                self.op_write(bus, i, 0, v)?;
+            }
+            Mnemonic::Smsw => {
+                let v = self.cr0 & 0xffff;
+                self.op_write(bus, i, 0, v)?;
+            }
+            Mnemonic::Clts => {
+                self.require_cpl0()?;
+                self.cr0 &= !CR0_TS;
+            }
+            Mnemonic::Invlpg => {
+                self.require_cpl0()?;
+                let a = self.ea(i);
+                self.tlb.flush_page(a);
+                self.stop_block = true;
+            }
+            Mnemonic::Wbinvd | Mnemonic::Invd => self.require_cpl0()?,
+            Mnemonic::Clflush | Mnemonic::Clflushopt => {
+                // Faults like a byte read; no cache to flush.
+                let a = self.ea(i);
+                self.read_mem(bus, a, 1)?;
+            }
+            Mnemonic::In => {
+                self.check_io_privilege()?;
+                let size = i.ops[0].size;
+                let port = if i.ops[1].kind == Kind::Imm { i.imm as u16 } else { self.gpr[RDX] as u16 };
+                let v = bus.io_in(port, size);
+                self.gpr_set(RAX as u8, size, v as u64);
+            }
+            Mnemonic::Out => {
+                self.check_io_privilege()?;
+                let size = i.ops[1].size;
+                let port = if i.ops[0].kind == Kind::Imm { i.imm as u16 } else { self.gpr[RDX] as u16 };
+                bus.io_out(port, size, self.gpr_get(RAX as u8, size) as u32);
+            }
+            _ => return Err(Event::ud()),
+        }
+        Ok(())
+    }
+
+    /// LLDT/LTR: 16-byte system descriptors in IA-32e mode (SDM vol. 3 §7.2.3).
+    fn load_system_segment<B: Bus>(&mut self, bus: &mut B, tss: bool, sel: u16) -> Res {
+        if sel & !3 == 0 {
+            if tss {
+                return Err(Event::gp(0));
+            }
+            self.ldtr = Segment::default();
+            return Ok(());
+        }
+        if sel & 4 != 0 {
+            return Err(Event::gp(sel as u32 & !3));
+        }
+        let lo = self.read_descriptor(bus, sel)?;
+        let hi = self.read_sys_u64(bus, self.gdtr.base + (sel & !7) as u64 + 8)?;
+        let ty = (lo >> 40) & 0xf;
+        if (tss && ty != 9) || (!tss && ty != 2) {
+            return Err(Event::gp(sel as u32 & !3));
+        }
+        if lo & (1 << 47) == 0 {
+            return Err(Event::Fault { vector: NP, error: Some(sel as u32 & !3) });
+        }
+        let base = ((lo >> 16) & 0xff_ffff) | ((lo >> 32) & 0xff00_0000) | (hi & 0xffff_ffff) << 32;
+        let limit = ((lo & 0xffff) | ((lo >> 32) & 0xf_0000)) as u32;
+        let s = Segment { selector: sel, base, limit, attr: ((lo >> 40) & 0xf0ff) as u16 };
+        if tss {
+            // Mark the TSS busy (type 9 -> 11).
+            let cpl = self.cpl;
+            self.cpl = 0;
+            let r = self.write_mem(bus, self.gdtr.base + (sel & !7) as u64, 8, lo | (2 << 40));
+            self.cpl = cpl;
+            r?;
+            self.tr = Segment { attr: s.attr | 2, ..s };
+        } else {
+            self.ldtr = s;
+        }
+        Ok(())
+    }
+
+    /// SYSCALL (SDM vol. 2): RCX = return RIP, R11 = RFLAGS, CS/SS from
+    /// STAR[47:32], RFLAGS &= ~SFMASK, RIP = LSTAR.
+    fn syscall(&mut self) -> Res {
+        if self.efer & EFER_SCE == 0 {
+            return Err(Event::ud());
+        }
+        if self.user_mode_syscalls {
+            return Err(Event::Exit(Exit::Syscall));
+        }
+        self.gpr[RCX] = self.next_rip;
+        self.gpr[11] = self.rflags() & !flags::RF;
+        let f = self.rflags() & !(self.msr.sfmask | flags::RF);
+        self.set_rflags(f);
+        let sel = ((self.msr.star >> 32) & 0xfffc) as u16;
+        self.seg[CS] = Segment { selector: sel, base: 0, limit: 0xffff_ffff, attr: 0xa09b };
+        self.seg[SS] = Segment { selector: sel.wrapping_add(8), base: 0, limit: 0xffff_ffff, attr: 0xc093 };
+        self.cpl = 0;
+        self.next_rip = self.msr.lstar;
+        Ok(())
+    }
+
+    /// SYSRET: back to CPL 3 with CS/SS from STAR[63:48].
+    fn sysret(&mut self, i: &Insn) -> Res {
+        if self.efer & EFER_SCE == 0 {
+            return Err(Event::ud());
+        }
+        self.require_cpl0()?;
+        let base = ((self.msr.star >> 48) & 0xffff) as u16;
+        let to64 = i.mnem == Mnemonic::Sysretq;
+        let target = if to64 { self.gpr[RCX] } else { self.gpr[RCX] & 0xffff_ffff };
+        if ((target as i64) << 16 >> 16) as u64 != target {
+            return Err(Event::gp(0));
+        }
+        let f = (self.gpr[11] & 0x3c_7fd7) | flags::FIXED1;
+        self.set_rflags(f);
+        let (cs_sel, attr) = if to64 { (base.wrapping_add(16) | 3, 0xa0fb) } else { (base | 3, 0xc0fb) };
+        self.seg[CS] = Segment { selector: cs_sel, base: 0, limit: 0xffff_ffff, attr };
+        self.seg[SS] = Segment { selector: base.wrapping_add(8) | 3, base: 0, limit: 0xffff_ffff, attr: 0xc0f3 };
+        self.cpl = 3;
+        self.next_rip = target;
+        Ok(())
+    }
+
+    /// The hidden-part attributes of a code segment for a selector.
+    fn code_segment<B: Bus>(&mut self, bus: &mut B, sel: u16) -> Res<Segment> {
+        let d = self.read_descriptor(bus, sel)?;
+        if d & (1 << 47) == 0 {
+            return Err(Event::Fault { vector: NP, error: Some(sel as u32 & !3) });
+        }
+        if d & (1 << 43) == 0 {
+            return Err(Event::gp(sel as u32 & !3));
+        }
+        Ok(Segment { selector: sel, base: 0, limit: 0xffff_ffff, attr: ((d >> 40) & 0xf0ff) as u16 })
+    }
+
+    /// IRET in IA-32e mode always pops RIP, CS, RFLAGS, RSP and SS
+    /// (SDM vol. 2 "IRET", vol. 3 §6.14.3).
+    fn iret<B: Bus>(&mut self, bus: &mut B, i: &Insn) -> Res {
+        let sz: u8 = match i.mnem {
+            Mnemonic::Iretq => 8,
+            Mnemonic::Iretd => 4,
+            _ => 2,
+        };
+        let sp = self.gpr[RSP];
+        let rd = |cpu: &mut Cpu, bus: &mut B, k: u64| cpu.read_mem(bus, sp.wrapping_add(k * sz as u64), sz);
+        let rip = rd(self, bus, 0)?;
+        let cs = rd(self, bus, 1)? as u16;
+        let fl = rd(self, bus, 2)?;
+        let rsp = rd(self, bus, 3)?;
+        let ss = rd(self, bus, 4)? as u16;
+        let new_cpl = (cs & 3) as u8;
+        if new_cpl < self.cpl {
+            return Err(Event::gp(cs as u32 & !3));
+        }
+        let cs_seg = self.code_segment(bus, cs)?;
+        // RFLAGS with the POPF privilege rules of the *old* CPL.
+        let iopl = ((self.rflags & flags::IOPL) >> 12) as u8;
+        let mut mask = flags::ARITH | flags::TF | flags::DF | flags::NT | flags::AC | flags::ID | flags::RF;
+        if self.cpl == 0 {
+            mask |= flags::IOPL | flags::VIF | flags::VIP;
+        }
+        if self.cpl <= iopl {
+            mask |= flags::IF;
+        }
+        if sz == 2 {
+            mask &= 0xffff;
+        }
+        let nf = (self.rflags() & !mask) | (fl & mask);
+        if new_cpl != self.cpl && ss & !3 == 0 {
+            return Err(Event::gp(0));
+        }
+        self.set_rflags(nf);
+        self.seg[CS] = cs_seg;
+        self.cpl = new_cpl;
+        if ss & !3 == 0 {
+            self.seg[SS] = Segment { selector: ss, base: 0, limit: 0xffff_ffff, attr: 0xc093 | ((new_cpl as u16) << 5) };
+        } else {
+            self.load_segment(bus, SS, ss)?;
+        }
+        self.int_shadow = false;
+        self.gpr[RSP] = rsp;
+        self.next_rip = if cs_seg.attr & Segment::ATTR_L != 0 { rip } else { rip & 0xffff_ffff };
+        self.stop_block = true;
+        Ok(())
+    }
+
+    /// Far return (LRETQ is how Linux reloads CS after LGDT).
+    fn retf<B: Bus>(&mut self, bus: &mut B, i: &Insn) -> Res {
+        let sz: u8 = if i.ops[0].kind == Kind::Imm || i.nops == 0 { 8 } else { 8 };
+        let sp = self.gpr[RSP];
+        let rip = self.read_mem(bus, sp, sz)?;
+        let cs = self.read_mem(bus, sp.wrapping_add(sz as u64), sz)? as u16;
+        let new_cpl = (cs & 3) as u8;
+        if new_cpl != self.cpl {
+            // Returns to an outer level also pop SS:RSP; not used by Linux.
+            return Err(Event::gp(cs as u32 & !3));
+        }
+        let seg = self.code_segment(bus, cs)?;
+        self.seg[CS] = seg;
+        let extra = if i.nops == 1 { i.imm & 0xffff } else { 0 };
+        self.gpr[RSP] = sp.wrapping_add(2 * sz as u64).wrapping_add(extra);
+        self.next_rip = rip;
+        self.stop_block = true;
+        Ok(())
+    }
+
+    /// JMP m16:64 (far jump through memory).
+    pub(crate) fn far_jmp_mem<B: Bus>(&mut self, bus: &mut B, i: &Insn) -> Res {
+        let a = self.ea(i);
+        let off_size = i.ops[0].size - 2;
+        let rip = self.read_mem(bus, a, off_size)?;
+        let cs = self.read_mem(bus, a.wrapping_add(off_size as u64), 2)? as u16;
+        let seg = self.code_segment(bus, cs)?;
+        self.seg[CS] = Segment { selector: (cs & !3) | self.cpl as u16, ..seg };
+        self.next_rip = rip;
+        self.stop_block = true;
+        Ok(())
+    }
+}
+
+#[allow(dead_code)]
+const _: u8 = GP;

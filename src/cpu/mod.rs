@@ -1,0 +1,171 @@
+//! An x86_64 CPU interpreter.
+//!
+//! [`Cpu`] is a plain struct; the machine owns it and calls
+//! [`Cpu::run`] with its [`Bus`] (guest RAM, MMIO, I/O ports and the
+//! interrupt controller's pending-interrupt line). See docs/cpu.md.
+//!
+//! Layout: `state` (registers), `flags` (lazy RFLAGS), `decode` (compact
+//! instruction form from iced-x86), `cache` (decoded blocks per physical
+//! page), `mmu` (paging, TLB, memory access), `exception` (IDT delivery),
+//! `exec/` (instruction semantics by family), `fpu` (x87 state).
+
+pub mod bus;
+mod cache;
+pub mod decode;
+pub mod exception;
+mod exec;
+pub mod flags;
+pub mod fpu;
+mod mmu;
+pub mod state;
+mod sse;
+mod x87;
+
+pub use bus::{Bus, RamBus};
+pub use state::{Cpu, Exit, Segment, TableReg};
+
+use std::rc::Rc;
+
+use cache::Block;
+use decode::{Insn, P_ENDS_BLOCK};
+use exception::{Event, Res};
+use mmu::Access;
+
+/// Longest block decoded at once.
+const MAX_BLOCK: usize = 64;
+
+impl Cpu {
+    /// Execute up to `budget` instructions (a REP string instruction counts
+    /// once per resumption) and return why it stopped.
+    ///
+    /// Pending external interrupts are taken at block boundaries when IF is
+    /// set and no STI/MOV SS shadow is active; HLT returns [`Exit::Halted`]
+    /// until an interrupt is pending.
+    pub fn run<B: Bus>(&mut self, bus: &mut B, budget: u64) -> Exit {
+        let end = self.icount.saturating_add(budget);
+        while self.icount < end {
+            if self.rflags & flags::IF != 0 && !self.int_shadow && bus.interrupt_pending() {
+                if let Some(v) = bus.acknowledge_interrupt() {
+                    if let Some(e) = self.deliver_external(bus, v) {
+                        return e;
+                    }
+                }
+            }
+            if self.halted {
+                return Exit::Halted;
+            }
+            let block = match self.fetch_block(bus) {
+                Ok(b) => b,
+                Err(e) => {
+                    if let Some(x) = self.raise(bus, e) {
+                        return x;
+                    }
+                    continue;
+                }
+            };
+            self.stop_block = false;
+            for insn in block.insns.iter() {
+                let shadow = self.int_shadow;
+                let fallthrough = self.rip.wrapping_add(insn.len as u64);
+                self.next_rip = fallthrough;
+                match self.exec(bus, insn) {
+                    Ok(()) => {
+                        self.rip = self.next_rip;
+                        self.icount += 1;
+                    }
+                    Err(Event::Exit(x)) => {
+                        self.rip = self.next_rip;
+                        self.icount += 1;
+                        return x;
+                    }
+                    Err(e) => {
+                        if let Some(x) = self.raise(bus, e) {
+                            return x;
+                        }
+                        break;
+                    }
+                }
+                if shadow {
+                    // The shadow ends after this instruction: leave the block
+                    // so a pending interrupt is taken right here.
+                    self.int_shadow = false;
+                }
+                if shadow || self.stop_block || self.rip != fallthrough || self.icount >= end {
+                    break;
+                }
+            }
+        }
+        Exit::Budget
+    }
+
+    /// Execute exactly one instruction (tests, single-stepping).
+    pub fn step<B: Bus>(&mut self, bus: &mut B) -> Exit {
+        self.run(bus, 1)
+    }
+
+    fn fetch_block<B: Bus>(&mut self, bus: &mut B) -> Res<Rc<Block>> {
+        let phys = self.translate(bus, self.rip, Access::Exec)?;
+        if let Some(b) = self.code.get(phys) {
+            return Ok(b);
+        }
+        if let Some(b) = self.code.get_slow(phys) {
+            return Ok(b);
+        }
+        let page_end = (phys | 0xfff) + 1;
+        let mut insns = Vec::new();
+        {
+            let ram = bus.ram();
+            if page_end <= ram.len() as u64 {
+                let bytes = &ram[phys as usize..page_end as usize];
+                let mut d = iced_x86::Decoder::with_ip(64, bytes, self.rip, iced_x86::DecoderOptions::NONE);
+                let mut ins = iced_x86::Instruction::default();
+                while d.can_decode() && insns.len() < MAX_BLOCK {
+                    d.decode_out(&mut ins);
+                    if ins.is_invalid() && d.last_error() == iced_x86::DecoderError::NoMoreBytes {
+                        break; // straddles the page end
+                    }
+                    let i = decode::convert(&ins);
+                    let end = i.prefixes & P_ENDS_BLOCK != 0;
+                    insns.push(i);
+                    if end {
+                        break;
+                    }
+                }
+            }
+        }
+        if insns.is_empty() {
+            // Straddling or non-RAM code: decode from a byte-wise fetch and
+            // do not cache.
+            let i = self.fetch_uncached(bus)?;
+            return Ok(Rc::new(Block { insns: vec![i].into_boxed_slice() }));
+        }
+        self.tlb.drop_writes_to(phys & !0xfff);
+        Ok(self.code.insert(phys, Block { insns: insns.into_boxed_slice() }))
+    }
+
+    fn fetch_uncached<B: Bus>(&mut self, bus: &mut B) -> Res<Insn> {
+        let mut buf = [0u8; 15];
+        let mut n = 0;
+        while n < 15 {
+            let p = match self.translate(bus, self.rip.wrapping_add(n as u64), Access::Exec) {
+                Ok(p) => p,
+                Err(e) => {
+                    // Only fault if the instruction really needs these bytes.
+                    if decode::decode_one(&buf[..n], self.rip).is_some() {
+                        break;
+                    }
+                    return Err(e);
+                }
+            };
+            buf[n] = self.phys_read(bus, p, 1) as u8;
+            n += 1;
+        }
+        Ok(decode::decode_one(&buf[..n], self.rip).map(|(i, _)| i).unwrap_or(Insn::INVALID))
+    }
+
+    /// Drop all decoded code (e.g. after the machine reloads RAM).
+    pub fn flush_code_cache(&mut self) {
+        self.code.clear();
+        self.tlb.flush();
+    }
+}

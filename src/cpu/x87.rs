@@ -1,0 +1,558 @@
+//! x87 floating point (Intel SDM vol. 1 ch. 8): an f64-precision model with
+//! exact 80-bit register/memory format conversion and the control word's
+//! rounding control honoured for integer conversion and FRNDINT.
+
+use iced_x86::Mnemonic as M;
+
+use super::bus::Bus;
+use super::decode::{Insn, Kind};
+use super::exception::{Event, Res, MF};
+use super::flags::{CF, PF, ZF};
+use super::fpu::{f64_to_f80, f80_to_f64};
+use super::state::{Cpu, CR0_EM, CR0_NE, CR0_TS, RAX};
+
+const C0: u16 = 1 << 8;
+const C1: u16 = 1 << 9;
+const C2: u16 = 1 << 10;
+const C3: u16 = 1 << 14;
+const IE: u16 = 1;
+const ZE: u16 = 4;
+const PE: u16 = 1 << 5;
+const SF: u16 = 1 << 6;
+
+impl Cpu {
+    fn st(&self, i: u8) -> f64 {
+        f80_to_f64(self.fpu.regs[(self.fpu.top as usize + i as usize) & 7])
+    }
+    fn set_st(&mut self, i: u8, v: f64) {
+        let p = (self.fpu.top as usize + i as usize) & 7;
+        self.fpu.regs[p] = f64_to_f80(v);
+        self.fpu.tag |= 1 << p;
+    }
+    fn st_valid(&self, i: u8) -> bool {
+        self.fpu.tag & (1 << ((self.fpu.top as usize + i as usize) & 7)) != 0
+    }
+    fn push_raw(&mut self, raw: [u8; 10]) {
+        self.fpu.top = self.fpu.top.wrapping_sub(1) & 7;
+        let p = self.fpu.top as usize;
+        if self.fpu.tag & (1 << p) != 0 {
+            // Stack overflow: invalid operation, C1 = 1 (SDM vol. 1 §8.5.1.1).
+            self.fpu.sw |= IE | SF | C1;
+        }
+        self.fpu.regs[p] = raw;
+        self.fpu.tag |= 1 << p;
+    }
+    fn fpush(&mut self, v: f64) {
+        self.push_raw(f64_to_f80(v));
+    }
+    fn fpop(&mut self) {
+        self.fpu.tag &= !(1 << self.fpu.top);
+        self.fpu.top = (self.fpu.top + 1) & 7;
+    }
+
+    /// Reading an empty register is a stack underflow.
+    fn check_src(&mut self, i: u8) {
+        if !self.st_valid(i) {
+            self.fpu.sw |= IE | SF;
+            self.fpu.sw &= !C1;
+        }
+    }
+
+    fn x87_mem_f<B: Bus>(&mut self, bus: &mut B, i: &Insn, n: usize) -> Res<f64> {
+        let a = self.ea(i);
+        Ok(match i.ops[n].size {
+            4 => f32::from_bits(self.read_mem(bus, a, 4)? as u32) as f64,
+            8 => f64::from_bits(self.read_mem(bus, a, 8)?),
+            _ => f80_to_f64(self.read_m80(bus, a)?),
+        })
+    }
+
+    fn x87_mem_i<B: Bus>(&mut self, bus: &mut B, i: &Insn, n: usize) -> Res<f64> {
+        let a = self.ea(i);
+        let s = i.ops[n].size;
+        let v = self.read_mem(bus, a, s.min(8))?;
+        Ok(match s {
+            2 => v as u16 as i16 as f64,
+            4 => v as u32 as i32 as f64,
+            _ => v as i64 as f64,
+        })
+    }
+
+    fn read_m80<B: Bus>(&mut self, bus: &mut B, a: u64) -> Res<[u8; 10]> {
+        let lo = self.read_mem(bus, a, 8)?;
+        let hi = self.read_mem(bus, a.wrapping_add(8), 2)? as u16;
+        let mut b = [0u8; 10];
+        b[..8].copy_from_slice(&lo.to_le_bytes());
+        b[8..].copy_from_slice(&hi.to_le_bytes());
+        Ok(b)
+    }
+
+    fn write_m80<B: Bus>(&mut self, bus: &mut B, a: u64, b: [u8; 10]) -> Res {
+        self.translate(bus, a.wrapping_add(9), super::mmu::Access::Write)?;
+        self.write_mem(bus, a, 8, u64::from_le_bytes(b[..8].try_into().unwrap()))?;
+        self.write_mem(bus, a.wrapping_add(8), 2, u16::from_le_bytes([b[8], b[9]]) as u64)
+    }
+
+    /// Round per the control word's RC field.
+    fn x87_round(&self, v: f64) -> f64 {
+        match (self.fpu.cw >> 10) & 3 {
+            0 => v.round_ties_even(),
+            1 => v.floor(),
+            2 => v.ceil(),
+            _ => v.trunc(),
+        }
+    }
+
+    /// Store ST0 as an integer of `size` bytes (FIST/FISTP/FISTTP).
+    fn x87_store_int<B: Bus>(&mut self, bus: &mut B, i: &Insn, truncate: bool) -> Res {
+        let v = self.st(0);
+        let r = if truncate { v.trunc() } else { self.x87_round(v) };
+        let size = i.ops[0].size;
+        let bits = size as u32 * 8;
+        let lim = 2f64.powi(bits as i32 - 1);
+        let out = if r.is_nan() || r >= lim || r < -lim {
+            self.fpu.sw |= IE;
+            1u64 << (bits - 1)
+        } else {
+            if r != v {
+                self.fpu.sw |= PE;
+            }
+            r as i64 as u64
+        };
+        let a = self.ea(i);
+        self.write_mem(bus, a, size.min(8), out)
+    }
+
+    fn x87_compare(&mut self, a: f64, b: f64, to_eflags: bool) {
+        let (c3, c2, c0) = if a.is_nan() || b.is_nan() {
+            self.fpu.sw |= IE;
+            (true, true, true)
+        } else if a < b {
+            (false, false, true)
+        } else if a == b {
+            (true, false, false)
+        } else {
+            (false, false, false)
+        };
+        if to_eflags {
+            let f = (self.cc.get() & !(ZF | PF | CF | super::flags::OF | super::flags::SF | super::flags::AF))
+                | if c3 { ZF } else { 0 }
+                | if c2 { PF } else { 0 }
+                | if c0 { CF } else { 0 };
+            self.cc.set_all(f);
+        } else {
+            self.fpu.sw = (self.fpu.sw & !(C0 | C1 | C2 | C3))
+                | if c3 { C3 } else { 0 }
+                | if c2 { C2 } else { 0 }
+                | if c0 { C0 } else { 0 };
+        }
+    }
+
+    /// FXAM class codes (SDM vol. 1 table 8-? "FXAM results").
+    fn fxam(&mut self) {
+        let p = self.fpu.top as usize;
+        let raw = self.fpu.regs[p];
+        let sign = raw[9] & 0x80 != 0;
+        let exp = u16::from_le_bytes([raw[8], raw[9]]) & 0x7fff;
+        let mant = u64::from_le_bytes(raw[..8].try_into().unwrap());
+        let (c3, c2, c0) = if self.fpu.tag & (1 << p) == 0 {
+            (true, false, true) // empty
+        } else if exp == 0x7fff {
+            if mant << 1 == 0 {
+                (false, true, true) // infinity
+            } else {
+                (false, false, true) // NaN
+            }
+        } else if exp == 0 {
+            if mant == 0 {
+                (true, false, false) // zero
+            } else {
+                (true, true, false) // denormal
+            }
+        } else {
+            (false, true, false) // normal
+        };
+        self.fpu.sw = (self.fpu.sw & !(C0 | C1 | C2 | C3))
+            | if c3 { C3 } else { 0 }
+            | if c2 { C2 } else { 0 }
+            | if c0 { C0 } else { 0 }
+            | if sign { C1 } else { 0 };
+    }
+
+    fn x87_binop(&mut self, m: M, a: f64, b: f64) -> f64 {
+        let r = match m {
+            M::Fadd | M::Faddp | M::Fiadd => a + b,
+            M::Fsub | M::Fsubp | M::Fisub => a - b,
+            M::Fsubr | M::Fsubrp | M::Fisubr => b - a,
+            M::Fmul | M::Fmulp | M::Fimul => a * b,
+            M::Fdiv | M::Fdivp | M::Fidiv => {
+                if b == 0.0 && a.is_finite() && a != 0.0 {
+                    self.fpu.sw |= ZE;
+                }
+                a / b
+            }
+            _ => {
+                if a == 0.0 && b.is_finite() && b != 0.0 {
+                    self.fpu.sw |= ZE;
+                }
+                b / a
+            }
+        };
+        if r.is_nan() && !a.is_nan() && !b.is_nan() {
+            self.fpu.sw |= IE;
+        }
+        r
+    }
+
+    /// Execute an x87 instruction; `None` if `i` is not one.
+    pub(crate) fn x87<B: Bus>(&mut self, bus: &mut B, i: &Insn) -> Option<Res> {
+        if !is_x87(i.mnem) {
+            return None;
+        }
+        if self.cr0 & CR0_EM != 0 {
+            return Some(Err(Event::nm()));
+        }
+        // WAIT faults on TS only when MP is set (SDM vol. 3 §2.5 table 2-2).
+        let ts = self.cr0 & CR0_TS != 0;
+        if ts && (i.mnem != M::Wait || self.cr0 & super::state::CR0_MP != 0) {
+            return Some(Err(Event::nm()));
+        }
+        // A pending unmasked exception is delivered at the next waiting
+        // x87 instruction (#MF with CR0.NE).
+        let pending = self.fpu.sw & !self.fpu.cw & 0x3f != 0;
+        if pending && !matches!(i.mnem, M::Fninit | M::Fnclex | M::Fnstsw | M::Fnstcw | M::Fnstenv | M::Fnsave | M::Fldcw | M::Fldenv | M::Frstor) {
+            if self.cr0 & CR0_NE != 0 {
+                return Some(Err(Event::Fault { vector: MF, error: None }));
+            }
+        }
+        Some(self.x87_exec(bus, i))
+    }
+
+    fn x87_exec<B: Bus>(&mut self, bus: &mut B, i: &Insn) -> Res {
+        let st_op = |n: usize| i.ops[n].reg;
+        match i.mnem {
+            M::Wait | M::Fnop => {}
+            M::Fninit => {
+                self.fpu = super::fpu::Fpu::default();
+            }
+            M::Fnclex => self.fpu.sw &= !0x80ff,
+            M::Fnstcw => {
+                let a = self.ea(i);
+                self.write_mem(bus, a, 2, self.fpu.cw as u64)?;
+            }
+            M::Fldcw => {
+                let a = self.ea(i);
+                self.fpu.cw = self.read_mem(bus, a, 2)? as u16 | 0x40;
+            }
+            M::Fnstsw => {
+                let s = self.fpu.status() as u64;
+                if i.ops[0].kind == Kind::Gpr {
+                    self.gpr_set(RAX as u8, 2, s);
+                } else {
+                    let a = self.ea(i);
+                    self.write_mem(bus, a, 2, s)?;
+                }
+            }
+            M::Fnstenv | M::Fldenv | M::Fnsave | M::Frstor => return self.x87_env(bus, i),
+            M::Fld => {
+                if i.ops[0].kind == Kind::St {
+                    let raw = self.fpu.regs[(self.fpu.top as usize + st_op(0) as usize) & 7];
+                    self.check_src(st_op(0));
+                    self.push_raw(raw);
+                } else if i.ops[0].size == 10 {
+                    let a = self.ea(i);
+                    let raw = self.read_m80(bus, a)?;
+                    self.push_raw(raw);
+                } else {
+                    let v = self.x87_mem_f(bus, i, 0)?;
+                    self.fpush(v);
+                }
+            }
+            M::Fild => {
+                let v = self.x87_mem_i(bus, i, 0)?;
+                self.fpush(v);
+            }
+            M::Fld1 => self.fpush(1.0),
+            M::Fldz => self.fpush(0.0),
+            M::Fldpi => self.fpush(std::f64::consts::PI),
+            M::Fldl2e => self.fpush(std::f64::consts::LOG2_E),
+            M::Fldl2t => self.fpush(std::f64::consts::LOG2_10),
+            M::Fldlg2 => self.fpush(std::f64::consts::LOG10_2),
+            M::Fldln2 => self.fpush(std::f64::consts::LN_2),
+            M::Fst | M::Fstp => {
+                self.check_src(0);
+                if i.ops[0].kind == Kind::St {
+                    let raw = self.fpu.regs[self.fpu.top as usize];
+                    let p = (self.fpu.top as usize + st_op(0) as usize) & 7;
+                    self.fpu.regs[p] = raw;
+                    self.fpu.tag |= 1 << p;
+                } else {
+                    let a = self.ea(i);
+                    match i.ops[0].size {
+                        4 => self.write_mem(bus, a, 4, (self.st(0) as f32).to_bits() as u64)?,
+                        8 => self.write_mem(bus, a, 8, self.st(0).to_bits())?,
+                        _ => {
+                            let raw = self.fpu.regs[self.fpu.top as usize];
+                            self.write_m80(bus, a, raw)?;
+                        }
+                    }
+                }
+                if i.mnem == M::Fstp {
+                    self.fpop();
+                }
+            }
+            M::Fist | M::Fistp => {
+                self.check_src(0);
+                self.x87_store_int(bus, i, false)?;
+                if i.mnem == M::Fistp {
+                    self.fpop();
+                }
+            }
+            M::Fisttp => {
+                self.check_src(0);
+                self.x87_store_int(bus, i, true)?;
+                self.fpop();
+            }
+            M::Fxch => {
+                let k = if i.nops == 2 { st_op(1) } else { st_op(0) };
+                let a = (self.fpu.top as usize) & 7;
+                let b = (self.fpu.top as usize + k as usize) & 7;
+                self.fpu.regs.swap(a, b);
+                let (ta, tb) = (self.fpu.tag >> a & 1, self.fpu.tag >> b & 1);
+                self.fpu.tag = (self.fpu.tag & !(1 << a) & !(1 << b)) | tb << a | ta << b;
+            }
+            M::Ffree => {
+                let p = (self.fpu.top as usize + st_op(0) as usize) & 7;
+                self.fpu.tag &= !(1 << p);
+            }
+            M::Fincstp => self.fpu.top = (self.fpu.top + 1) & 7,
+            M::Fdecstp => self.fpu.top = self.fpu.top.wrapping_sub(1) & 7,
+            M::Fadd | M::Fsub | M::Fsubr | M::Fmul | M::Fdiv | M::Fdivr | M::Faddp | M::Fsubp | M::Fsubrp
+            | M::Fmulp | M::Fdivp | M::Fdivrp | M::Fiadd | M::Fisub | M::Fisubr | M::Fimul | M::Fidiv | M::Fidivr => {
+                let (dst, src) = if i.nops == 2 {
+                    (st_op(0), self.st(st_op(1)))
+                } else if matches!(i.mnem, M::Fiadd | M::Fisub | M::Fisubr | M::Fimul | M::Fidiv | M::Fidivr) {
+                    (0, self.x87_mem_i(bus, i, 0)?)
+                } else {
+                    (0, self.x87_mem_f(bus, i, 0)?)
+                };
+                self.check_src(0);
+                let d = self.st(dst);
+                let r = self.x87_binop(i.mnem, d, src);
+                self.set_st(dst, r);
+                if matches!(i.mnem, M::Faddp | M::Fsubp | M::Fsubrp | M::Fmulp | M::Fdivp | M::Fdivrp) {
+                    self.fpop();
+                }
+            }
+            M::Fchs => {
+                let r = -self.st(0);
+                self.set_st(0, r);
+            }
+            M::Fabs => {
+                let r = self.st(0).abs();
+                self.set_st(0, r);
+            }
+            M::Fsqrt => {
+                let v = self.st(0);
+                if v < 0.0 {
+                    self.fpu.sw |= IE;
+                }
+                self.set_st(0, v.sqrt());
+            }
+            M::Frndint => {
+                let r = self.x87_round(self.st(0));
+                self.set_st(0, r);
+            }
+            M::Fscale => {
+                let s = self.st(1).trunc();
+                let r = self.st(0) * 2f64.powf(s);
+                self.set_st(0, r);
+            }
+            M::Fprem | M::Fprem1 => {
+                let (a, b) = (self.st(0), self.st(1));
+                let q = if i.mnem == M::Fprem { (a / b).trunc() } else { (a / b).round_ties_even() };
+                let r = a - q * b;
+                self.set_st(0, r);
+                let qi = q.abs() as u64;
+                self.fpu.sw = (self.fpu.sw & !(C0 | C1 | C2 | C3))
+                    | if qi & 1 != 0 { C1 } else { 0 }
+                    | if qi & 2 != 0 { C3 } else { 0 }
+                    | if qi & 4 != 0 { C0 } else { 0 };
+            }
+            M::Fxtract => {
+                let v = self.st(0);
+                if v == 0.0 || !v.is_finite() {
+                    self.set_st(0, v);
+                    self.fpush(v);
+                } else {
+                    let e = v.abs().log2().floor();
+                    let m = v / 2f64.powf(e);
+                    self.set_st(0, e);
+                    self.fpush(m);
+                }
+            }
+            M::Fsin | M::Fcos | M::Fptan | M::Fsincos => {
+                let v = self.st(0);
+                self.fpu.sw &= !C2;
+                match i.mnem {
+                    M::Fsin => self.set_st(0, v.sin()),
+                    M::Fcos => self.set_st(0, v.cos()),
+                    M::Fptan => {
+                        self.set_st(0, v.tan());
+                        self.fpush(1.0);
+                    }
+                    _ => {
+                        self.set_st(0, v.sin());
+                        self.fpush(v.cos());
+                    }
+                }
+            }
+            M::Fpatan => {
+                let r = self.st(1).atan2(self.st(0));
+                self.fpop();
+                self.set_st(0, r);
+            }
+            M::F2xm1 => {
+                let r = self.st(0).exp2() - 1.0;
+                self.set_st(0, r);
+            }
+            M::Fyl2x => {
+                let r = self.st(1) * self.st(0).log2();
+                self.fpop();
+                self.set_st(0, r);
+            }
+            M::Fyl2xp1 => {
+                let r = self.st(1) * self.st(0).ln_1p() / std::f64::consts::LN_2;
+                self.fpop();
+                self.set_st(0, r);
+            }
+            M::Fcom | M::Fcomp | M::Fcompp | M::Fucom | M::Fucomp | M::Fucompp | M::Ficom | M::Ficomp => {
+                let b = if i.nops == 2 {
+                    self.st(st_op(1))
+                } else if i.nops == 1 && i.ops[0].kind == Kind::St {
+                    self.st(st_op(0))
+                } else if i.nops == 0 {
+                    self.st(1)
+                } else if matches!(i.mnem, M::Ficom | M::Ficomp) {
+                    self.x87_mem_i(bus, i, 0)?
+                } else {
+                    self.x87_mem_f(bus, i, 0)?
+                };
+                let a = self.st(0);
+                self.x87_compare(a, b, false);
+                if matches!(i.mnem, M::Fcomp | M::Fucomp | M::Ficomp) {
+                    self.fpop();
+                } else if matches!(i.mnem, M::Fcompp | M::Fucompp) {
+                    self.fpop();
+                    self.fpop();
+                }
+            }
+            M::Fcomi | M::Fcomip | M::Fucomi | M::Fucomip => {
+                let (a, b) = (self.st(0), self.st(st_op(1)));
+                self.x87_compare(a, b, true);
+                if matches!(i.mnem, M::Fcomip | M::Fucomip) {
+                    self.fpop();
+                }
+            }
+            M::Ftst => {
+                let a = self.st(0);
+                self.x87_compare(a, 0.0, false);
+            }
+            M::Fxam => self.fxam(),
+            M::Fcmovb | M::Fcmove | M::Fcmovbe | M::Fcmovu | M::Fcmovnb | M::Fcmovne | M::Fcmovnbe | M::Fcmovnu => {
+                let cond = match i.mnem {
+                    M::Fcmovb => self.cc.cf(),
+                    M::Fcmove => self.cc.zf(),
+                    M::Fcmovbe => self.cc.cf() || self.cc.zf(),
+                    M::Fcmovu => self.cc.pf(),
+                    M::Fcmovnb => !self.cc.cf(),
+                    M::Fcmovne => !self.cc.zf(),
+                    M::Fcmovnbe => !(self.cc.cf() || self.cc.zf()),
+                    _ => !self.cc.pf(),
+                };
+                if cond {
+                    let raw = self.fpu.regs[(self.fpu.top as usize + st_op(1) as usize) & 7];
+                    self.fpu.regs[self.fpu.top as usize] = raw;
+                }
+            }
+            _ => return Err(Event::ud()),
+        }
+        Ok(())
+    }
+
+    /// FNSTENV/FLDENV/FNSAVE/FRSTOR, 32-bit protected-mode layout (28 bytes
+    /// of environment, then 8 x 10-byte registers for FNSAVE/FRSTOR).
+    fn x87_env<B: Bus>(&mut self, bus: &mut B, i: &Insn) -> Res {
+        let a = self.ea(i);
+        let save = matches!(i.mnem, M::Fnstenv | M::Fnsave);
+        let full = matches!(i.mnem, M::Fnsave | M::Frstor);
+        if save {
+            let tw = self.full_tag_word();
+            let words = [self.fpu.cw as u32 | 0xffff_0000, self.fpu.status() as u32 | 0xffff_0000, tw as u32 | 0xffff_0000,
+                self.fpu.fip as u32, 0, self.fpu.fdp as u32, 0];
+            for (k, w) in words.iter().enumerate() {
+                self.write_mem(bus, a + 4 * k as u64, 4, *w as u64)?;
+            }
+            if full {
+                for k in 0..8u64 {
+                    let raw = self.fpu.regs[(self.fpu.top as usize + k as usize) & 7];
+                    self.write_m80(bus, a + 28 + 10 * k, raw)?;
+                }
+                self.fpu = super::fpu::Fpu::default();
+            } else {
+                // FNSTENV masks all exceptions afterwards.
+                self.fpu.cw |= 0x3f;
+            }
+        } else {
+            let cw = self.read_mem(bus, a, 2)? as u16;
+            let sw = self.read_mem(bus, a + 4, 2)? as u16;
+            let tw = self.read_mem(bus, a + 8, 2)? as u16;
+            self.fpu.cw = cw;
+            self.fpu.top = ((sw >> 11) & 7) as u8;
+            self.fpu.sw = sw & !0x3800;
+            self.fpu.tag = (0..8).fold(0u8, |t, p| t | (((tw >> (2 * p)) & 3 != 3) as u8) << p);
+            if full {
+                for k in 0..8u64 {
+                    let raw = self.read_m80(bus, a + 28 + 10 * k)?;
+                    self.fpu.regs[(self.fpu.top as usize + k as usize) & 7] = raw;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The full 2-bit-per-register tag word (valid/zero/special/empty).
+    fn full_tag_word(&self) -> u16 {
+        (0..8).fold(0u16, |tw, p| {
+            let t = if self.fpu.tag & (1 << p) == 0 {
+                3
+            } else {
+                let raw = self.fpu.regs[p];
+                let exp = u16::from_le_bytes([raw[8], raw[9]]) & 0x7fff;
+                let mant = u64::from_le_bytes(raw[..8].try_into().unwrap());
+                if exp == 0 && mant == 0 {
+                    1
+                } else if exp == 0x7fff || exp == 0 || mant >> 63 == 0 {
+                    2
+                } else {
+                    0
+                }
+            };
+            tw | t << (2 * p)
+        })
+    }
+}
+
+fn is_x87(m: M) -> bool {
+    use M::*;
+    matches!(
+        m,
+        Wait | Fnop | Fninit | Fnclex | Fnstcw | Fldcw | Fnstsw | Fnstenv | Fldenv | Fnsave | Frstor | Fld | Fild
+            | Fld1 | Fldz | Fldpi | Fldl2e | Fldl2t | Fldlg2 | Fldln2 | Fst | Fstp | Fist | Fistp | Fisttp | Fxch
+            | Ffree | Fincstp | Fdecstp | Fadd | Fsub | Fsubr | Fmul | Fdiv | Fdivr | Faddp | Fsubp | Fsubrp | Fmulp
+            | Fdivp | Fdivrp | Fiadd | Fisub | Fisubr | Fimul | Fidiv | Fidivr | Fchs | Fabs | Fsqrt | Frndint
+            | Fscale | Fprem | Fprem1 | Fxtract | Fsin | Fcos | Fptan | Fsincos | Fpatan | F2xm1 | Fyl2x | Fyl2xp1
+            | Fcom | Fcomp | Fcompp | Fucom | Fucomp | Fucompp | Ficom | Ficomp | Fcomi | Fcomip | Fucomi | Fucomip
+            | Ftst | Fxam | Fcmovb | Fcmove | Fcmovbe | Fcmovu | Fcmovnb | Fcmovne | Fcmovnbe | Fcmovnu
+    )
+}

@@ -1,0 +1,380 @@
+//! System-level behaviour with small assembled programs: 4-level paging and
+//! page faults (error codes, CR2), IDT delivery with IST and privilege
+//! changes, SYSCALL/SYSRET, IRETQ, external interrupt injection with the
+//! STI shadow and HLT wake-up, self-modifying code, INVLPG.
+
+use iced_x86::code_asm::*;
+use netvm::cpu::state::{CR0_PG, CR0_WP, CS, SS};
+use netvm::cpu::{Bus, Cpu, Exit, RamBus, Segment};
+
+const PML4: u64 = 0x1000;
+const PDPT: u64 = 0x2000;
+const PD: u64 = 0x3000;
+const PT: u64 = 0x4000;
+const GDT: u64 = 0x5000;
+const TSS: u64 = 0x6000;
+const IDT: u64 = 0x7000;
+const KSTACK: u64 = 0x9000;
+const IST1: u64 = 0xb000;
+const KCODE: u64 = 0x20000;
+const UCODE: u64 = 0x30000;
+const USTACK: u64 = 0x48000;
+
+/// RAM plus an interrupt line the test drives.
+struct TestBus {
+    ram: RamBus,
+    pending: Option<u8>,
+    acks: u32,
+}
+
+impl Bus for TestBus {
+    fn ram(&mut self) -> &mut [u8] {
+        &mut self.ram.mem
+    }
+    fn mmio_read(&mut self, _a: u64, _s: u8) -> u64 {
+        u64::MAX
+    }
+    fn mmio_write(&mut self, _a: u64, _s: u8, _v: u64) {}
+    fn io_in(&mut self, _p: u16, _s: u8) -> u32 {
+        u32::MAX
+    }
+    fn io_out(&mut self, _p: u16, _s: u8, _v: u32) {}
+    fn interrupt_pending(&mut self) -> bool {
+        self.pending.is_some()
+    }
+    fn acknowledge_interrupt(&mut self) -> Option<u8> {
+        self.acks += 1;
+        self.pending.take()
+    }
+}
+
+struct Machine {
+    cpu: Cpu,
+    bus: TestBus,
+}
+
+fn w64(m: &mut [u8], a: u64, v: u64) {
+    m[a as usize..a as usize + 8].copy_from_slice(&v.to_le_bytes());
+}
+
+impl Machine {
+    /// Long mode, paging on: the first 2 MiB identity-mapped with 4 KiB
+    /// pages (user-accessible), GDT/TSS/IDT in place, CPL 0.
+    fn new() -> Machine {
+        let mut ram = RamBus::new(8 << 20);
+        let m = &mut ram.mem;
+        w64(m, PML4, PDPT | 7);
+        w64(m, PDPT, PD | 7);
+        w64(m, PD, PT | 7);
+        for k in 0..512u64 {
+            w64(m, PT + 8 * k, (k << 12) | 7);
+        }
+        // GDT: null, kernel code 0x08, kernel data 0x10, user data 0x18,
+        // user code 0x20 (STAR layout Linux uses), TSS 0x28.
+        for (k, d) in [0u64, 0x00af_9b00_0000_ffff, 0x00cf_9300_0000_ffff, 0x00cf_f300_0000_ffff, 0x00af_fb00_0000_ffff]
+            .iter()
+            .enumerate()
+        {
+            w64(m, GDT + 8 * k as u64, *d);
+        }
+        let tss_lo = 0x67 | ((TSS & 0xff_ffff) << 16) | (0x89u64 << 40) | ((TSS >> 24) & 0xff) << 56;
+        w64(m, GDT + 0x28, tss_lo);
+        w64(m, GDT + 0x30, TSS >> 32);
+        w64(m, TSS + 4, KSTACK); // RSP0
+        w64(m, TSS + 0x24, IST1); // IST1
+        let mut cpu = Cpu::new();
+        cpu.cr3 = PML4;
+        cpu.cr0 |= CR0_PG | CR0_WP;
+        cpu.gdtr = netvm::cpu::TableReg { base: GDT, limit: 0x37 };
+        cpu.idtr = netvm::cpu::TableReg { base: IDT, limit: 0xfff };
+        cpu.seg[CS] = Segment { selector: 0x08, base: 0, limit: 0xffff_ffff, attr: 0xa09b };
+        cpu.gpr[4] = KSTACK;
+        Machine { cpu, bus: TestBus { ram, pending: None, acks: 0 } }
+    }
+
+    fn load(&mut self, at: u64, a: &mut CodeAssembler) {
+        let bytes = a.assemble(at).expect("assemble");
+        self.bus.ram.mem[at as usize..at as usize + bytes.len()].copy_from_slice(&bytes);
+        self.cpu.notify_ram_write(at, bytes.len() as u64);
+    }
+
+    /// Install an IDT gate (interrupt gate, DPL `dpl`, IST `ist`).
+    fn gate(&mut self, vector: u8, handler: u64, dpl: u64, ist: u64) {
+        let lo = (handler & 0xffff) | (0x08 << 16) | (ist << 32) | ((0x8e | dpl << 5) << 40) | ((handler >> 16) & 0xffff) << 48;
+        w64(&mut self.bus.ram.mem, IDT + 16 * vector as u64, lo);
+        w64(&mut self.bus.ram.mem, IDT + 16 * vector as u64 + 8, handler >> 32);
+    }
+
+    fn run(&mut self) -> Exit {
+        self.cpu.run(&mut self.bus, 100_000)
+    }
+}
+
+fn asm() -> CodeAssembler {
+    CodeAssembler::new(64).unwrap()
+}
+
+#[test]
+fn page_fault_sets_cr2_and_error_code_then_iretq_resumes() {
+    let mut m = Machine::new();
+    w64(&mut m.bus.ram.mem, 0x30_0010, 0xdead_beef);
+    let mut k = asm();
+    k.mov(rax, qword_ptr(0x30_0010)).unwrap(); // PD entry 1 absent: #PF
+    k.mov(rbx, 0x1234u64).unwrap();
+    k.hlt().unwrap();
+    m.load(KCODE, &mut k);
+    let mut h = asm();
+    h.pop(rcx).unwrap(); // error code
+    h.mov(rdx, cr2).unwrap();
+    h.mov(rax, 0x20_0083u64).unwrap(); // map 0x200000-0x3fffff with a 2 MiB page
+    h.mov(qword_ptr(PD + 8), rax).unwrap();
+    h.iretq().unwrap();
+    m.load(0x21000, &mut h);
+    m.gate(14, 0x21000, 0, 0);
+    m.cpu.rip = KCODE;
+    assert_eq!(m.run(), Exit::Halted);
+    assert_eq!(m.cpu.gpr[1], 0, "error code: not present, read, supervisor");
+    assert_eq!(m.cpu.gpr[2], 0x30_0010, "CR2");
+    assert_eq!(m.cpu.gpr[0], 0xdead_beef, "the faulting load was restarted");
+    assert_eq!(m.cpu.gpr[3], 0x1234);
+    assert_eq!(m.cpu.gpr[4], KSTACK, "IRETQ restored RSP");
+}
+
+#[test]
+fn protection_faults_have_their_error_codes() {
+    // Write to a read-only page with CR0.WP (0x3), execute from an NX page
+    // (0x11), user read of a supervisor page (0x5).
+    let cases: [(u64, u64, u32); 3] = [(0x40, 0x8000_0000_0000_0005, 0x3), (0x41, (1 << 63) | 3, 0x11), (0x42, 3, 0x5)];
+    for (page, pte, want) in cases {
+        let mut m = Machine::new();
+        m.cpu.efer |= netvm::cpu::state::EFER_NXE;
+        w64(&mut m.bus.ram.mem, PT + 8 * page, (page << 12) | pte);
+        let va = page << 12;
+        let mut k = asm();
+        match want {
+            0x3 => {
+                k.mov(qword_ptr(va), rax).unwrap();
+            }
+            0x11 => {
+                k.mov(rax, va).unwrap();
+                k.jmp(rax).unwrap();
+            }
+            _ => {}
+        }
+        k.hlt().unwrap();
+        m.load(KCODE, &mut k);
+        let mut h = asm();
+        h.pop(rcx).unwrap();
+        h.mov(rdx, cr2).unwrap();
+        h.hlt().unwrap();
+        m.load(0x21000, &mut h);
+        m.gate(14, 0x21000, 0, 0);
+        if want == 0x5 {
+            // Enter user mode at code that reads the supervisor page.
+            let mut u = asm();
+            u.mov(rax, qword_ptr(va)).unwrap();
+            u.hlt().unwrap();
+            m.load(UCODE, &mut u);
+            m.cpu.cpl = 3;
+            m.cpu.seg[CS] = Segment { selector: 0x23, base: 0, limit: 0xffff_ffff, attr: 0xa0fb };
+            m.cpu.seg[SS] = Segment { selector: 0x1b, base: 0, limit: 0xffff_ffff, attr: 0xc0f3 };
+            m.cpu.gpr[4] = USTACK;
+            m.cpu.tr = Segment { selector: 0x28, base: TSS, limit: 0x67, attr: 0x8b };
+            m.cpu.rip = UCODE;
+        } else {
+            m.cpu.rip = KCODE;
+        }
+        assert_eq!(m.run(), Exit::Halted, "case {want:#x}");
+        assert_eq!(m.cpu.gpr[1], want as u64, "error code for case {want:#x}");
+        assert_eq!(m.cpu.gpr[2], va, "CR2 for case {want:#x}");
+        assert_eq!(m.cpu.cpl, 0);
+    }
+}
+
+#[test]
+fn syscall_sysret_and_user_gp_on_ist_stack() {
+    let mut m = Machine::new();
+    let mut k = asm();
+    // STAR: kernel CS 0x08, user base 0x10 (SYSRET: CS 0x23, SS 0x1b).
+    k.mov(ecx, 0xc000_0081u32).unwrap();
+    k.mov(eax, 0u32).unwrap();
+    k.mov(edx, 0x0010_0008u32).unwrap();
+    k.wrmsr().unwrap();
+    k.mov(ecx, 0xc000_0082u32).unwrap(); // LSTAR
+    k.mov(eax, 0x22000u32).unwrap();
+    k.xor(edx, edx).unwrap();
+    k.wrmsr().unwrap();
+    k.mov(ax, 0x28u32).unwrap();
+    k.ltr(ax).unwrap();
+    // IRETQ to user mode.
+    k.push(0x1bi32).unwrap();
+    k.push(USTACK as i32).unwrap();
+    k.push(0x202i32).unwrap();
+    k.push(0x23i32).unwrap();
+    k.push(UCODE as i32).unwrap();
+    k.iretq().unwrap();
+    m.load(KCODE, &mut k);
+    let mut sys = asm();
+    sys.add(rax, 100).unwrap();
+    sys.mov(r13, rsp).unwrap();
+    sys.sysretq().unwrap();
+    m.load(0x22000, &mut sys);
+    let mut u = asm();
+    u.mov(eax, 7u32).unwrap();
+    u.syscall().unwrap();
+    u.mov(r12, rax).unwrap();
+    u.mov(r9, rcx).unwrap();
+    u.cli().unwrap(); // CPL 3, IOPL 0: #GP(0)
+    u.hlt().unwrap();
+    m.load(UCODE, &mut u);
+    let mut gp = asm();
+    gp.pop(r14).unwrap();
+    gp.mov(r15, rsp).unwrap();
+    gp.hlt().unwrap();
+    m.load(0x23000, &mut gp);
+    m.gate(13, 0x23000, 0, 1);
+    m.cpu.rip = KCODE;
+    assert_eq!(m.run(), Exit::Halted);
+    let c = &m.cpu;
+    assert_eq!(c.gpr[12], 107, "syscall handler result");
+    assert_eq!(c.gpr[13], USTACK, "SYSCALL keeps the user RSP");
+    assert!(c.gpr[9] > UCODE && c.gpr[9] < UCODE + 16, "RCX = return address");
+    assert_eq!(c.gpr[14], 0, "#GP error code");
+    assert_eq!(c.gpr[15], IST1 - 40, "delivered on the IST1 stack");
+    let saved_cs = u64::from_le_bytes(m.bus.ram.mem[(IST1 - 32) as usize..(IST1 - 24) as usize].try_into().unwrap());
+    assert_eq!(saved_cs, 0x23, "frame holds the user CS");
+    assert_eq!(c.cpl, 0);
+}
+
+fn interrupt_machine(code: &mut CodeAssembler) -> Machine {
+    let mut m = Machine::new();
+    m.load(KCODE, code);
+    let mut h = asm();
+    h.mov(rcx, 0x40u64).unwrap();
+    h.mov(r8, rdx).unwrap();
+    h.iretq().unwrap();
+    m.load(0x24000, &mut h);
+    m.gate(0x40, 0x24000, 0, 0);
+    m.cpu.rip = KCODE;
+    m
+}
+
+#[test]
+fn external_interrupts_wake_hlt() {
+    let mut k = asm();
+    k.sti().unwrap();
+    k.hlt().unwrap();
+    k.mov(rbx, 1u64).unwrap();
+    k.hlt().unwrap();
+    let mut m = interrupt_machine(&mut k);
+    assert_eq!(m.run(), Exit::Halted, "nothing pending: the CPU halts");
+    assert_eq!(m.run(), Exit::Halted, "and stays halted");
+    assert_eq!(m.bus.acks, 0);
+    m.bus.pending = Some(0x40);
+    m.cpu.gpr[2] = 0xff;
+    assert_eq!(m.run(), Exit::Halted);
+    assert_eq!(m.bus.acks, 1);
+    assert_eq!(m.cpu.gpr[1], 0x40, "handler ran");
+    assert_eq!(m.cpu.gpr[8], 0xff);
+    assert_eq!(m.cpu.gpr[3], 1, "execution resumed after the first HLT");
+}
+
+#[test]
+fn interrupts_wait_for_if_and_the_sti_shadow() {
+    let mut k = asm();
+    k.mov(rdx, 1u64).unwrap();
+    k.mov(rdx, 2u64).unwrap();
+    k.sti().unwrap();
+    k.mov(rdx, 5u64).unwrap();
+    k.mov(rdx, 6u64).unwrap();
+    k.hlt().unwrap();
+    let mut m = interrupt_machine(&mut k);
+    m.bus.pending = Some(0x40);
+    assert_eq!(m.run(), Exit::Halted);
+    assert_eq!(m.bus.acks, 1);
+    assert_eq!(m.cpu.gpr[8], 5, "taken right after the instruction following STI, not before");
+    assert_eq!(m.cpu.gpr[2], 6);
+}
+
+#[test]
+fn exceptions_and_software_interrupts_save_the_right_rip() {
+    let mut m = Machine::new();
+    let mut k = asm();
+    let mut after_ud = k.create_label();
+    let mut after_de = k.create_label();
+    k.ud2().unwrap();
+    k.set_label(&mut after_ud).unwrap();
+    k.xor(ecx, ecx).unwrap();
+    k.div(rcx).unwrap();
+    k.set_label(&mut after_de).unwrap();
+    k.int3().unwrap();
+    k.int(0x80).unwrap();
+    k.hlt().unwrap();
+    m.load(KCODE, &mut k);
+    // #UD and #DE handlers skip the faulting instruction (2 and 3 bytes);
+    // #BP and INT 0x80 return to the next instruction by themselves. Each
+    // handler appends (vector, saved RIP) to a log at 0x8000.
+    for (vector, skip) in [(6u8, 2u64), (0, 3), (3, 0), (0x80, 0)] {
+        let mut h = asm();
+        h.mov(rax, qword_ptr(0x8000)).unwrap();
+        h.mov(rbx, qword_ptr(rsp)).unwrap();
+        h.mov(qword_ptr(rax + 0x8008), rbx).unwrap();
+        h.mov(qword_ptr(rax + 0x8010), vector as i32).unwrap();
+        h.add(rax, 16).unwrap();
+        h.mov(qword_ptr(0x8000), rax).unwrap();
+        h.add(qword_ptr(rsp), skip as i32).unwrap();
+        h.iretq().unwrap();
+        let at = 0x25000 + 0x100 * vector as u64;
+        m.load(at, &mut h);
+        m.gate(vector, at, 3, 0);
+    }
+    m.cpu.rip = KCODE;
+    assert_eq!(m.run(), Exit::Halted);
+    let log: Vec<u64> = (0..8).map(|k| u64::from_le_bytes(m.bus.ram.mem[0x8008 + 8 * k..0x8010 + 8 * k].try_into().unwrap())).collect();
+    assert_eq!(log[1], 6);
+    assert_eq!(log[0], KCODE, "#UD saves the faulting RIP");
+    assert_eq!(log[3], 0);
+    assert_eq!(log[2], KCODE + 4, "#DE saves the faulting RIP");
+    assert_eq!(log[5], 3);
+    assert_eq!(log[4], KCODE + 8, "INT3 saves the next RIP");
+    assert_eq!(log[7], 0x80);
+    assert_eq!(log[6], KCODE + 10, "INT n saves the next RIP");
+}
+
+#[test]
+fn self_modifying_code_and_invlpg() {
+    let mut m = Machine::new();
+    let mut k = asm();
+    let mut patch = k.create_label();
+    k.lea(rsi, ptr(patch)).unwrap();
+    k.mov(byte_ptr(rsi + 1), 0x42u32).unwrap(); // rewrite the imm8 below
+    k.set_label(&mut patch).unwrap();
+    k.mov(al, 0x11u32).unwrap();
+    // Remap page 0x50 from frame 0x50 to frame 0x51, then INVLPG.
+    k.mov(rbx, qword_ptr(0x50_000)).unwrap();
+    k.mov(rcx, 0x51_007u64).unwrap();
+    k.mov(qword_ptr(PT + 8 * 0x50), rcx).unwrap();
+    k.invlpg(byte_ptr(0x50_000)).unwrap();
+    k.mov(rdx, qword_ptr(0x50_000)).unwrap();
+    k.hlt().unwrap();
+    m.load(KCODE, &mut k);
+    w64(&mut m.bus.ram.mem, 0x50_000, 0xaaaa);
+    w64(&mut m.bus.ram.mem, 0x51_000, 0xbbbb);
+    m.cpu.rip = KCODE;
+    // Decode the block once before running so the patch must invalidate it.
+    assert_eq!(m.cpu.step(&mut m.bus), Exit::Budget);
+    assert_eq!(m.run(), Exit::Halted);
+    assert_eq!(m.cpu.gpr[0] & 0xff, 0x42, "patched instruction executed");
+    assert_eq!(m.cpu.gpr[3], 0xaaaa);
+    assert_eq!(m.cpu.gpr[2], 0xbbbb, "INVLPG dropped the stale translation");
+}
+
+#[test]
+fn unimplemented_instruction_is_ud_not_a_panic() {
+    let mut m = Machine::new();
+    // No IDT gate for #UD: delivery fails (#NP) -> #DF (no gate) -> shutdown.
+    m.bus.ram.mem[KCODE as usize..KCODE as usize + 4].copy_from_slice(&[0x0f, 0x38, 0x00, 0xc1]); // pshufb mm0,mm1
+    m.cpu.rip = KCODE;
+    assert_eq!(m.run(), Exit::Shutdown);
+    assert_eq!(m.cpu.last_exception.map(|e| e.0), Some(6));
+}
