@@ -14,13 +14,14 @@ host_tsc_khz() {
 # virtio-mmio devices in the DSDT, and poweroff reaches QEMU through the ACPI
 # Generic Event Device. Such a machine has no PIT or PM timer to calibrate the
 # TSC against, so the kernel is told the TSC frequency: under TCG the guest
-# reads the host's TSC.
+# reads the host's TSC, which is also why it is reliable (the kernel's
+# watchdog would otherwise compare it with jiffies that lag under load).
 qemu_microvm_cmd() {
   local dir=$1 rootfs=$2 khz; shift 2
   khz=$(host_tsc_khz)
   QEMU_CMD=(qemu-system-x86_64 -M microvm -m 256M -smp 1 -nodefaults -no-user-config
     -display none -serial stdio -no-reboot
-    -kernel "$dir/bzImage" -append "console=ttyS0 root=/dev/vda rw tsc_early_khz=$khz"
+    -kernel "$dir/bzImage" -append "console=ttyS0 root=/dev/vda rw tsc_early_khz=$khz tsc=reliable"
     -drive "id=root,if=none,format=raw,file=$rootfs" -device virtio-blk-device,drive=root
     "$@")
 }

@@ -43,7 +43,11 @@ impl Qemu {
     }
 
     fn bare(image: &GuestImage, append: &str) -> Qemu {
-        let append = format!("{append} tsc_early_khz={}", host_tsc_khz());
+        // `tsc=reliable`: the TSC is the host's invariant TSC, so the kernel's
+        // watchdog, which compares it with jiffies that lag whenever TCG falls
+        // behind, must not demote it. `quiet`: kernel messages would
+        // interleave with the command output the tests read.
+        let append = format!("{append} tsc_early_khz={} tsc=reliable quiet", host_tsc_khz());
         let mut cmd = Command::new("qemu-system-x86_64");
         cmd.args(["-M", "microvm", "-m", "256M", "-smp", "1", "-nodefaults", "-no-user-config"])
             .args(["-display", "none", "-serial", "stdio", "-no-reboot"])
