@@ -20,3 +20,6 @@ pub mod udp_nat;
 pub mod upstream;
 
 pub use network::{NetworkConfig, VirtualNetwork};
+
+#[cfg(feature = "host")]
+pub mod host;
