@@ -12,7 +12,7 @@ use hickory_proto::rr::{DNSClass, RData, Record, RecordType};
 use smoltcp::time::{Duration, Instant};
 
 use crate::consts::{HOST_ALIAS_IP, HOST_LOOPBACK, STATIC_NAMES};
-use crate::upstream::{LookupError, PendingLookup, Upstream};
+use crate::upstream::{LookupError, PendingLookup, ReadyLookup, Upstream};
 
 /// Time-to-live of our answers: short, since we only relay the host's view.
 const ANSWER_TTL: u32 = 60;
@@ -78,35 +78,59 @@ impl DnsServer {
         }
         let name = query.name().to_ascii();
         let name = name.trim_end_matches('.').to_ascii_lowercase();
-        if let Some((_, ip)) = STATIC_NAMES.iter().find(|(n, _)| *n == name) {
-            return answer(&request, Ok(vec![IpAddr::V4(*ip)]));
-        }
-        if self.pending.len() >= MAX_PENDING_LOOKUPS {
-            log::warn!("dns: {} lookups in flight; refusing {name}", self.pending.len());
-            return reply_with(&request, ResponseCode::ServFail, &[]);
-        }
-        let mut lookup = upstream.lookup(&name);
-        if let Some(result) = lookup.poll() {
-            return answer(&request, result);
+        // Replies keep query order per client (see `poll`): behind a pending
+        // query even a known answer waits its turn.
+        let queued = self.pending.iter().any(|p| p.client == client);
+        let mut lookup: Box<dyn PendingLookup> = match STATIC_NAMES.iter().find(|(n, _)| *n == name) {
+            Some((_, ip)) => Box::new(ReadyLookup(Some(Ok(vec![IpAddr::V4(*ip)])))),
+            None if self.pending.len() >= MAX_PENDING_LOOKUPS => {
+                log::warn!("dns: {} lookups in flight; failing {name}", self.pending.len());
+                Box::new(ReadyLookup(Some(Err(LookupError::Failed))))
+            }
+            None => {
+                log::debug!("dns: {} from {client}: {name} {:?}", request.id(), query.query_type());
+                upstream.lookup(&name)
+            }
+        };
+        if !queued {
+            if let Some(result) = lookup.poll() {
+                return answer(&request, result);
+            }
         }
         self.pending.push(Pending { request, client, lookup, deadline: now + LOOKUP_TIMEOUT });
         None
     }
 
     /// Replies for lookups that finished or timed out: `(client, payload)`.
+    ///
+    /// Each client's replies leave in the order its queries came: busybox
+    /// `nslookup` sends A and AAAA with one ID and takes the first reply for
+    /// the first query, so an early AAAA answer would be read as the A answer.
     pub fn poll(&mut self, now: Instant) -> Vec<(SocketAddrV4, Vec<u8>)> {
         let mut out = Vec::new();
-        self.pending.retain_mut(|p| {
+        let mut waiting: Vec<SocketAddrV4> = Vec::new();
+        let mut i = 0;
+        while i < self.pending.len() {
+            let p = &mut self.pending[i];
+            if waiting.contains(&p.client) {
+                i += 1;
+                continue;
+            }
             let result = match p.lookup.poll() {
                 Some(r) => r,
                 None if now >= p.deadline => Err(LookupError::Failed),
-                None => return true,
+                None => {
+                    waiting.push(p.client);
+                    i += 1;
+                    continue;
+                }
             };
+            let p = self.pending.remove(i);
+            log::debug!("dns: {} answered for {}: {result:?}", p.request.id(), p.client);
             if let Some(reply) = answer(&p.request, result) {
                 out.push((p.client, reply));
             }
-            false
-        });
+        }
         out
     }
 
@@ -188,7 +212,7 @@ fn encode(m: &Message) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::upstream::{ReadyLookup, TcpPeer, UdpPeer};
+    use crate::upstream::{TcpPeer, UdpPeer};
     use hickory_proto::rr::Name;
     use std::collections::HashMap;
     use std::net::Ipv4Addr;
@@ -301,5 +325,22 @@ mod tests {
         assert_eq!(s.next_deadline(), Some(Instant::ZERO + LOOKUP_TIMEOUT));
         let done = s.poll(Instant::ZERO + LOOKUP_TIMEOUT);
         assert_eq!(Message::from_vec(&done[0].1).unwrap().response_code(), ResponseCode::ServFail);
+    }
+
+    #[test]
+    fn replies_to_one_client_keep_query_order() {
+        let mut s = DnsServer::new();
+        let mut slow = resolver(3);
+        // A slow A query, then an AAAA whose answer is known at once.
+        assert!(s.on_query(&query("example.test.", RecordType::A), CLIENT, &mut slow, Instant::ZERO).is_none());
+        let mut fast = resolver(0);
+        assert!(s.on_query(&query("example.test.", RecordType::AAAA), CLIENT, &mut fast, Instant::ZERO).is_none());
+        let mut order = Vec::new();
+        for _ in 0..5 {
+            for (_, reply) in s.poll(Instant::ZERO) {
+                order.push(Message::from_vec(&reply).unwrap().queries()[0].query_type());
+            }
+        }
+        assert_eq!(order, vec![RecordType::A, RecordType::AAAA]);
     }
 }

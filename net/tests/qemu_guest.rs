@@ -1,38 +1,142 @@
 //! netvm-net against Debian's QEMU booting our guest image over
-//! `-netdev stream` (QEMU 7.2 syntax: addr.type/addr.host/addr.port).
+//! `-netdev stream` (QEMU 7.2 syntax: server=off,addr.type=inet,addr.host,
+//! addr.port). One boot serves every check, since a TCG boot is the slow part.
 
 mod common;
 
 use std::collections::HashMap;
-use std::time::Duration;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::time::{Duration, Instant};
 
 use common::{boot_guest, free_port, Daemon, TempDir};
-use testkit::http::HttpServer;
+use sha2::{Digest, Sha256};
+use testkit::console::Console;
+use testkit::http::{pattern_byte, HttpServer};
 
-const T: Duration = Duration::from_secs(30);
+const T: Duration = Duration::from_secs(60);
+const BIG: u64 = 64 << 20;
+
+fn hex(d: &[u8]) -> String {
+    d.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn pattern_sha256(len: u64) -> String {
+    let mut h = Sha256::new();
+    let mut chunk = vec![0u8; 1 << 16];
+    let mut off = 0;
+    while off < len {
+        let n = (len - off).min(chunk.len() as u64) as usize;
+        for (i, b) in chunk[..n].iter_mut().enumerate() {
+            *b = pattern_byte(off + i as u64);
+        }
+        h.update(&chunk[..n]);
+        off += n as u64;
+    }
+    hex(&h.finalize())
+}
+
+/// A TCP sink on loopback that hashes exactly `len` bytes and then closes.
+fn sha256_sink(len: u64) -> (u16, std::thread::JoinHandle<String>) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let t = std::thread::spawn(move || {
+        let (mut c, _) = l.accept().unwrap();
+        let mut h = Sha256::new();
+        let mut left = len;
+        let mut buf = vec![0u8; 1 << 16];
+        while left > 0 {
+            let n = c.read(&mut buf[..(left.min(1 << 16) as usize)]).unwrap();
+            assert!(n > 0, "upload ended {left} bytes early");
+            h.update(&buf[..n]);
+            left -= n as u64;
+        }
+        hex(&h.finalize())
+    });
+    (port, t)
+}
+
+fn dhcp(g: &mut Console) {
+    // The image keeps its lease script outside /etc; name it explicitly.
+    let out = g.run_ok("udhcpc -i eth0 -n -q -s /usr/share/udhcpc/default.script", T);
+    assert!(out.contains("lease of 192.168.127.3 obtained"), "{out}");
+    let out = g.run_ok("ip addr show eth0", T);
+    assert!(out.contains("inet 192.168.127.3/24"), "no DHCP address: {out}");
+}
 
 #[test]
-fn guest_gets_dhcp_reaches_the_host_and_pings_the_gateway() {
+fn guest_network_over_listen() {
     let port = free_port();
+    let fwd = free_port();
     let addr = format!("127.0.0.1:{port}");
-    let mut daemon = Daemon::start(&["--listen", &addr]);
+    let fwd_spec = format!("127.0.0.1:{fwd}:8080");
+    let mut daemon = Daemon::start(&["--listen", &addr, "-p", &fwd_spec]);
     daemon.wait_listening(addr.parse().unwrap());
     let mut routes = HashMap::new();
     routes.insert("/hello".to_string(), b"hello from the host\n".to_vec());
     let http = HttpServer::start("127.0.0.1:0", routes);
+    let hp = http.addr.port();
 
-    let tmp = TempDir::new("qemu");
+    let tmp = TempDir::new("qemu-listen");
     let mut g = boot_guest(&format!("stream,server=off,addr.type=inet,addr.host=127.0.0.1,addr.port={port}"), &tmp.0);
+    dhcp(&mut g);
 
-    // The image keeps its lease script outside /etc; name it explicitly.
-    let out = g.run_ok("udhcpc -i eth0 -n -q -s /usr/share/udhcpc/default.script", T);
-    println!("udhcpc: {out}");
-    let out = g.run_ok("ip addr show eth0 || ifconfig eth0", T);
-    assert!(out.contains("192.168.127.3"), "no DHCP address: {out}");
-
-    let out = g.run_ok(&format!("wget -q -O - http://192.168.127.254:{}/hello", http.addr.port()), T);
+    // TCP NAT to the host's loopback, by address and by name.
+    let out = g.run_ok(&format!("wget -q -O - http://192.168.127.254:{hp}/hello"), T);
     assert!(out.contains("hello from the host"), "{out}");
+    let out = g.run_ok(&format!("wget -q -O - http://host.containers.internal:{hp}/hello"), T);
+    assert!(out.contains("hello from the host"), "{out}");
+    // Refusal is immediate (RST), not a timeout.
+    let closed = free_port();
+    let t0 = Instant::now();
+    let (out, status) = g.run(&format!("wget -q -O - http://192.168.127.254:{closed}/"), T);
+    assert_ne!(status, 0, "{out}");
+    assert!(t0.elapsed() < Duration::from_secs(10), "refusal took {:?}", t0.elapsed());
 
+    // DNS through the gateway: static names, the host resolver, honest NXDOMAIN.
+    let out = g.run_ok("nslookup host.containers.internal", T);
+    assert!(out.contains("192.168.127.254"), "{out}");
+    let out = g.run_ok("nslookup localhost 192.168.127.1", T);
+    assert!(out.contains("192.168.127.254"), "{out}");
+    let (out, _) = g.run("nslookup no-such-host.invalid", T);
+    assert!(out.contains("NXDOMAIN") || out.contains("can't find"), "{out}");
+
+    // ICMP echo to the gateway.
     let out = g.run_ok("ping -c1 -W5 192.168.127.1", T);
     assert!(out.contains("1 packets received"), "{out}");
+
+    // A port forward reaching `nc -l` in the guest.
+    g.run_ok("(nc -l -p 8080 > /tmp/fwd.txt &) ; sleep 1", T);
+    let mut c = TcpStream::connect(("127.0.0.1", fwd)).unwrap();
+    c.write_all(b"forwarded hello\n").unwrap();
+    drop(c);
+    let mut seen = String::new();
+    for _ in 0..50 {
+        seen = g.run_ok("cat /tmp/fwd.txt", T);
+        if seen.contains("forwarded hello") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(seen.contains("forwarded hello"), "port forward did not arrive: {seen:?}");
+
+    // 64 MiB down and up, checked with sha256 on both ends.
+    let want = pattern_sha256(BIG);
+    let t0 = Instant::now();
+    let out = g.run_ok(&format!("wget -q -O /tmp/big http://192.168.127.254:{hp}/pattern/{BIG} && sha256sum /tmp/big"), Duration::from_secs(600));
+    let down = t0.elapsed();
+    assert!(out.contains(&want), "download sha256 mismatch: {out} (want {want})");
+    let (sink, hashed) = sha256_sink(BIG);
+    let t0 = Instant::now();
+    g.run(&format!("nc 192.168.127.254 {sink} < /tmp/big"), Duration::from_secs(600));
+    assert_eq!(hashed.join().unwrap(), want, "upload sha256 mismatch");
+    let up = t0.elapsed();
+    println!(
+        "64 MiB download {:.1}s ({:.1} MB/s), upload {:.1}s ({:.1} MB/s)",
+        down.as_secs_f64(),
+        BIG as f64 / 1e6 / down.as_secs_f64(),
+        up.as_secs_f64(),
+        BIG as f64 / 1e6 / up.as_secs_f64()
+    );
+    g.run("rm -f /tmp/big", T);
 }
