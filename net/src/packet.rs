@@ -100,6 +100,17 @@ fn parse_ipv4(src_mac: EthernetAddress, bytes: &[u8]) -> Result<Parsed<'_>, Drop
 /// Builds an Ethernet/IPv4/UDP frame from the gateway's MAC. `None` if the
 /// payload does not fit the MTU (we do not fragment).
 pub fn udp_frame(dst_mac: EthernetAddress, src: SocketAddrV4, dst: SocketAddrV4, payload: &[u8]) -> Option<Vec<u8>> {
+    udp_frame_from(GATEWAY_MAC, dst_mac, src, dst, payload)
+}
+
+/// Like [`udp_frame`] with any source MAC (tests and fuzzers build guest frames with it).
+pub fn udp_frame_from(
+    src_mac: EthernetAddress,
+    dst_mac: EthernetAddress,
+    src: SocketAddrV4,
+    dst: SocketAddrV4,
+    payload: &[u8],
+) -> Option<Vec<u8>> {
     let udp_len = 8 + payload.len();
     let ip_len = 20 + udp_len;
     if ip_len > MTU {
@@ -107,7 +118,7 @@ pub fn udp_frame(dst_mac: EthernetAddress, src: SocketAddrV4, dst: SocketAddrV4,
     }
     let caps = ChecksumCapabilities::default();
     let mut frame = vec![0u8; 14 + ip_len];
-    let eth_repr = EthernetRepr { src_addr: GATEWAY_MAC, dst_addr: dst_mac, ethertype: EthernetProtocol::Ipv4 };
+    let eth_repr = EthernetRepr { src_addr: src_mac, dst_addr: dst_mac, ethertype: EthernetProtocol::Ipv4 };
     let mut eth = EthernetFrame::new_unchecked(&mut frame[..]);
     eth_repr.emit(&mut eth);
     let ip_repr = Ipv4Repr {

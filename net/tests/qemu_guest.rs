@@ -140,3 +140,103 @@ fn guest_network_over_listen() {
     );
     g.run("rm -f /tmp/big", T);
 }
+
+/// Bridges QEMU's stream socket to a WebSocket the way emscripten's socket
+/// emulation does: stream bytes go out in messages cut at arbitrary points
+/// (frames split and merged); each message from the daemon holds one frame.
+fn ws_bridge(daemon: String) -> (u16, std::sync::Arc<std::sync::atomic::AtomicBool>) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use tungstenite::client::IntoClientRequest;
+    use tungstenite::Message;
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let stop = std::sync::Arc::new(AtomicBool::new(false));
+    let stop2 = stop.clone();
+    std::thread::spawn(move || {
+        let (mut qemu, _) = listener.accept().unwrap();
+        let mut req = format!("ws://{daemon}/").into_client_request().unwrap();
+        req.headers_mut().insert("Origin", "http://localhost:8080".parse().unwrap());
+        req.headers_mut().insert("Sec-WebSocket-Protocol", "binary".parse().unwrap());
+        let (mut ws, resp) = tungstenite::connect(req).unwrap();
+        assert_eq!(resp.headers().get("Sec-WebSocket-Protocol").unwrap(), "binary");
+        match ws.get_mut() {
+            tungstenite::stream::MaybeTlsStream::Plain(s) => s.set_nonblocking(true).unwrap(),
+            _ => unreachable!("plain ws"),
+        }
+        qemu.set_nonblocking(true).unwrap();
+        let mut buf = vec![0u8; 65536];
+        let mut cut = 1usize;
+        while !stop2.load(Ordering::Relaxed) {
+            let mut idle = true;
+            match qemu.read(&mut buf) {
+                Ok(0) => return,
+                Ok(n) => {
+                    idle = false;
+                    let mut off = 0;
+                    while off < n {
+                        // Cut sizes cycle through 1..1499 bytes.
+                        cut = (cut * 7 + 13) % 1499 + 1;
+                        let end = (off + cut).min(n);
+                        ws.write(Message::Binary(buf[off..end].to_vec().into())).unwrap();
+                        off = end;
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(_) => return,
+            }
+            loop {
+                match ws.flush() {
+                    Ok(()) => break,
+                    Err(tungstenite::Error::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        std::thread::sleep(Duration::from_micros(100))
+                    }
+                    Err(_) => return,
+                }
+            }
+            match ws.read() {
+                Ok(Message::Binary(data)) => {
+                    idle = false;
+                    let mut off = 0;
+                    while off < data.len() {
+                        match qemu.write(&data[off..]) {
+                            Ok(n) => off += n,
+                            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                                std::thread::sleep(Duration::from_micros(100))
+                            }
+                            Err(_) => return,
+                        }
+                    }
+                }
+                Ok(_) => {}
+                Err(tungstenite::Error::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(_) => return,
+            }
+            if idle {
+                std::thread::sleep(Duration::from_micros(200));
+            }
+        }
+    });
+    (port, stop)
+}
+
+#[test]
+fn guest_network_over_listen_ws() {
+    let port = free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut daemon = Daemon::start(&["--listen-ws", &addr]);
+    daemon.wait_listening(addr.parse().unwrap());
+    let http = HttpServer::start("127.0.0.1:0", HashMap::new());
+    let (bridge, stop) = ws_bridge(addr);
+
+    let tmp = TempDir::new("qemu-ws");
+    let mut g = boot_guest(&format!("stream,server=off,addr.type=inet,addr.host=127.0.0.1,addr.port={bridge}"), &tmp.0);
+    dhcp(&mut g);
+    let out = g.run_ok("ping -c1 -W5 192.168.127.1", T);
+    assert!(out.contains("1 packets received"), "{out}");
+    let out = g.run_ok("nslookup host.containers.internal", T);
+    assert!(out.contains("192.168.127.254"), "{out}");
+    let len = 8u64 << 20;
+    let out = g.run_ok(&format!("wget -q -O - http://192.168.127.254:{}/pattern/{len} | sha256sum", http.addr.port()), T);
+    assert!(out.contains(&pattern_sha256(len)), "download sha256 mismatch: {out}");
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+}

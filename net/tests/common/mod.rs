@@ -85,3 +85,34 @@ impl Drop for TempDir {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+/// A DHCPDISCOVER from `mac`, as a guest would broadcast it.
+pub fn dhcp_discover(mac: [u8; 6], xid: u32) -> Vec<u8> {
+    use dhcproto::v4::{DhcpOption, Message, MessageType};
+    use dhcproto::Encodable;
+    use std::net::{Ipv4Addr, SocketAddrV4};
+    let z = Ipv4Addr::UNSPECIFIED;
+    let mut m = Message::new_with_id(xid, z, z, z, z, &mac);
+    m.opts_mut().insert(DhcpOption::MessageType(MessageType::Discover));
+    netvm_net::packet::udp_frame_from(
+        smoltcp::wire::EthernetAddress(mac),
+        smoltcp::wire::EthernetAddress::BROADCAST,
+        SocketAddrV4::new(z, 68),
+        SocketAddrV4::new(Ipv4Addr::BROADCAST, 67),
+        &m.to_vec().unwrap(),
+    )
+    .unwrap()
+}
+
+/// The address offered in a DHCP reply frame, if `frame` is one for `xid`.
+pub fn dhcp_offer_address(frame: &[u8], xid: u32) -> Option<std::net::Ipv4Addr> {
+    use dhcproto::v4::Message;
+    use dhcproto::Decodable;
+    match netvm_net::packet::parse(frame).ok()? {
+        netvm_net::packet::Parsed::Udp { dst, payload, .. } if dst.port() == 68 => {
+            let m = Message::from_bytes(payload).ok()?;
+            (m.xid() == xid).then(|| m.yiaddr())
+        }
+        _ => None,
+    }
+}
