@@ -87,10 +87,12 @@ impl DhcpServer {
         if req.giaddr() != Ipv4Addr::UNSPECIFIED {
             return Err(DhcpError::Relayed);
         }
-        let chaddr = req.chaddr();
-        if req.hlen() != 6 || chaddr.len() < 6 {
+        // Check hlen before chaddr(): dhcproto slices chaddr by hlen and
+        // panics when a hostile hlen exceeds 16 (found by fuzz/dhcp).
+        if req.hlen() != 6 {
             return Err(DhcpError::BadHardwareAddress);
         }
+        let chaddr = req.chaddr();
         let mac = EthernetAddress::from_bytes(&chaddr[..6]);
         if !mac.is_unicast() {
             return Err(DhcpError::BadHardwareAddress);
@@ -265,5 +267,9 @@ mod tests {
         let mut no_type = request(MessageType::Discover, [2, 0, 0, 0, 0, 1], vec![]);
         no_type.truncate(240);
         assert!(server.handle(&no_type).is_err());
+        // hlen (byte 2) beyond the 16-byte chaddr field.
+        let mut long_hlen = request(MessageType::Discover, [2, 0, 0, 0, 0, 1], vec![]);
+        long_hlen[2] = 200;
+        assert!(matches!(server.handle(&long_hlen), Err(DhcpError::BadHardwareAddress)));
     }
 }
