@@ -262,7 +262,10 @@ impl VirtualNetwork {
             }
             None => {
                 let peer = if !self.tcp.has_room() {
-                    log::warn!("tcp flow limit reached; refusing {} -> {}", key.guest, key.remote);
+                    // Rate-limited: a guest can hit this once per SYN.
+                    if self.tcp.stats.refused.is_power_of_two() {
+                        log::warn!("tcp flow limit reached; refusing {} -> {}", key.guest, key.remote);
+                    }
                     Err(io::Error::other("flow limit"))
                 } else if let Some(service) = self.services.get_mut(&key.remote) {
                     Ok(service.accept(key.guest, key.remote))

@@ -20,6 +20,7 @@ fn daemon() -> (Daemon, String) {
     (d, addr)
 }
 
+#[allow(clippy::result_large_err)]
 fn connect(addr: &str, origin: Option<&str>, protocol: Option<&str>) -> Result<(WebSocket<TcpStream>, Option<String>), tungstenite::Error> {
     let mut req = format!("ws://{addr}/").into_client_request().unwrap();
     if let Some(o) = origin {

@@ -89,7 +89,7 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Cli, String> {
         };
         match name {
             "h" | "help" => cli.help = true,
-            "debug" => cli.debug = inline.map_or(true, |v| v != "false"),
+            "debug" => cli.debug = inline.is_none_or(|v| v != "false"),
             "listen-ws" => cli.server.listen_ws.push(resolve_addr(&value(inline)?)?),
             "listen" => cli.server.listen.push(resolve_addr(&value(inline)?)?),
             "listen-unix" => cli.server.listen_unix.push(PathBuf::from(value(inline)?)),
