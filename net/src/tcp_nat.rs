@@ -34,6 +34,8 @@ pub struct TcpLimits {
     /// Unacknowledged data older than this aborts the connection (smoltcp's
     /// user timeout, RFC 793 §3.8 "USER TIMEOUT").
     pub user_timeout: Duration,
+    /// Idle time before a keep-alive probe to the guest.
+    pub keep_alive: Duration,
 }
 
 impl Default for TcpLimits {
@@ -44,6 +46,7 @@ impl Default for TcpLimits {
             tx_buffer: 128 * 1024,
             connect_timeout: Duration::from_secs(20),
             user_timeout: Duration::from_secs(120),
+            keep_alive: Duration::from_secs(60),
         }
     }
 }
@@ -126,6 +129,9 @@ impl TcpNat {
             tcp::SocketBuffer::new(vec![0; self.limits.tx_buffer]),
         );
         s.set_timeout(Some(self.limits.user_timeout));
+        // Probes make a vanished guest visible: unanswered, they hit the
+        // user timeout and the flow (and its host socket) is dropped.
+        s.set_keep_alive(Some(self.limits.keep_alive));
         // Bytes from peers arrive in large reads; Nagle only adds latency.
         s.set_nagle_enabled(false);
         s

@@ -110,3 +110,17 @@ fn an_impossible_length_closes_only_that_link() {
     good.send(Message::Binary(encoded(&dhcp_discover([2, 0, 0, 0, 0, 1], 7)).into())).unwrap();
     assert_eq!(wait_offer(&mut good, 7), GUEST_IP);
 }
+
+#[test]
+fn a_client_that_never_finishes_the_handshake_is_dropped() {
+    use std::io::Read;
+    let (_d, addr) = daemon();
+    let mut silent = TcpStream::connect(&addr).unwrap();
+    silent.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let t0 = std::time::Instant::now();
+    let mut buf = [0u8; 16];
+    let n = silent.read(&mut buf).unwrap_or(0);
+    assert_eq!(n, 0, "server sent data to a silent client");
+    assert!(t0.elapsed() >= Duration::from_secs(8), "closed too early: {:?}", t0.elapsed());
+    assert!(t0.elapsed() < Duration::from_secs(18), "not closed in time");
+}

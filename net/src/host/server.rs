@@ -79,7 +79,13 @@ struct Vm {
     net: VirtualNetwork,
     name: String,
     deadline: Option<std::time::Instant>,
+    /// A WebSocket link must finish its handshake by then, or it is closed
+    /// (so idle half-open sockets cannot hold VM slots).
+    handshake_deadline: Option<std::time::Instant>,
 }
+
+/// Time a WebSocket client has for its handshake.
+const HANDSHAKE_TIMEOUT: StdDuration = StdDuration::from_secs(10);
 
 pub struct Server {
     poll: Poll,
@@ -192,7 +198,8 @@ impl Server {
         };
         let net = VirtualNetwork::new(config, Box::new(upstream), self.clock.now());
         log::info!("{name}: VM link {id} open");
-        self.vms.insert(id, Vm { transport, decoder: FrameDecoder::default(), net, name, deadline: None });
+        let handshake_deadline = transport.is_handshaking().then(|| std::time::Instant::now() + HANDSHAKE_TIMEOUT);
+        self.vms.insert(id, Vm { transport, decoder: FrameDecoder::default(), net, name, deadline: None, handshake_deadline });
         self.service(id);
         Ok(())
     }
@@ -316,6 +323,14 @@ impl Server {
     fn service(&mut self, id: usize) {
         let clock = self.clock;
         let Some(vm) = self.vms.get_mut(&id) else { return };
+        if let Some(d) = vm.handshake_deadline {
+            if !vm.transport.is_handshaking() {
+                vm.handshake_deadline = None;
+            } else if std::time::Instant::now() >= d {
+                log::warn!("{}: WebSocket handshake not finished in {HANDSHAKE_TIMEOUT:?}; closing", vm.name);
+                vm.transport = Transport::closed();
+            }
+        }
         let (closed, more) = match pump_vm(vm, &clock) {
             Ok(Pumped::Closed) => (true, false),
             Ok(Pumped::Idle) => (false, false),
@@ -336,6 +351,9 @@ impl Server {
         let now = clock.now();
         let delay = if more { Some(smoltcp::time::Duration::ZERO) } else { vm.net.poll_delay(now) };
         vm.deadline = delay.map(|d| std::time::Instant::now() + StdDuration::from_micros(d.total_micros()));
+        if let Some(h) = vm.handshake_deadline {
+            vm.deadline = Some(vm.deadline.map_or(h, |d| d.min(h)));
+        }
     }
 }
 

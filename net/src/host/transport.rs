@@ -112,6 +112,15 @@ impl Transport {
         Ok(t)
     }
 
+    /// A link already closed: reads report `Closed`.
+    pub fn closed() -> Transport {
+        Transport { kind: Kind::Handshaking(None) }
+    }
+
+    pub fn is_handshaking(&self) -> bool {
+        matches!(self.kind, Kind::Handshaking(Some(_)))
+    }
+
     pub fn socket_mut(&mut self) -> Option<&mut Socket> {
         match &mut self.kind {
             Kind::Raw { socket, .. } => Some(socket),
