@@ -12,6 +12,7 @@ pub mod device;
 pub mod dhcp;
 pub mod dns;
 pub mod framing;
+pub mod icmp_nat;
 pub mod memlink;
 pub mod network;
 pub mod packet;

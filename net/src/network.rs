@@ -21,6 +21,7 @@ use crate::consts::*;
 use crate::device::QueueDevice;
 use crate::dhcp::DhcpServer;
 use crate::dns::DnsServer;
+use crate::icmp_nat::IcmpNat;
 use crate::packet::{self, Parsed};
 use crate::tcp_nat::{FlowKey, TcpLimits, TcpNat, TcpStats};
 use crate::udp_nat::{UdpLimits, UdpNat};
@@ -66,6 +67,7 @@ pub struct VirtualNetwork {
     dns: DnsServer,
     tcp: TcpNat,
     udp: UdpNat,
+    icmp: IcmpNat,
     /// The MAC each guest address last sent from, for frames built outside
     /// smoltcp. At most one entry per subnet address.
     guest_macs: HashMap<Ipv4Addr, EthernetAddress>,
@@ -136,6 +138,7 @@ impl VirtualNetwork {
             dns: DnsServer::new(),
             tcp: TcpNat::new(config.tcp),
             udp: UdpNat::new(config.udp),
+            icmp: IcmpNat::new(),
             guest_macs: HashMap::new(),
             stats: NetStats::default(),
         }
@@ -214,14 +217,24 @@ impl VirtualNetwork {
                 }
                 self.on_tcp(frame, FlowKey { guest: src, remote: dst }, syn_only, now);
             }
-            Parsed::Icmp { src_mac, src, dst } => {
+            Parsed::Icmp { src_mac, src, dst, echo } => {
                 if !self.learn(src_mac, src) {
                     return self.drop_frame(format_args!("ICMP from foreign source {src}"));
+                }
+                // Echo to the host alias or the outside goes to the host
+                // (whose answer is the honest one); the gateway's own
+                // addresses, and the host alias when the host has no echo
+                // socket for us, are answered by the interface.
+                if let (Some((ident, seq_no, data)), Some(host)) = (echo, nat_target(dst)) {
+                    match self.icmp.send(src, ident, seq_no, data, host, self.upstream.as_mut(), now) {
+                        Ok(()) => return,
+                        Err(e) => log::debug!("icmp echo {src} -> {dst}: {e}"),
+                    }
                 }
                 if is_gateway_address(dst) {
                     self.device.rx.push_back(frame.to_vec());
                 } else {
-                    self.drop_frame(format_args!("ICMP to {dst} (only the gateway's addresses answer)"));
+                    self.drop_frame(format_args!("ICMP to {dst} not forwarded"));
                 }
             }
         }
@@ -306,6 +319,13 @@ impl VirtualNetwork {
         for (guest, from, payload) in datagrams {
             self.send_udp(from, guest, &payload);
         }
+        for r in self.icmp.poll(now) {
+            let from = if r.from == HOST_LOOPBACK { HOST_ALIAS_IP } else { r.from };
+            let Some(mac) = self.guest_macs.get(&r.guest).copied() else { continue };
+            if let Some(frame) = packet::echo_reply_frame(mac, from, r.guest, r.ident, r.seq_no, &r.data) {
+                self.device.send(frame);
+            }
+        }
         for (client, reply) in self.dns.poll(now) {
             self.send_udp(SocketAddrV4::new(GATEWAY_IP, DNS_PORT), client, &reply);
         }
@@ -319,6 +339,7 @@ impl VirtualNetwork {
             self.tcp.next_deadline(),
             self.dns.next_deadline(),
             self.udp.next_deadline(now),
+            self.icmp.next_deadline(),
         ];
         deadlines.into_iter().flatten().min().map(|at| if at > now { at - now } else { Duration::ZERO })
     }

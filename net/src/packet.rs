@@ -6,8 +6,8 @@ use std::net::SocketAddrV4;
 
 use smoltcp::phy::ChecksumCapabilities;
 use smoltcp::wire::{
-    ArpPacket, ArpRepr, EthernetAddress, EthernetFrame, EthernetProtocol, EthernetRepr, IpProtocol,
-    Ipv4Address, Ipv4Packet, Ipv4Repr, TcpPacket, UdpPacket, UdpRepr,
+    ArpPacket, ArpRepr, EthernetAddress, EthernetFrame, EthernetProtocol, EthernetRepr, Icmpv4Packet, Icmpv4Repr,
+    IpProtocol, Ipv4Address, Ipv4Packet, Ipv4Repr, TcpPacket, UdpPacket, UdpRepr,
 };
 
 use crate::consts::{GATEWAY_MAC, MTU};
@@ -19,7 +19,8 @@ pub enum Parsed<'a> {
     Udp { src_mac: EthernetAddress, src: SocketAddrV4, dst: SocketAddrV4, payload: &'a [u8] },
     /// A TCP segment; `syn_only` marks a connection request (SYN without ACK).
     Tcp { src_mac: EthernetAddress, src: SocketAddrV4, dst: SocketAddrV4, syn_only: bool },
-    Icmp { src_mac: EthernetAddress, src: Ipv4Address, dst: Ipv4Address },
+    /// ICMP; `echo` holds an echo request's identifier, sequence number and data.
+    Icmp { src_mac: EthernetAddress, src: Ipv4Address, dst: Ipv4Address, echo: Option<(u16, u16, &'a [u8])> },
 }
 
 /// Why a frame was dropped.
@@ -92,7 +93,14 @@ fn parse_ipv4(src_mac: EthernetAddress, bytes: &[u8]) -> Result<Parsed<'_>, Drop
                 syn_only: tcp.syn() && !tcp.ack() && !tcp.rst(),
             })
         }
-        IpProtocol::Icmp => Ok(Parsed::Icmp { src_mac, src: repr.src_addr, dst: repr.dst_addr }),
+        IpProtocol::Icmp => {
+            let icmp = Icmpv4Packet::new_checked(payload).map_err(|e| DropReason::Malformed("icmp", e))?;
+            let echo = match Icmpv4Repr::parse(&icmp, &caps).map_err(|e| DropReason::Malformed("icmp", e))? {
+                Icmpv4Repr::EchoRequest { ident, seq_no, data } => Some((ident, seq_no, data)),
+                _ => None,
+            };
+            Ok(Parsed::Icmp { src_mac, src: repr.src_addr, dst: repr.dst_addr, echo })
+        }
         _ => Err(DropReason::Unsupported("IP protocol")),
     }
 }
@@ -140,6 +148,32 @@ pub fn udp_frame_from(
         |buf| buf.copy_from_slice(payload),
         &caps,
     );
+    Some(frame)
+}
+
+/// Builds an ICMP echo reply frame from the gateway's MAC; `None` if too long.
+pub fn echo_reply_frame(
+    dst_mac: EthernetAddress,
+    src: Ipv4Address,
+    dst: Ipv4Address,
+    ident: u16,
+    seq_no: u16,
+    data: &[u8],
+) -> Option<Vec<u8>> {
+    let icmp_repr = Icmpv4Repr::EchoReply { ident, seq_no, data };
+    let ip_len = 20 + icmp_repr.buffer_len();
+    if ip_len > MTU {
+        return None;
+    }
+    let caps = ChecksumCapabilities::default();
+    let mut frame = vec![0u8; 14 + ip_len];
+    let mut eth = EthernetFrame::new_unchecked(&mut frame[..]);
+    EthernetRepr { src_addr: GATEWAY_MAC, dst_addr: dst_mac, ethertype: EthernetProtocol::Ipv4 }.emit(&mut eth);
+    let ip_repr =
+        Ipv4Repr { src_addr: src, dst_addr: dst, next_header: IpProtocol::Icmp, payload_len: icmp_repr.buffer_len(), hop_limit: 64 };
+    let mut ip = Ipv4Packet::new_unchecked(eth.payload_mut());
+    ip_repr.emit(&mut ip, &caps);
+    icmp_repr.emit(&mut Icmpv4Packet::new_unchecked(ip.payload_mut()), &caps);
     Some(frame)
 }
 

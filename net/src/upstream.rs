@@ -8,7 +8,7 @@
 //! again whenever a peer may have become ready.
 
 use std::io;
-use std::net::{IpAddr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, SocketAddrV4};
 
 /// Progress of a peer's connection attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,6 +38,15 @@ pub trait UdpPeer {
     fn send_to(&mut self, payload: &[u8], dst: SocketAddrV4) -> io::Result<()>;
     /// One datagram and its sender, or `WouldBlock`.
     fn recv_from(&mut self, buf: &mut [u8]) -> io::Result<(usize, SocketAddrV4)>;
+}
+
+/// A host ICMP echo socket for one guest echo identifier (Linux "ping"
+/// sockets: unprivileged where `net.ipv4.ping_group_range` allows).
+pub trait IcmpPeer {
+    /// Sends an echo request; the host may replace the identifier.
+    fn send_echo(&mut self, dst: Ipv4Addr, seq_no: u16, data: &[u8]) -> io::Result<()>;
+    /// One echo reply: `(from, seq_no, data length)` with the data in `buf`, or `WouldBlock`.
+    fn recv_echo(&mut self, buf: &mut [u8]) -> io::Result<(Ipv4Addr, u16, usize)>;
 }
 
 /// Why a name lookup produced no addresses.
@@ -72,6 +81,11 @@ pub trait Upstream {
     fn bind_udp(&mut self) -> io::Result<Box<dyn UdpPeer>>;
     /// Resolves `name` to all its addresses (A and AAAA).
     fn lookup(&mut self, name: &str) -> Box<dyn PendingLookup>;
+    /// An ICMP echo socket, if the host allows one. Without it, pings to
+    /// the outside are dropped and the host alias is answered by the gateway.
+    fn open_icmp(&mut self) -> io::Result<Box<dyn IcmpPeer>> {
+        Err(io::ErrorKind::Unsupported.into())
+    }
 }
 
 /// An upstream with no outside: every connection is refused and every name

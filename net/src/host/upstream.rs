@@ -5,14 +5,14 @@
 use std::cell::RefCell;
 use std::collections::HashSet;
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr, SocketAddrV4};
+use std::net::{Ipv4Addr, Shutdown, SocketAddr, SocketAddrV4};
 use std::rc::Rc;
 
 use mio::net::{TcpStream, UdpSocket};
 use mio::{Interest, Registry, Token};
 
 use super::resolver::HostResolver;
-use crate::upstream::{ConnectState, PendingLookup, TcpPeer, UdpPeer, Upstream};
+use crate::upstream::{ConnectState, IcmpPeer, PendingLookup, TcpPeer, UdpPeer, Upstream};
 
 /// Local addresses of the daemon's outgoing NAT connections. The listeners
 /// consult it: a connection arriving from one of these is the guest reaching
@@ -64,6 +64,48 @@ impl Upstream for HostUpstream {
 
     fn lookup(&mut self, name: &str) -> Box<dyn PendingLookup> {
         self.resolver.lookup(name)
+    }
+
+    fn open_icmp(&mut self) -> io::Result<Box<dyn IcmpPeer>> {
+        // An unprivileged "ping" socket (Linux icmp(7)): fails with EACCES
+        // unless our group is in net.ipv4.ping_group_range.
+        let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM, Some(socket2::Protocol::ICMPV4))?;
+        s.set_nonblocking(true)?;
+        let mut socket = UdpSocket::from_std(std::net::UdpSocket::from(s));
+        self.registry.register(&mut socket, self.token, Interest::READABLE)?;
+        Ok(Box::new(HostIcmpPeer { socket }))
+    }
+}
+
+/// A ping socket; mio's UdpSocket is only the fd wrapper here (sendto and
+/// recvfrom on an ICMP datagram socket carry ICMP messages).
+struct HostIcmpPeer {
+    socket: UdpSocket,
+}
+
+impl IcmpPeer for HostIcmpPeer {
+    fn send_echo(&mut self, dst: Ipv4Addr, seq_no: u16, data: &[u8]) -> io::Result<()> {
+        // Type 8 (echo request), code 0; the kernel sets identifier and checksum.
+        let mut msg = Vec::with_capacity(8 + data.len());
+        msg.extend_from_slice(&[8, 0, 0, 0, 0, 0]);
+        msg.extend_from_slice(&seq_no.to_be_bytes());
+        msg.extend_from_slice(data);
+        self.socket.send_to(&msg, SocketAddr::V4(SocketAddrV4::new(dst, 0))).map(|_| ())
+    }
+    fn recv_echo(&mut self, buf: &mut [u8]) -> io::Result<(Ipv4Addr, u16, usize)> {
+        let mut msg = [0u8; 2048];
+        loop {
+            let (n, from) = self.socket.recv_from(&mut msg)?;
+            let SocketAddr::V4(from) = from else { continue };
+            // Only echo replies (type 0) with a full header.
+            if n < 8 || msg[0] != 0 {
+                continue;
+            }
+            let seq_no = u16::from_be_bytes([msg[6], msg[7]]);
+            let len = (n - 8).min(buf.len());
+            buf[..len].copy_from_slice(&msg[8..8 + len]);
+            return Ok((*from.ip(), seq_no, len));
+        }
     }
 }
 
