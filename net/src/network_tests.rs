@@ -292,3 +292,47 @@ fn nat_target_blocks_the_host_and_the_subnet() {
         assert_eq!(nat_target(blocked), None, "{blocked}");
     }
 }
+
+/// A service whose far side never answers: its flows stay "connecting".
+struct Silent;
+
+impl TcpPeer for Silent {
+    fn poll_connect(&mut self) -> ConnectState {
+        ConnectState::Pending
+    }
+    fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
+        Err(io::ErrorKind::WouldBlock.into())
+    }
+    fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+        Err(io::ErrorKind::WouldBlock.into())
+    }
+    fn shutdown_write(&mut self) {}
+}
+
+#[test]
+fn flow_cap_refuses_with_rst_and_connect_timeout_resets() {
+    let mut config = NetworkConfig::default();
+    config.tcp.max_flows = 3;
+    config.tcp.connect_timeout = Duration::from_secs(5);
+    let mut l = MemLink::new(config, Box::new(Isolated), DEFAULT_GUEST_MAC);
+    l.configure_guest(GUEST_IP, GATEWAY_IP);
+    l.net.add_service(SocketAddrV4::new(PROXY_IP, 80), Box::new(|_g: SocketAddrV4, _d: SocketAddrV4| Box::new(Silent) as Box<dyn TcpPeer>));
+    let handles: Vec<_> = (0..4u16)
+        .map(|i| {
+            let h = l.sockets.add(tcp_socket());
+            let cx = l.guest.context();
+            l.sockets.get_mut::<tcp::Socket>(h).connect(cx, (PROXY_IP, 80), 45000 + i).unwrap();
+            h
+        })
+        .collect();
+    // The fourth connection is over the cap: reset at once.
+    assert!(l.run_until(Duration::from_secs(1), TICK, |l| l.sockets.get::<tcp::Socket>(handles[3]).state() == tcp::State::Closed));
+    assert_eq!(l.net.flow_counts().0, 3);
+    assert_eq!(l.sockets.get::<tcp::Socket>(handles[0]).state(), tcp::State::SynSent);
+    // The others are reset when their peer's connect times out.
+    assert!(l.run_until(Duration::from_secs(10), TICK, |l| {
+        handles[..3].iter().all(|h| l.sockets.get::<tcp::Socket>(*h).state() == tcp::State::Closed)
+    }));
+    assert_eq!(l.net.flow_counts().0, 0);
+    assert_eq!(l.net.stats().tcp.refused, 4);
+}

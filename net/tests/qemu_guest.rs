@@ -240,3 +240,22 @@ fn guest_network_over_listen_ws() {
     assert!(out.contains(&pattern_sha256(len)), "download sha256 mismatch: {out}");
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
 }
+
+#[test]
+fn guest_network_over_a_unix_socket() {
+    let tmp = TempDir::new("qemu-unix");
+    let path = tmp.0.join("net.sock");
+    let _daemon = Daemon::start(&["--listen-unix", path.to_str().unwrap()]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::os::unix::net::UnixStream::connect(&path).is_err() {
+        assert!(Instant::now() < deadline, "netvm-net not listening on {}", path.display());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut routes = HashMap::new();
+    routes.insert("/unix".to_string(), b"over a unix socket\n".to_vec());
+    let http = HttpServer::start("127.0.0.1:0", routes);
+    let mut g = boot_guest(&format!("stream,server=off,addr.type=unix,addr.path={}", path.display()), &tmp.0);
+    dhcp(&mut g);
+    let out = g.run_ok(&format!("wget -q -O - http://192.168.127.254:{}/unix", http.addr.port()), T);
+    assert!(out.contains("over a unix socket"), "{out}");
+}
