@@ -83,6 +83,11 @@ impl DnsServer {
         let queued = self.pending.iter().any(|p| p.client == client);
         let mut lookup: Box<dyn PendingLookup> = match STATIC_NAMES.iter().find(|(n, _)| *n == name) {
             Some((_, ip)) => Box::new(ReadyLookup(Some(Ok(vec![IpAddr::V4(*ip)])))),
+            // RFC 6761 §6.4: ".invalid" never exists; say so without asking
+            // the host (whose resolver would query the network).
+            None if name == "invalid" || name.ends_with(".invalid") => {
+                Box::new(ReadyLookup(Some(Err(LookupError::NoSuchName))))
+            }
             None if self.pending.len() >= MAX_PENDING_LOOKUPS => {
                 log::warn!("dns: {} lookups in flight; failing {name}", self.pending.len());
                 Box::new(ReadyLookup(Some(Err(LookupError::Failed))))
@@ -294,6 +299,9 @@ mod tests {
     fn honest_errors() {
         let (mut s, mut up) = (DnsServer::new(), resolver(0));
         assert_eq!(ask(&mut s, &mut up, "nope.test.", RecordType::A).response_code(), ResponseCode::NXDomain);
+        // Answered without a lookup: the table would say it exists.
+        up.names.insert("x.invalid".into(), Ok(vec![IpAddr::V4(Ipv4Addr::LOCALHOST)]));
+        assert_eq!(ask(&mut s, &mut up, "x.invalid.", RecordType::A).response_code(), ResponseCode::NXDomain);
         assert_eq!(ask(&mut s, &mut up, "broken.test.", RecordType::A).response_code(), ResponseCode::ServFail);
         assert_eq!(ask(&mut s, &mut up, "example.test.", RecordType::MX).response_code(), ResponseCode::NotImp);
         // Garbage with a readable id gets FORMERR; shorter garbage gets nothing.

@@ -91,10 +91,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn localhost_resolves_and_invalid_names_do_not() {
+    fn localhost_resolves_from_the_hosts_file() {
+        // Only names the host answers locally: tests send no DNS traffic.
         let addrs = resolve("localhost").unwrap();
         assert!(addrs.iter().any(|a| a.is_loopback()), "{addrs:?}");
-        // RFC 6761 §6.4: ".invalid" never exists.
-        assert!(resolve("no-such-host.invalid").is_err());
     }
 }
