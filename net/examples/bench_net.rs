@@ -8,32 +8,56 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use testkit::http::HttpServer;
+use testkit::console::Console;
 use testkit::qemu::Qemu;
 
 const T: Duration = Duration::from_secs(120);
 
-/// Boots a guest on `netdev`, takes a lease, downloads `len` bytes from
-/// `url_host:port` `rounds` times; returns the best MB/s.
-fn measure(name: &str, netdev: &str, url_host: &str, port: u16, len: u64, rounds: usize) -> f64 {
+/// A booted guest with a lease, ready to download.
+struct Guest {
+    console: Console,
+    tmp: std::path::PathBuf,
+}
+
+fn boot(name: &str, netdev: &str) -> Guest {
     let image = testkit::guest::image();
     let tmp = std::env::temp_dir().join(format!("netvm-bench-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&tmp).unwrap();
     let rootfs = image.rootfs_copy(&tmp);
-    let mut g = Qemu::microvm(&image, &rootfs).net(netdev, Some("02:00:00:00:00:01")).spawn(name);
-    g.wait_for("Enter 'help' for a list of built-in commands.", Duration::from_secs(120));
-    let _ = g.try_wait_for(testkit::guest::READY_LINE, Duration::from_secs(3));
-    g.run_ok("udhcpc -i eth0 -n -q -s /usr/share/udhcpc/default.script", T);
-    let mut best: f64 = 0.0;
-    for i in 0..rounds {
+    let mut console = Qemu::microvm(&image, &rootfs).net(netdev, Some("02:00:00:00:00:01")).spawn(name);
+    console.wait_for("Enter 'help' for a list of built-in commands.", Duration::from_secs(120));
+    let _ = console.try_wait_for(testkit::guest::READY_LINE, Duration::from_secs(3));
+    console.run_ok("udhcpc -i eth0 -n -q -s /usr/share/udhcpc/default.script", T);
+    Guest { console, tmp }
+}
+
+impl Guest {
+    /// Downloads `len` bytes to /dev/null; returns MB/s.
+    fn download(&mut self, url_host: &str, port: u16, len: u64) -> f64 {
         let t0 = Instant::now();
-        g.run_ok(&format!("wget -q -O /dev/null http://{url_host}:{port}/pattern/{len}"), Duration::from_secs(900));
-        let mbps = len as f64 / 1e6 / t0.elapsed().as_secs_f64();
-        println!("{name} round {}: {:.2} MB/s", i + 1, mbps);
-        best = best.max(mbps);
+        self.console.run_ok(&format!("wget -q -O /dev/null http://{url_host}:{port}/pattern/{len}"), Duration::from_secs(900));
+        len as f64 / 1e6 / t0.elapsed().as_secs_f64()
     }
-    drop(g);
-    let _ = std::fs::remove_dir_all(&tmp);
-    best
+}
+
+impl Drop for Guest {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.tmp);
+    }
+}
+
+/// User plus system CPU time of a process (proc(5), fields 14 and 15).
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> = stat.rsplit_once(')').map_or("", |(_, r)| r).split_whitespace().collect();
+    let ticks: f64 = fields.get(11..13).map_or(0.0, |f| f.iter().filter_map(|v| v.parse::<f64>().ok()).sum());
+    ticks / 100.0
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let n = v.len();
+    if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 }
 }
 
 struct Daemon(Child);
@@ -46,7 +70,7 @@ impl Drop for Daemon {
 
 fn main() {
     let mib: u64 = std::env::var("NETVM_BENCH_MIB").ok().and_then(|v| v.parse().ok()).unwrap_or(32);
-    let rounds: usize = std::env::var("NETVM_BENCH_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(2);
+    let rounds: usize = std::env::var("NETVM_BENCH_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(5);
     let len = mib << 20;
     let http = HttpServer::start("127.0.0.1:0", HashMap::new());
     let hp = http.addr.port();
@@ -56,7 +80,7 @@ fn main() {
         let me = std::env::current_exe().unwrap();
         me.parent().unwrap().parent().unwrap().join("netvm-net").to_string_lossy().into_owned()
     });
-    let _daemon = Daemon(
+    let daemon = Daemon(
         Command::new(&exe)
             .args(["--listen", &format!("127.0.0.1:{port}")])
             .env("RUST_LOG", "warn")
@@ -70,17 +94,20 @@ fn main() {
         std::thread::sleep(Duration::from_millis(50));
     }
 
-    println!("guest download of {mib} MiB from a host HTTP server, best of {rounds}");
-    let ours = measure(
-        "netvm-net",
-        &format!("stream,server=off,addr.type=inet,addr.host=127.0.0.1,addr.port={port}"),
-        "192.168.127.254",
-        hp,
-        len,
-        rounds,
-    );
+    // Both guests boot first; rounds then alternate between them, so load
+    // from elsewhere on the machine hits both alike. Medians are compared.
+    let mut ours = boot("netvm-net", &format!("stream,server=off,addr.type=inet,addr.host=127.0.0.1,addr.port={port}"));
     // slirp's host alias 10.0.2.2 is the host's loopback, like our .254.
-    let slirp = measure("slirp", "user", "10.0.2.2", hp, len, rounds);
+    let mut slirp = boot("slirp", "user");
+    println!("guest download of {mib} MiB from a host HTTP server, {rounds} alternating rounds");
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    for i in 0..rounds {
+        a.push(ours.download("192.168.127.254", hp, len));
+        b.push(slirp.download("10.0.2.2", hp, len));
+        println!("round {}: netvm-net {:.2} MB/s, slirp {:.2} MB/s", i + 1, a[i], b[i]);
+    }
+    let (ours, slirp) = (median(a), median(b));
+    println!("netvm-net-cpu-seconds {:.2}", cpu_seconds(daemon.0.id()));
     println!("netvm-net-MBps {ours:.2}");
     println!("slirp-MBps {slirp:.2}");
     println!("throughput-ratio {:.3}", ours / slirp);

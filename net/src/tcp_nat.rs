@@ -43,7 +43,7 @@ impl Default for TcpLimits {
         TcpLimits {
             max_flows: 256,
             rx_buffer: 128 * 1024,
-            tx_buffer: 128 * 1024,
+            tx_buffer: 256 * 1024,
             connect_timeout: Duration::from_secs(20),
             user_timeout: Duration::from_secs(120),
             keep_alive: Duration::from_secs(60),

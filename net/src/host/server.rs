@@ -160,6 +160,7 @@ impl Server {
         for addr in server.config.connect.clone() {
             let std_stream = std::net::TcpStream::connect(addr).map_err(|e| ctx("connect to", &addr, e))?;
             std_stream.set_nonblocking(true)?;
+            std_stream.set_nodelay(true)?;
             log::info!("connected to {addr}");
             server.add_vm(Transport::raw(Socket::Tcp(TcpStream::from_std(std_stream))), format!("connect:{addr}"))?;
         }
@@ -255,9 +256,12 @@ impl Server {
     fn accept(&mut self, index: usize) {
         loop {
             let accepted = match &self.listeners[index] {
-                ListenerKind::Raw(l) | ListenerKind::Ws(l) | ListenerKind::Forward(l, _) => {
-                    l.accept().map(|(s, a)| (Socket::Tcp(s), Some(a)))
-                }
+                ListenerKind::Raw(l) | ListenerKind::Ws(l) | ListenerKind::Forward(l, _) => l.accept().map(|(s, a)| {
+                    // Frames are written in batches already; Nagle would only
+                    // hold back lone ACK frames behind the peer's delayed ACK.
+                    let _ = s.set_nodelay(true);
+                    (Socket::Tcp(s), Some(a))
+                }),
                 ListenerKind::Unix(l, _) => l.accept().map(|(s, _)| (Socket::Unix(s), None)),
             };
             let (socket, peer) = match accepted {
