@@ -314,6 +314,7 @@ impl VirtualNetwork {
         self.iface.poll(now, &mut self.device, &mut self.sockets);
         self.tcp.poll(now, &mut self.iface, &mut self.device, &mut self.sockets);
         self.iface.poll(now, &mut self.device, &mut self.sockets);
+        self.drain_egress(now);
         let mut datagrams = Vec::new();
         self.udp.poll(now, |guest, from, payload| datagrams.push((guest, guest_view(from), payload.to_vec())));
         for (guest, from, payload) in datagrams {
@@ -328,6 +329,18 @@ impl VirtualNetwork {
         }
         for (client, reply) in self.dns.poll(now) {
             self.send_udp(SocketAddrV4::new(GATEWAY_IP, DNS_PORT), client, &reply);
+        }
+    }
+
+    /// smoltcp's `poll` sends at most one segment per socket; keep asking
+    /// while sockets have more (window permitting), so a download is not
+    /// clocked out two segments per guest ACK. Bounded by the frame queue.
+    fn drain_egress(&mut self, now: Instant) {
+        while self.device.tx.len() < crate::device::MAX_QUEUED_FRAMES / 2 {
+            match self.iface.poll_egress(now, &mut self.device, &mut self.sockets) {
+                smoltcp::iface::PollResult::None => break,
+                smoltcp::iface::PollResult::SocketStateChanged => {}
+            }
         }
     }
 

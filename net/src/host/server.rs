@@ -84,6 +84,9 @@ struct Vm {
     handshake_deadline: Option<std::time::Instant>,
 }
 
+/// Timer floor while a link cannot take more frames.
+const CONGESTED_RETRY: smoltcp::time::Duration = smoltcp::time::Duration::from_millis(10);
+
 /// Time a WebSocket client has for its handshake.
 const HANDSHAKE_TIMEOUT: StdDuration = StdDuration::from_secs(10);
 
@@ -353,7 +356,15 @@ impl Server {
             return;
         }
         let now = clock.now();
-        let delay = if more { Some(smoltcp::time::Duration::ZERO) } else { vm.net.poll_delay(now) };
+        let delay = if more {
+            Some(smoltcp::time::Duration::ZERO)
+        } else if !vm.transport.accepts_frames() {
+            // Congested link: its writability event resumes us; timers can
+            // wait a little instead of spinning on "data ready to send".
+            Some(vm.net.poll_delay(now).map_or(CONGESTED_RETRY, |d| d.max(CONGESTED_RETRY)))
+        } else {
+            vm.net.poll_delay(now)
+        };
         vm.deadline = delay.map(|d| std::time::Instant::now() + StdDuration::from_micros(d.total_micros()));
         if let Some(h) = vm.handshake_deadline {
             vm.deadline = Some(vm.deadline.map_or(h, |d| d.min(h)));
