@@ -25,9 +25,8 @@ fn boot(name: &str, netdev: &str) -> Guest {
     std::fs::create_dir_all(&tmp).unwrap();
     let rootfs = image.rootfs_copy(&tmp);
     let mut console = Qemu::microvm(&image, &rootfs).net(netdev, Some("02:00:00:00:00:01")).spawn(name);
-    console.wait_for("Enter 'help' for a list of built-in commands.", Duration::from_secs(120));
-    let _ = console.try_wait_for(testkit::guest::READY_LINE, Duration::from_secs(3));
-    console.run_ok("udhcpc -i eth0 -n -q -s /usr/share/udhcpc/default.script", T);
+    console.wait_for(testkit::guest::READY_LINE, Duration::from_secs(120));
+    console.run_ok("udhcpc -i eth0 -n -q", T);
     Guest { console, tmp }
 }
 

@@ -60,10 +60,7 @@ pub fn boot_guest(netdev: &str, tmp: &std::path::Path) -> Console {
     let image = testkit::guest::image();
     let rootfs = image.rootfs_copy(tmp);
     let mut console = Qemu::microvm(&image, &rootfs).net(netdev, Some("02:00:00:00:00:01")).spawn("guest");
-    // busybox ash's banner comes first; images that print the ready line
-    // do it from /etc/profile right after (older ones did not print it).
-    console.wait_for("Enter 'help' for a list of built-in commands.", Duration::from_secs(90));
-    let _ = console.try_wait_for(testkit::guest::READY_LINE, Duration::from_secs(3));
+    console.wait_for(testkit::guest::READY_LINE, Duration::from_secs(90));
     console.send_line("");
     console
 }
