@@ -68,8 +68,8 @@ impl Drop for Daemon {
 }
 
 fn main() {
-    let mib: u64 = std::env::var("NETVM_BENCH_MIB").ok().and_then(|v| v.parse().ok()).unwrap_or(32);
-    let rounds: usize = std::env::var("NETVM_BENCH_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(5);
+    let mib: u64 = std::env::var("NETVM_BENCH_MIB").ok().and_then(|v| v.parse().ok()).unwrap_or(64);
+    let rounds: usize = std::env::var("NETVM_BENCH_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(7);
     let len = mib << 20;
     let http = HttpServer::start("127.0.0.1:0", HashMap::new());
     let hp = http.addr.port();
