@@ -91,6 +91,9 @@ fn guest_network_over_listen() {
     let (out, status) = g.run(&format!("wget -q -O - http://192.168.127.254:{closed}/"), T);
     assert_ne!(status, 0, "{out}");
     assert!(t0.elapsed() < Duration::from_secs(10), "refusal took {:?}", t0.elapsed());
+    // The daemon's own listener is not reachable through its NAT.
+    let (out, status) = g.run(&format!("wget -q -O - http://192.168.127.254:{port}/"), T);
+    assert_ne!(status, 0, "guest reached netvm-net's own listener: {out}");
 
     // DNS through the gateway: static names, the host resolver, honest NXDOMAIN.
     let out = g.run_ok("nslookup host.containers.internal", T);
@@ -257,4 +260,18 @@ fn guest_network_over_a_unix_socket() {
     dhcp(&mut g);
     let out = g.run_ok(&format!("wget -q -O - http://192.168.127.254:{}/unix", http.addr.port()), T);
     assert!(out.contains("over a unix socket"), "{out}");
+}
+
+#[test]
+fn guest_network_over_netdev_socket() {
+    // QEMU's older `-netdev socket,connect=` speaks the same framing.
+    let port = free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut daemon = Daemon::start(&["--listen", &addr]);
+    daemon.wait_listening(addr.parse().unwrap());
+    let tmp = TempDir::new("qemu-socket");
+    let mut g = boot_guest(&format!("socket,connect=127.0.0.1:{port}"), &tmp.0);
+    dhcp(&mut g);
+    let out = g.run_ok("ping -c1 -W5 192.168.127.1", T);
+    assert!(out.contains("1 packets received"), "{out}");
 }
