@@ -3,6 +3,7 @@
 use crate::ca::CertificateAuthority;
 use crate::http::Limits;
 use crate::upstream::Upstream;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How long the proxy waits for each thing before giving up; none of them
@@ -45,13 +46,15 @@ impl Default for ProxyConfig {
 }
 
 pub struct Proxy {
-    ca: CertificateAuthority,
+    ca: Arc<CertificateAuthority>,
     upstream: Box<dyn Upstream>,
     config: ProxyConfig,
 }
 
 impl Proxy {
-    pub fn new(ca: CertificateAuthority, upstream: Box<dyn Upstream>, config: ProxyConfig) -> Proxy {
+    /// The CA is shared (`Arc`) so that several proxies — one per thread
+    /// natively — present certificates from the same authority.
+    pub fn new(ca: Arc<CertificateAuthority>, upstream: Box<dyn Upstream>, config: ProxyConfig) -> Proxy {
         Proxy { ca, upstream, config }
     }
 
