@@ -124,6 +124,10 @@ impl CertificateAuthority {
     /// use and cached.
     pub fn server_config(&self, host: &str) -> Result<Arc<ServerConfig>, CaError> {
         let host = host.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
+        // Names come from the guest: only DNS names and IP literals get certificates.
+        if host.parse::<std::net::IpAddr>().is_err() {
+            crate::http::Authority::from_host(&host, None).map_err(CaError::BadName)?;
+        }
         let mut leaves = self.leaves.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(cfg) = leaves.get(&host) {
             return Ok(cfg.clone());
