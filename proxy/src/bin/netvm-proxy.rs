@@ -51,6 +51,6 @@ fn run() -> Result<(), String> {
     let listener = TcpListener::bind(&listen).map_err(|e| format!("listening on {listen}: {e}"))?;
     // The benchmark and tests wait for this line.
     println!("listening on {}", listener.local_addr().map_err(|e| e.to_string())?);
-    let config = FrontConfig { ca, upstream, proxy: ProxyConfig::default(), role: Role::ExplicitProxy };
+    let config = FrontConfig { ca, upstream, proxy: ProxyConfig::default(), role: Role::ExplicitProxy, dest_port: None };
     front::serve(listener, config).map_err(|e| e.to_string())
 }

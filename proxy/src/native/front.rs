@@ -26,6 +26,9 @@ pub struct FrontConfig {
     pub upstream: NativeUpstream,
     pub proxy: ProxyConfig,
     pub role: Role,
+    /// Serve as if the guest had connected to this port instead of the
+    /// listening one (transparent-mode tests: the origin's port).
+    pub dest_port: Option<u16>,
 }
 
 /// Accepts connections on `listener` forever, each on its own thread.
@@ -73,7 +76,11 @@ impl Signal {
 
 /// Serves one accepted socket until the proxy closes it or the peer goes away.
 pub fn serve_connection(stream: TcpStream, config: FrontConfig) -> io::Result<()> {
-    let dest = Destination { port: stream.local_addr()?.port(), role: config.role.clone() };
+    let port = match config.dest_port {
+        Some(p) => p,
+        None => stream.local_addr()?.port(),
+    };
+    let dest = Destination { port, role: config.role.clone() };
     let proxy = Arc::new(Proxy::new(config.ca, Box::new(config.upstream), config.proxy));
     let signal = Arc::new(Signal::default());
     let waker = Waker::from(signal.clone());
