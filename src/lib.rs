@@ -1,2 +1,4 @@
 //! netvm: a machine emulator that boots x86_64 Linux natively or inside a web
 //! browser (wasm32-unknown-emscripten), with real networking.
+
+pub mod machine;

@@ -1,0 +1,4 @@
+//! The netvm machine: memory map, direct kernel boot, platform tables.
+
+pub mod boot;
+pub mod layout;
