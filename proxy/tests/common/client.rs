@@ -5,6 +5,7 @@
 use netvm_proxy::http::BodyDecoder;
 use netvm_proxy::CertificateAuthority;
 use rustls::{ClientConnection, StreamOwned};
+use rustls_pki_types::CertificateDer;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
@@ -33,6 +34,7 @@ impl Guest {
     pub fn connect(proxy: SocketAddr) -> Guest {
         let tcp = TcpStream::connect(proxy).unwrap();
         tcp.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+        tcp.set_nodelay(true).unwrap();
         Guest { conn: BufReader::new(Box::new(tcp)) }
     }
 
@@ -49,14 +51,19 @@ impl Guest {
         }
         let reply = String::from_utf8(reply).unwrap();
         assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
-        Guest { conn: BufReader::new(Box::new(tls_over(tcp, name, ca))) }
+        Guest { conn: BufReader::new(Box::new(tls_over(tcp, name, ca.ca_cert_der()))) }
     }
 
     /// TLS straight to the proxy's port (transparent mode).
     pub fn connect_tls_direct(proxy: SocketAddr, name: &str, ca: &CertificateAuthority) -> Guest {
-        let tcp = TcpStream::connect(proxy).unwrap();
+        Self::connect_tls_trusting(proxy, name, ca.ca_cert_der())
+    }
+
+    /// TLS to `addr` trusting only `root` (a direct request, no proxy).
+    pub fn connect_tls_trusting(addr: SocketAddr, name: &str, root: &CertificateDer<'static>) -> Guest {
+        let tcp = TcpStream::connect(addr).unwrap();
         tcp.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-        Guest { conn: BufReader::new(Box::new(tls_over(tcp, name, ca))) }
+        Guest { conn: BufReader::new(Box::new(tls_over(tcp, name, root))) }
     }
 
     pub fn send(&mut self, bytes: &[u8]) {
@@ -130,9 +137,9 @@ impl Guest {
     }
 }
 
-fn tls_over(tcp: TcpStream, name: &str, ca: &CertificateAuthority) -> StreamOwned<ClientConnection, TcpStream> {
+fn tls_over(tcp: TcpStream, name: &str, root: &CertificateDer<'static>) -> StreamOwned<ClientConnection, TcpStream> {
     let mut roots = rustls::RootCertStore::empty();
-    roots.add(ca.ca_cert_der().clone()).unwrap();
+    roots.add(root.clone()).unwrap();
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let cfg = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()

@@ -42,6 +42,7 @@ pub fn scratch_dir() -> PathBuf {
 /// 127.0.0.1 signed by it: the "real internet" PKI of the tests.
 pub struct TestPki {
     pub ca_pem_file: PathBuf,
+    pub ca_der: rustls_pki_types::CertificateDer<'static>,
     pub server_config: Arc<rustls::ServerConfig>,
 }
 
@@ -71,7 +72,7 @@ impl TestPki {
             .with_no_client_auth()
             .with_single_cert(vec![leaf_cert.der().clone()], key)
             .unwrap();
-        TestPki { ca_pem_file, server_config: Arc::new(server_config) }
+        TestPki { ca_pem_file, ca_der: ca_cert.der().clone(), server_config: Arc::new(server_config) }
     }
 }
 
