@@ -38,6 +38,11 @@ fn plain_http_get_with_keep_alive() {
     assert_eq!(r.status, 200);
     assert!(r.head.contains("Transfer-Encoding: chunked"), "{}", r.head);
     assert_eq!(r.body, pattern(300000));
+    // HEAD: no body, the origin's Content-Length passes through.
+    let r = g.request(&format!("HEAD http://localhost:{port}/pattern/777 HTTP/1.1\r\n\r\n"), b"");
+    assert_eq!(r.status, 200);
+    assert!(r.head.contains("Content-Length: 777\r\n"), "{}", r.head);
+    assert!(r.body.is_empty());
     let r = g.request(&format!("GET http://localhost:{port}/close/5000 HTTP/1.1\r\nConnection: close\r\n\r\n"), b"");
     assert_eq!(r.body, pattern(5000));
     assert!(g.is_closed());

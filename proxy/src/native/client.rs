@@ -194,7 +194,11 @@ fn connect(host: &str, port: u16, options: &NativeOptions) -> Result<TcpStream, 
         }
     }
     let (addr, e) = last.expect("at least one address was tried");
-    let detail = format!("{host}:{port} ({addr}): {e}");
+    let detail = if addr.ip().to_string() == host {
+        format!("{addr}: {e}")
+    } else {
+        format!("{host}:{port} ({addr}): {e}")
+    };
     Err(match e.kind() {
         io::ErrorKind::ConnectionRefused => UpstreamError::new(ErrorKind::Refused, detail),
         io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => UpstreamError::new(ErrorKind::Timeout, detail),
