@@ -22,6 +22,9 @@ pub mod upstream;
 #[cfg(feature = "native")]
 pub mod native;
 
+#[cfg(feature = "fetch")]
+pub mod fetch;
+
 pub use ca::CertificateAuthority;
 pub use clock::Instant;
 pub use connection::{Destination, ProxyConnection, Role};
