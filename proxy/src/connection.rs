@@ -262,7 +262,15 @@ impl ProxyConnection {
             return false;
         }
         if let Layer::Sniffing = self.layer {
-            let Some(&first) = self.raw_in.as_slice().first() else { return false };
+            let Some(&first) = self.raw_in.as_slice().first() else {
+                if self.guest_eof {
+                    // Closed before saying anything (or right after CONNECT).
+                    self.http = Http::Finished;
+                    self.closing = Closing::AfterFlush;
+                    return true;
+                }
+                return false;
+            };
             self.layer = match transport::sniff(first) {
                 Sniffed::Tls => Layer::Ready(Transport::tls()),
                 Sniffed::Http => Layer::Ready(Transport::Plain),

@@ -519,3 +519,15 @@ fn connect_inside_a_tunnel_is_refused() {
     let out = h.output_text();
     assert!(out.contains("HTTP/1.1 400 Bad Request"), "{out}");
 }
+
+#[test]
+fn guest_closing_before_a_byte_is_closed_at_once() {
+    let mut h = Harness::new(Role::Transparent { name: None }, 80);
+    h.conn.on_guest_close(Instant::ZERO);
+    assert!(h.conn.is_finished());
+    let mut h = Harness::new(Role::ExplicitProxy, 80);
+    h.send(b"CONNECT a.example:443 HTTP/1.1\r\n\r\n");
+    h.conn.on_guest_close(Instant::ZERO);
+    h.output();
+    assert!(h.conn.is_finished());
+}
