@@ -31,7 +31,7 @@ fn main() {
     let mib = env_usize("BENCH_MIB", 64);
     let pki = TestPki::generate();
     let origin = Origin::start(Some(pki.server_config.clone()));
-    let proxy = ProxyUnderTest::start(Role::ExplicitProxy, &[pki.ca_pem_file.clone()]);
+    let proxy = ProxyUnderTest::start(Role::ExplicitProxy, std::slice::from_ref(&pki.ca_pem_file));
     let port = origin.addr.port();
 
     let direct = |path: &str| {

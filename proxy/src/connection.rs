@@ -19,7 +19,7 @@ use crate::http::{chunked, headers, request, Authority, BodyDecoder, RequestHead
 use crate::proxy::Proxy;
 use crate::transport::{self, Sniffed, Transport};
 use crate::upstream::{Exchange, RequestBody, ResponseBody, UpstreamEvent, UpstreamRequest};
-use std::sync::Arc;
+use std::rc::Rc;
 use std::task::Waker;
 
 /// What the guest connected to, as the virtual network knows it.
@@ -101,7 +101,7 @@ enum Closing {
 const MAX_PUMP_ROUNDS: usize = 256;
 
 pub struct ProxyConnection {
-    proxy: Arc<Proxy>,
+    proxy: Rc<Proxy>,
     dest: Destination,
     waker: Waker,
     now: Instant,
@@ -120,7 +120,7 @@ pub struct ProxyConnection {
 impl ProxyConnection {
     /// A new connection from the guest to `dest`. `waker` is woken when the
     /// upstream has something for this connection (call `poll` then).
-    pub fn new(proxy: Arc<Proxy>, dest: Destination, waker: Waker, now: Instant) -> ProxyConnection {
+    pub fn new(proxy: Rc<Proxy>, dest: Destination, waker: Waker, now: Instant) -> ProxyConnection {
         let q = proxy.config().queue_size;
         let origin = match &dest.role {
             Role::ExplicitProxy => Origin::None,

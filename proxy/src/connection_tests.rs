@@ -12,6 +12,7 @@ use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::io::{Read, Write};
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// What one scripted exchange saw and still has to deliver.
@@ -102,7 +103,7 @@ impl Harness {
     fn with_config(role: Role, port: u16, config: ProxyConfig) -> Harness {
         let ca = Arc::new(CertificateAuthority::generate(unix_now()).unwrap());
         let upstream = Scripted::default();
-        let proxy = Arc::new(Proxy::new(ca.clone(), Box::new(upstream.clone()), config));
+        let proxy = Rc::new(Proxy::new(ca.clone(), Box::new(upstream.clone()), config));
         let conn = ProxyConnection::new(proxy, Destination { port, role }, Waker::noop().clone(), Instant::ZERO);
         Harness { conn, upstream, ca, now: 0 }
     }

@@ -31,7 +31,7 @@ fn curl_through_the_proxy() {
     let pki = TestPki::generate();
     let https = Origin::start(Some(pki.server_config.clone()));
     let http = Origin::start(None);
-    let proxy = ProxyUnderTest::start(Role::ExplicitProxy, &[pki.ca_pem_file.clone()]);
+    let proxy = ProxyUnderTest::start(Role::ExplicitProxy, std::slice::from_ref(&pki.ca_pem_file));
     let dir = scratch_dir();
     let proxy_ca = dir.join("proxy.crt");
     std::fs::write(&proxy_ca, proxy.ca.ca_cert_pem()).unwrap();

@@ -8,6 +8,7 @@ use netvm_proxy::fetch::FetchUpstream;
 use netvm_proxy::http::BodyDecoder;
 use netvm_proxy::{CertificateAuthority, Destination, Instant, Proxy, ProxyConfig, ProxyConnection, Role};
 use std::io::{Read, Write};
+use std::rc::Rc;
 use std::sync::Arc;
 use std::task::Waker;
 use wasm_bindgen::JsValue;
@@ -32,16 +33,16 @@ async fn sleep(ms: i32) {
     JsFuture::from(promise).await.unwrap();
 }
 
-fn proxy() -> Arc<Proxy> {
+fn proxy() -> Rc<Proxy> {
     let ca = CertificateAuthority::generate((js_sys::Date::now() / 1000.0) as i64).unwrap();
-    Arc::new(Proxy::new(Arc::new(ca), Box::new(FetchUpstream::default()), ProxyConfig::default()))
+    Rc::new(Proxy::new(Arc::new(ca), Box::new(FetchUpstream::default()), ProxyConfig::default()))
 }
 
-fn connection(proxy: &Arc<Proxy>, role: Role) -> ProxyConnection {
+fn connection(proxy: &Rc<Proxy>, role: Role) -> ProxyConnection {
     connection_to(proxy, role, 80)
 }
 
-fn connection_to(proxy: &Arc<Proxy>, role: Role, port: u16) -> ProxyConnection {
+fn connection_to(proxy: &Rc<Proxy>, role: Role, port: u16) -> ProxyConnection {
     ProxyConnection::new(proxy.clone(), Destination { port, role }, Waker::noop().clone(), now())
 }
 

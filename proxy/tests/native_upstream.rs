@@ -22,7 +22,7 @@ fn world() -> World {
     let pki = TestPki::generate();
     let http = Origin::start(None);
     let https = Origin::start(Some(pki.server_config.clone()));
-    let proxy = ProxyUnderTest::start(Role::ExplicitProxy, &[pki.ca_pem_file.clone()]);
+    let proxy = ProxyUnderTest::start(Role::ExplicitProxy, std::slice::from_ref(&pki.ca_pem_file));
     World { pki, http, https, proxy }
 }
 
@@ -130,7 +130,7 @@ fn untrusted_upstream_certificate_gives_502_tls_error() {
     let w = world();
     // A proxy that does not trust the origin's test CA.
     let other = TestPki::generate();
-    let proxy = ProxyUnderTest::start(Role::ExplicitProxy, &[other.ca_pem_file.clone()]);
+    let proxy = ProxyUnderTest::start(Role::ExplicitProxy, std::slice::from_ref(&other.ca_pem_file));
     let mut g = Guest::connect(proxy.addr);
     let r = g.request(&format!("GET https://localhost:{}/pattern/10 HTTP/1.1\r\n\r\n", w.https.addr.port()), b"");
     assert_eq!(r.status, 502);
@@ -147,12 +147,12 @@ fn transparent_mode_serves_tls_and_http_on_the_destination_port() {
     let role = Role::Transparent { name: Some("localhost".into()) };
     let cfg = netvm_proxy::ProxyConfig::default();
     // TLS with SNI, as `wget https://localhost:PORT/` with no proxy variables.
-    let proxy = ProxyUnderTest::start_with(role.clone(), &[pki.ca_pem_file.clone()], cfg, Some(https.addr.port()));
+    let proxy = ProxyUnderTest::start_with(role.clone(), std::slice::from_ref(&pki.ca_pem_file), cfg, Some(https.addr.port()));
     let mut g = Guest::connect_tls_direct(proxy.addr, "localhost", &proxy.ca);
     let r = g.request("GET /pattern/1234 HTTP/1.1\r\nHost: localhost\r\n\r\n", b"");
     assert_eq!(r.body, pattern(1234));
     // Plain HTTP, name from Host.
-    let proxy = ProxyUnderTest::start_with(role, &[pki.ca_pem_file.clone()], cfg, Some(http.addr.port()));
+    let proxy = ProxyUnderTest::start_with(role, std::slice::from_ref(&pki.ca_pem_file), cfg, Some(http.addr.port()));
     let mut g = Guest::connect(proxy.addr);
     let r = g.request("GET /pattern/99 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", b"");
     assert_eq!(r.body, pattern(99));

@@ -6,6 +6,7 @@
 use libfuzzer_sys::fuzz_target;
 use netvm_proxy::upstream::{ErrorKind, Exchange, Upstream, UpstreamError, UpstreamEvent, UpstreamRequest};
 use netvm_proxy::{CertificateAuthority, Destination, Instant, Proxy, ProxyConfig, ProxyConnection, Role};
+use std::rc::Rc;
 use std::sync::Arc;
 use std::task::Waker;
 
@@ -31,7 +32,7 @@ impl Exchange for Refused {
 }
 
 thread_local! {
-    static PROXY: Arc<Proxy> = Arc::new(Proxy::new(
+    static PROXY: Rc<Proxy> = Rc::new(Proxy::new(
         Arc::new(CertificateAuthority::generate(1_700_000_000).expect("CA")),
         Box::new(Refusing),
         ProxyConfig::default(),

@@ -81,7 +81,7 @@ pub fn serve_connection(stream: TcpStream, config: FrontConfig) -> io::Result<()
         None => stream.local_addr()?.port(),
     };
     let dest = Destination { port, role: config.role.clone() };
-    let proxy = Arc::new(Proxy::new(config.ca, Box::new(config.upstream), config.proxy));
+    let proxy = std::rc::Rc::new(Proxy::new(config.ca, Box::new(config.upstream), config.proxy));
     let signal = Arc::new(Signal::default());
     let waker = Waker::from(signal.clone());
     let epoch = std::time::Instant::now();
