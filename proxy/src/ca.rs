@@ -59,7 +59,14 @@ pub struct CertificateAuthority {
     ca_not_after: OffsetDateTime,
     provider: Arc<CryptoProvider>,
     rng: SystemRandom,
-    leaves: Mutex<HashMap<String, Arc<ServerConfig>>>,
+    leaves: Mutex<HashMap<String, Leaf>>,
+}
+
+/// An issued leaf: its certificate and a rustls configuration presenting it.
+#[derive(Clone)]
+struct Leaf {
+    config: Arc<ServerConfig>,
+    cert: CertificateDer<'static>,
 }
 
 impl fmt::Debug for CertificateAuthority {
@@ -123,25 +130,41 @@ impl CertificateAuthority {
     /// name or IP literal, already checked by the caller), issued on first
     /// use and cached.
     pub fn server_config(&self, host: &str) -> Result<Arc<ServerConfig>, CaError> {
+        Ok(self.leaf(host)?.config)
+    }
+
+    /// The DER leaf certificate for `host` (same cache as `server_config`),
+    /// for the legacy TLS 1.2 path that rustls does not serve.
+    pub fn leaf_certificate(&self, host: &str) -> Result<CertificateDer<'static>, CaError> {
+        Ok(self.leaf(host)?.cert)
+    }
+
+    /// The leaves' private key (PKCS#8), for the crate's own legacy TLS
+    /// server only; the CA key is never handed out.
+    pub(crate) fn leaf_key_pkcs8(&self) -> Vec<u8> {
+        self.leaf_key.serialize_der()
+    }
+
+    fn leaf(&self, host: &str) -> Result<Leaf, CaError> {
         let host = host.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
         // Names come from the guest: only DNS names and IP literals get certificates.
         if host.parse::<std::net::IpAddr>().is_err() {
             crate::http::Authority::from_host(&host, None).map_err(CaError::BadName)?;
         }
         let mut leaves = self.leaves.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(cfg) = leaves.get(&host) {
-            return Ok(cfg.clone());
+        if let Some(leaf) = leaves.get(&host) {
+            return Ok(leaf.clone());
         }
-        let cfg = Arc::new(self.issue(&host)?);
+        let leaf = self.issue(&host)?;
         log::debug!("issued a leaf certificate for {host}");
         if leaves.len() >= MAX_CACHED_LEAVES {
             leaves.clear();
         }
-        leaves.insert(host, cfg.clone());
-        Ok(cfg)
+        leaves.insert(host, leaf.clone());
+        Ok(leaf)
     }
 
-    fn issue(&self, host: &str) -> Result<ServerConfig, CaError> {
+    fn issue(&self, host: &str) -> Result<Leaf, CaError> {
         let bad = |e: rcgen::Error| CaError::BadName(format!("{host:?}: {e}"));
         let mut params = CertificateParams::new(vec![host.to_string()]).map_err(bad)?;
         let mut dn = DistinguishedName::new();
@@ -162,7 +185,7 @@ impl CertificateAuthority {
             .with_single_cert(vec![cert.der().clone(), self.ca_der.clone()], key)
             .map_err(|e| CaError::Rustls(e.to_string()))?;
         cfg.alpn_protocols = vec![ALPN_HTTP11.to_vec()];
-        Ok(cfg)
+        Ok(Leaf { config: Arc::new(cfg), cert: cert.der().clone() })
     }
 }
 

@@ -281,17 +281,9 @@ impl ProxyConnection {
                 }
             };
         }
-        let cert_name = self.tls_fallback_name();
+        let certs = transport::Certs { ca: self.proxy.ca(), fallback: self.tls_fallback_name() };
         let Layer::Ready(transport) = &mut self.layer else { return false };
-        let proxy = &self.proxy;
-        let config_for = |sni: Option<&str>| {
-            let name = match sni {
-                Some(n) => Authority::from_host(n, None).map_err(|e| format!("bad SNI name: {e}"))?.host().to_string(),
-                None => cert_name.clone().ok_or("no SNI and no known host name for this connection")?,
-            };
-            proxy.ca().server_config(&name).map_err(|e| e.to_string())
-        };
-        match transport.read(&mut self.raw_in, &mut self.plain_in, &mut self.raw_out, &config_for) {
+        match transport.read(&mut self.raw_in, &mut self.plain_in, &mut self.raw_out, &certs) {
             Ok(p) => p,
             Err(e) => {
                 log::debug!("guest connection to port {}: {e}", self.dest.port);

@@ -15,6 +15,7 @@ pub mod ca;
 pub mod clock;
 pub mod connection;
 pub mod http;
+pub mod legacy_tls;
 pub mod proxy;
 pub mod transport;
 pub mod upstream;

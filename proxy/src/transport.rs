@@ -3,11 +3,12 @@
 //! room of the queues on either side (that is the backpressure).
 
 use crate::buffer::ByteQueue;
+use crate::ca::CertificateAuthority;
+use crate::http::Authority;
+use crate::legacy_tls::{self, LegacyTls};
 use rustls::server::{Acceptor, ServerConnection};
-use rustls::ServerConfig;
 use std::fmt;
 use std::io::{Read, Write};
-use std::sync::Arc;
 
 /// TLS record content type `handshake` (RFC 8446 §5.1): the first byte of
 /// every ClientHello. No HTTP method starts with it.
@@ -39,19 +40,36 @@ impl fmt::Display for TransportError {
     }
 }
 
-/// Picks the server configuration for a ClientHello's SNI name.
-pub type ConfigFor<'a> = &'a dyn Fn(Option<&str>) -> Result<Arc<ServerConfig>, String>;
+/// Where certificates for a TLS connection come from.
+pub struct Certs<'a> {
+    pub ca: &'a CertificateAuthority,
+    /// The name when the ClientHello has no SNI (clients omit it for IP
+    /// literals, RFC 6066 §3): the CONNECT host or the DNS-pool name.
+    pub fallback: Option<String>,
+}
+
+impl Certs<'_> {
+    fn name_for(&self, sni: Option<&str>) -> Result<String, String> {
+        match sni {
+            Some(n) => Ok(Authority::from_host(n, None).map_err(|e| format!("bad SNI name: {e}"))?.host().to_string()),
+            None => self.fallback.clone().ok_or_else(|| "no SNI and no known host name for this connection".into()),
+        }
+    }
+}
 
 pub enum Transport {
     Plain,
-    /// Waiting for a complete ClientHello.
-    TlsAccepting(Box<Acceptor>),
+    /// Waiting for a complete ClientHello. `decided`: the first record was
+    /// seen and left to rustls.
+    TlsAccepting { acceptor: Box<Acceptor>, decided: bool },
     Tls { conn: Box<ServerConnection>, sni: Option<String> },
+    /// A client rustls cannot serve (see `legacy_tls`).
+    Legacy(Box<LegacyTls>),
 }
 
 impl Transport {
     pub fn tls() -> Transport {
-        Transport::TlsAccepting(Box::default())
+        Transport::TlsAccepting { acceptor: Box::default(), decided: false }
     }
 
     pub fn is_tls(&self) -> bool {
@@ -62,6 +80,7 @@ impl Transport {
     pub fn sni(&self) -> Option<&str> {
         match self {
             Transport::Tls { sni, .. } => sni.as_deref(),
+            Transport::Legacy(l) => l.sni(),
             _ => None,
         }
     }
@@ -69,8 +88,9 @@ impl Transport {
     pub fn handshake_done(&self) -> bool {
         match self {
             Transport::Plain => true,
-            Transport::TlsAccepting(_) => false,
+            Transport::TlsAccepting { .. } => false,
             Transport::Tls { conn, .. } => !conn.is_handshaking(),
+            Transport::Legacy(l) => l.handshake_done(),
         }
     }
 
@@ -81,7 +101,7 @@ impl Transport {
         raw_in: &mut ByteQueue,
         plain_in: &mut ByteQueue,
         raw_out: &mut ByteQueue,
-        config_for: ConfigFor<'_>,
+        certs: &Certs<'_>,
     ) -> Result<bool, TransportError> {
         match self {
             Transport::Plain => {
@@ -89,7 +109,23 @@ impl Transport {
                 raw_in.consume(n);
                 Ok(n > 0)
             }
-            Transport::TlsAccepting(acceptor) => {
+            Transport::TlsAccepting { acceptor, decided } => {
+                if !*decided {
+                    match legacy_tls::detect(raw_in.as_slice()) {
+                        Err(()) => return Ok(false),
+                        Ok(None) => *decided = true,
+                        Ok(Some(hello)) => {
+                            let name = certs.name_for(hello.sni.as_deref()).map_err(TransportError)?;
+                            let cert = certs.ca.leaf_certificate(&name).map_err(|e| TransportError(e.to_string()))?;
+                            log::debug!("legacy TLS 1.2 client (no signature_algorithms) for {name}");
+                            let key = certs.ca.leaf_key_pkcs8();
+                            let legacy = LegacyTls::accept(hello, raw_in, raw_out, &cert, &key).map_err(TransportError)?;
+                            *self = Transport::Legacy(Box::new(legacy));
+                            self.read(raw_in, plain_in, raw_out, certs)?;
+                            return Ok(true);
+                        }
+                    }
+                }
                 let before = raw_in.len();
                 while !raw_in.is_empty() {
                     let mut rd = raw_in.as_slice();
@@ -109,14 +145,15 @@ impl Transport {
                     }
                 };
                 let sni = accepted.client_hello().server_name().map(str::to_string);
-                let config = config_for(sni.as_deref()).map_err(TransportError)?;
+                let name = certs.name_for(sni.as_deref()).map_err(TransportError)?;
+                let config = certs.ca.server_config(&name).map_err(|e| TransportError(e.to_string()))?;
                 let conn = accepted.into_connection(config).map_err(|(e, mut alert)| {
                     let _ = alert.write(raw_out);
                     TransportError(format!("TLS handshake failed: {e}"))
                 })?;
                 *self = Transport::Tls { conn: Box::new(conn), sni };
                 // The ClientHello may have come with more records.
-                self.read(raw_in, plain_in, raw_out, config_for)?;
+                self.read(raw_in, plain_in, raw_out, certs)?;
                 Ok(true)
             }
             Transport::Tls { conn, .. } => {
@@ -144,6 +181,7 @@ impl Transport {
                 }
                 Ok(progressed)
             }
+            Transport::Legacy(l) => l.read(raw_in, plain_in, raw_out).map_err(|e| TransportError(format!("TLS: {e}"))),
         }
     }
 
@@ -156,7 +194,8 @@ impl Transport {
                 plain_out.consume(n);
                 n > 0
             }
-            Transport::TlsAccepting(_) => false,
+            Transport::TlsAccepting { .. } => false,
+            Transport::Legacy(l) => l.write(plain_out, raw_out),
             Transport::Tls { conn, .. } => {
                 let mut progressed = flush_tls(conn, raw_out);
                 // Hand rustls only what fits in raw_out once encrypted
@@ -186,9 +225,13 @@ impl Transport {
 
     /// Starts a clean close: a TLS close_notify alert (RFC 8446 §6.1).
     pub fn close(&mut self, raw_out: &mut ByteQueue) {
-        if let Transport::Tls { conn, .. } = self {
-            conn.send_close_notify();
-            flush_tls(conn, raw_out);
+        match self {
+            Transport::Tls { conn, .. } => {
+                conn.send_close_notify();
+                flush_tls(conn, raw_out);
+            }
+            Transport::Legacy(l) => l.close(raw_out),
+            _ => {}
         }
     }
 }
@@ -235,6 +278,7 @@ impl Transport {
             Transport::Tls { conn, .. } => conn
                 .process_new_packets()
                 .is_ok_and(|s| s.peer_has_closed() && s.plaintext_bytes_to_read() == 0),
+            Transport::Legacy(l) => l.peer_closed(),
             _ => false,
         }
     }

@@ -3,6 +3,11 @@
 //!
 //!     netvm-proxy [--listen 127.0.0.1:3128] [--certfile ca.pem]
 //!                 [--upstream-ca extra.pem]... [--no-system-roots]
+//!                 [--transparent NAME --dest-port PORT]
+//!
+//! `--transparent` serves every connection as transparent mode does for a
+//! DNS-pool address named NAME whose destination port is PORT: TLS
+//! (SNI) or plain HTTP (Host), no proxy settings in the client.
 
 use netvm_proxy::native::front::{self, FrontConfig};
 use netvm_proxy::native::{NativeOptions, NativeUpstream};
@@ -12,8 +17,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-const USAGE: &str =
-    "usage: netvm-proxy [--listen ADDR] [--certfile FILE] [--upstream-ca FILE]... [--no-system-roots]";
+const USAGE: &str = "usage: netvm-proxy [--listen ADDR] [--certfile FILE] [--upstream-ca FILE]... \
+     [--no-system-roots] [--transparent NAME --dest-port PORT]";
 
 fn main() {
     env_logger::init();
@@ -27,6 +32,8 @@ fn run() -> Result<(), String> {
     let mut listen = "127.0.0.1:3128".to_string();
     let mut certfile: Option<PathBuf> = None;
     let mut options = NativeOptions::default();
+    let mut role = Role::ExplicitProxy;
+    let mut dest_port: Option<u16> = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = || args.next().ok_or_else(|| format!("{arg} needs a value\n{USAGE}"));
@@ -35,6 +42,8 @@ fn run() -> Result<(), String> {
             "--certfile" => certfile = Some(value()?.into()),
             "--upstream-ca" => options.extra_ca_files.push(value()?.into()),
             "--no-system-roots" => options.system_roots = false,
+            "--transparent" => role = Role::Transparent { name: Some(value()?) },
+            "--dest-port" => dest_port = Some(value()?.parse().map_err(|e| format!("--dest-port: {e}"))?),
             "-h" | "--help" => {
                 println!("{USAGE}");
                 return Ok(());
@@ -51,6 +60,9 @@ fn run() -> Result<(), String> {
     let listener = TcpListener::bind(&listen).map_err(|e| format!("listening on {listen}: {e}"))?;
     // The benchmark and tests wait for this line.
     println!("listening on {}", listener.local_addr().map_err(|e| e.to_string())?);
-    let config = FrontConfig { ca, upstream, proxy: ProxyConfig::default(), role: Role::ExplicitProxy, dest_port: None };
+    if matches!(role, Role::Transparent { .. }) != dest_port.is_some() {
+        return Err(format!("--transparent and --dest-port go together\n{USAGE}"));
+    }
+    let config = FrontConfig { ca, upstream, proxy: ProxyConfig::default(), role, dest_port };
     front::serve(listener, config).map_err(|e| e.to_string())
 }
