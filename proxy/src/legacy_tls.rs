@@ -60,23 +60,33 @@ pub struct LegacyHello {
     record_len: usize,
 }
 
-/// Looks at the first record in `raw`: `Some` if it is a whole
-/// ClientHello lacking signature_algorithms that this module can serve,
-/// `None` if rustls should handle the connection (or the record is
-/// malformed — rustls will say so). `Err(())` means "wait for more bytes".
-pub fn detect(raw: &[u8]) -> Result<Option<LegacyHello>, ()> {
-    let Some(header) = raw.get(..5) else { return Err(()) };
+/// Who serves a TLS connection, decided from its first record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Detected {
+    /// The first record is not complete yet.
+    NeedMore,
+    /// rustls (also for malformed records: it gives the error).
+    Rustls,
+    /// A whole ClientHello without signature_algorithms, served here.
+    Legacy(LegacyHello),
+}
+
+pub fn detect(raw: &[u8]) -> Detected {
+    let Some(header) = raw.get(..5) else { return Detected::NeedMore };
     if header[0] != CONTENT_HANDSHAKE {
-        return Ok(None);
+        return Detected::Rustls;
     }
     let len = u16::from_be_bytes([header[3], header[4]]) as usize;
     let Some(body) = raw.get(5..5 + len) else {
-        return if len > MAX_RECORD { Ok(None) } else { Err(()) };
+        return if len > MAX_RECORD { Detected::Rustls } else { Detected::NeedMore };
     };
-    Ok(parse_client_hello(body).map(|mut h| {
-        h.record_len = 5 + len;
-        h
-    }))
+    match parse_client_hello(body) {
+        Some(mut h) => {
+            h.record_len = 5 + len;
+            Detected::Legacy(h)
+        }
+        None => Detected::Rustls,
+    }
 }
 
 /// RFC 5246 §7.4.1.2, in a single record (busybox's is ~100 bytes).
@@ -532,13 +542,13 @@ mod tests {
     #[test]
     fn detects_hellos_without_signature_algorithms() {
         let wire = busybox_hello();
-        let h = detect(&wire).unwrap().expect("busybox hello is legacy");
+        let Detected::Legacy(h) = detect(&wire) else { panic!("busybox hello is legacy") };
         assert_eq!(h.sni.as_deref(), Some("localhost"));
         assert_eq!(h.group, GROUP_X25519);
         assert!(h.renegotiation_scsv);
         assert_eq!(h.record_len, wire.len());
-        assert_eq!(detect(&wire[..50]), Err(()));
-        assert_eq!(detect(b"GET / HTTP/1.1\r\n"), Ok(None));
+        assert_eq!(detect(&wire[..50]), Detected::NeedMore);
+        assert_eq!(detect(b"GET / HTTP/1.1\r\n"), Detected::Rustls);
     }
 
     #[test]
@@ -555,7 +565,7 @@ mod tests {
             rustls::ClientConnection::new(std::sync::Arc::new(cfg), "a.example".try_into().unwrap()).unwrap();
         let mut wire = Vec::new();
         client.write_tls(&mut wire).unwrap();
-        assert_eq!(detect(&wire), Ok(None));
+        assert_eq!(detect(&wire), Detected::Rustls);
     }
 
     #[test]

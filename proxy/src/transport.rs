@@ -112,9 +112,9 @@ impl Transport {
             Transport::TlsAccepting { acceptor, decided } => {
                 if !*decided {
                     match legacy_tls::detect(raw_in.as_slice()) {
-                        Err(()) => return Ok(false),
-                        Ok(None) => *decided = true,
-                        Ok(Some(hello)) => {
+                        legacy_tls::Detected::NeedMore => return Ok(false),
+                        legacy_tls::Detected::Rustls => *decided = true,
+                        legacy_tls::Detected::Legacy(hello) => {
                             let name = certs.name_for(hello.sni.as_deref()).map_err(TransportError)?;
                             let cert = certs.ca.leaf_certificate(&name).map_err(|e| TransportError(e.to_string()))?;
                             log::debug!("legacy TLS 1.2 client (no signature_algorithms) for {name}");
