@@ -18,7 +18,10 @@ use netvm_proxy::Role;
 use std::time::Instant;
 
 fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn median_ms(mut samples: Vec<f64>) -> f64 {
@@ -36,19 +39,35 @@ fn main() {
 
     let direct = |path: &str| {
         let mut g = Guest::connect_tls_trusting(origin.addr, "localhost", &pki.ca_der);
-        let r = g.request(&format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"), b"");
+        let r = g.request(
+            &format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"),
+            b"",
+        );
         assert_eq!(r.status, 200);
         r.body.len()
     };
     let via_connect = |path: &str| {
-        let mut g = Guest::connect_tls(proxy.addr, &format!("localhost:{port}"), "localhost", &proxy.ca);
-        let r = g.request(&format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"), b"");
+        let mut g = Guest::connect_tls(
+            proxy.addr,
+            &format!("localhost:{port}"),
+            "localhost",
+            &proxy.ca,
+        );
+        let r = g.request(
+            &format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"),
+            b"",
+        );
         assert_eq!(r.status, 200, "{}", r.text());
         r.body.len()
     };
     let via_plain_https_url = || {
         let mut g = Guest::connect(proxy.addr);
-        let r = g.request(&format!("GET https://localhost:{port}/pattern/1024 HTTP/1.1\r\nConnection: close\r\n\r\n"), b"");
+        let r = g.request(
+            &format!(
+                "GET https://localhost:{port}/pattern/1024 HTTP/1.1\r\nConnection: close\r\n\r\n"
+            ),
+            b"",
+        );
         assert_eq!(r.status, 200, "{}", r.text());
     };
 

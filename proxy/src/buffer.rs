@@ -16,7 +16,11 @@ pub struct ByteQueue {
 
 impl ByteQueue {
     pub fn new(capacity: usize) -> ByteQueue {
-        ByteQueue { data: Vec::new(), start: 0, capacity }
+        ByteQueue {
+            data: Vec::new(),
+            start: 0,
+            capacity,
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -82,7 +86,10 @@ impl ByteQueue {
     /// Moves unread bytes to the front when the consumed prefix is large,
     /// so the vector does not grow without bound in a long stream.
     fn compact_for(&mut self, incoming: usize) {
-        if self.start > 0 && (self.start >= self.data.len() / 2 || self.data.len() + incoming > self.data.capacity()) {
+        if self.start > 0
+            && (self.start >= self.data.len() / 2
+                || self.data.len() + incoming > self.data.capacity())
+        {
             self.data.drain(..self.start);
             self.start = 0;
         }

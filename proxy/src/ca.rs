@@ -6,8 +6,8 @@
 //! `proxy.crt`); the CA key never leaves this struct.
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose, SerialNumber,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose, SerialNumber,
 };
 use ring::rand::{SecureRandom, SystemRandom};
 use rustls::crypto::CryptoProvider;
@@ -71,7 +71,9 @@ struct Leaf {
 
 impl fmt::Debug for CertificateAuthority {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CertificateAuthority").field("not_before", &self.not_before).finish_non_exhaustive()
+        f.debug_struct("CertificateAuthority")
+            .field("not_before", &self.not_before)
+            .finish_non_exhaustive()
     }
 }
 
@@ -93,7 +95,11 @@ impl CertificateAuthority {
         params.distinguished_name = dn;
         // RFC 5280 §4.2.1.9: a CA that only signs leaves needs no path length.
         params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+        params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
         params.not_before = not_before;
         params.not_after = ca_not_after;
         params.serial_number = Some(random_serial(&rng)?);
@@ -146,7 +152,10 @@ impl CertificateAuthority {
     }
 
     fn leaf(&self, host: &str) -> Result<Leaf, CaError> {
-        let host = host.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
+        let host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_ascii_lowercase();
         // Names come from the guest: only DNS names and IP literals get certificates.
         if host.parse::<std::net::IpAddr>().is_err() {
             crate::http::Authority::from_host(&host, None).map_err(CaError::BadName)?;
@@ -176,7 +185,9 @@ impl CertificateAuthority {
         params.not_before = self.not_before;
         params.not_after = (self.not_before + LEAF_LIFETIME).min(self.ca_not_after);
         params.serial_number = Some(random_serial(&self.rng)?);
-        let cert = params.signed_by(&self.leaf_key, &self.issuer).map_err(bad)?;
+        let cert = params
+            .signed_by(&self.leaf_key, &self.issuer)
+            .map_err(bad)?;
         let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.leaf_key.serialize_der()));
         let mut cfg = ServerConfig::builder_with_provider(self.provider.clone())
             .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
@@ -185,14 +196,18 @@ impl CertificateAuthority {
             .with_single_cert(vec![cert.der().clone(), self.ca_der.clone()], key)
             .map_err(|e| CaError::Rustls(e.to_string()))?;
         cfg.alpn_protocols = vec![ALPN_HTTP11.to_vec()];
-        Ok(Leaf { config: Arc::new(cfg), cert: cert.der().clone() })
+        Ok(Leaf {
+            config: Arc::new(cfg),
+            cert: cert.der().clone(),
+        })
     }
 }
 
 /// RFC 5280 §4.1.2.2: positive, at most 20 octets, unique per issuer.
 fn random_serial(rng: &SystemRandom) -> Result<SerialNumber, CaError> {
     let mut bytes = [0u8; 16];
-    rng.fill(&mut bytes).map_err(|_| CaError::Generate("no randomness for a serial number".into()))?;
+    rng.fill(&mut bytes)
+        .map_err(|_| CaError::Generate("no randomness for a serial number".into()))?;
     bytes[0] &= 0x7f;
     bytes[0] |= 0x01;
     Ok(SerialNumber::from_slice(&bytes))

@@ -27,7 +27,9 @@ impl Instant {
     /// `self + d`, saturating instead of overflowing.
     pub fn saturating_add(self, d: Duration) -> Instant {
         let ms = u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
-        Instant { millis: self.millis.saturating_add(ms) }
+        Instant {
+            millis: self.millis.saturating_add(ms),
+        }
     }
 
     /// Time elapsed since `earlier`, zero if `earlier` is later.
@@ -43,8 +45,14 @@ mod tests {
     #[test]
     fn arithmetic_saturates() {
         let t = Instant::from_millis(u64::MAX - 1);
-        assert_eq!(t.saturating_add(Duration::from_secs(5)).total_millis(), u64::MAX);
+        assert_eq!(
+            t.saturating_add(Duration::from_secs(5)).total_millis(),
+            u64::MAX
+        );
         assert_eq!(Instant::ZERO.saturating_since(t), Duration::ZERO);
-        assert_eq!(Instant::from_millis(1500).saturating_since(Instant::from_millis(500)), Duration::from_secs(1));
+        assert_eq!(
+            Instant::from_millis(1500).saturating_since(Instant::from_millis(500)),
+            Duration::from_secs(1)
+        );
     }
 }

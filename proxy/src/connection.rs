@@ -15,7 +15,9 @@
 use crate::buffer::ByteQueue;
 use crate::clock::Instant;
 use crate::http::response::{self, Framing};
-use crate::http::{chunked, headers, request, Authority, BodyDecoder, RequestHead, Scheme, Target, Url, Version};
+use crate::http::{
+    chunked, headers, request, Authority, BodyDecoder, RequestHead, Scheme, Target, Url, Version,
+};
 use crate::proxy::Proxy;
 use crate::transport::{self, Sniffed, Transport};
 use crate::upstream::{Exchange, RequestBody, ResponseBody, UpstreamEvent, UpstreamRequest};
@@ -60,7 +62,9 @@ enum Layer {
 
 enum Http {
     /// Waiting for a request head; `started` is when its first byte came.
-    AwaitingHead { started: Option<Instant> },
+    AwaitingHead {
+        started: Option<Instant>,
+    },
     Forwarding(Box<Forward>),
     /// No more requests on this connection.
     Finished,
@@ -81,7 +85,10 @@ struct Forward {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum ResponseState {
     AwaitingHead,
-    Body { framing: Framing, remaining: Option<u64> },
+    Body {
+        framing: Framing,
+        remaining: Option<u64>,
+    },
     Done,
 }
 
@@ -281,9 +288,19 @@ impl ProxyConnection {
                 }
             };
         }
-        let certs = transport::Certs { ca: self.proxy.ca(), fallback: self.tls_fallback_name() };
-        let Layer::Ready(transport) = &mut self.layer else { return false };
-        match transport.read(&mut self.raw_in, &mut self.plain_in, &mut self.raw_out, &certs) {
+        let certs = transport::Certs {
+            ca: self.proxy.ca(),
+            fallback: self.tls_fallback_name(),
+        };
+        let Layer::Ready(transport) = &mut self.layer else {
+            return false;
+        };
+        match transport.read(
+            &mut self.raw_in,
+            &mut self.plain_in,
+            &mut self.raw_out,
+            &certs,
+        ) {
             Ok(p) => p,
             Err(e) => {
                 log::debug!("guest connection to port {}: {e}", self.dest.port);
@@ -353,7 +370,10 @@ impl ProxyConnection {
             }
             return false;
         }
-        if let Http::AwaitingHead { started: started @ None } = &mut self.http {
+        if let Http::AwaitingHead {
+            started: started @ None,
+        } = &mut self.http
+        {
             *started = Some(self.now);
         }
         let limits = self.proxy.config().limits;
@@ -361,7 +381,10 @@ impl ProxyConnection {
             Ok(Some(parsed)) => parsed,
             Ok(None) => {
                 if self.input_ended() {
-                    self.fail(400, "connection closed in the middle of a request head".into());
+                    self.fail(
+                        400,
+                        "connection closed in the middle of a request head".into(),
+                    );
                     return true;
                 }
                 return false;
@@ -420,13 +443,21 @@ impl ProxyConnection {
         let tls = matches!(&self.layer, Layer::Ready(t) if t.is_tls());
         let scheme = if tls { Scheme::Https } else { Scheme::Http };
         let path = match &head.target {
-            Target::Absolute(u) if !tls && matches!(self.origin, Origin::None) => return Ok(u.clone()),
+            Target::Absolute(u) if !tls && matches!(self.origin, Origin::None) => {
+                return Ok(u.clone())
+            }
             Target::Absolute(u) => u.path.clone(),
             Target::Origin(p) => p.clone(),
             Target::Asterisk => return Err("OPTIONS * is not forwarded".into()),
             Target::Authority(_) => return Err("authority-form target outside CONNECT".into()),
         };
-        let default_port = |p: u16| if p == scheme.default_port() { None } else { Some(p) };
+        let default_port = |p: u16| {
+            if p == scheme.default_port() {
+                None
+            } else {
+                Some(p)
+            }
+        };
         let authority = match &self.origin {
             Origin::Tunnel(a) => a.with_port(a.port().and_then(default_port)),
             Origin::Direct { name } => {
@@ -438,13 +469,16 @@ impl ProxyConnection {
                     (true, Some(sni), _, _) => sni.to_string(),
                     (_, _, Some(h), _) => h.host().to_string(),
                     (_, _, None, Some(n)) => n.clone(),
-                    _ => return Err("request names no host (no Host header, SNI or DNS name)".into()),
+                    _ => {
+                        return Err("request names no host (no Host header, SNI or DNS name)".into())
+                    }
                 };
                 Authority::from_host(&host, default_port(self.dest.port))?
             }
-            Origin::None => {
-                return Err("this is a proxy: send absolute-form requests (GET http://host/path) or CONNECT".into())
-            }
+            Origin::None => return Err(
+                "this is a proxy: send absolute-form requests (GET http://host/path) or CONNECT"
+                    .into(),
+            ),
         };
         Url::new(scheme, authority, &path)
     }
@@ -456,13 +490,15 @@ impl ProxyConnection {
             self.fail(400, "CONNECT needs a host:port target".into());
             return;
         };
-        let in_tunnel = matches!(self.origin, Origin::Tunnel(_)) || matches!(&self.layer, Layer::Ready(t) if t.is_tls());
+        let in_tunnel = matches!(self.origin, Origin::Tunnel(_))
+            || matches!(&self.layer, Layer::Ready(t) if t.is_tls());
         if in_tunnel {
             self.fail(400, "CONNECT inside a tunnel".into());
             return;
         }
         log::debug!("CONNECT {authority}");
-        self.plain_out.push_all(b"HTTP/1.1 200 Connection established\r\n\r\n");
+        self.plain_out
+            .push_all(b"HTTP/1.1 200 Connection established\r\n\r\n");
         // The 200 goes out in plain text before the tunnel's first byte is read.
         self.pump_out();
         self.raw_out.push_all(self.plain_out.as_slice());
@@ -482,10 +518,16 @@ impl ProxyConnection {
         let mut progressed = self.pump_request_body();
         progressed |= self.pump_response();
         let input_ended = self.plain_in.is_empty() && self.input_ended();
-        let Http::Forwarding(f) = &self.http else { return progressed };
+        let Http::Forwarding(f) = &self.http else {
+            return progressed;
+        };
         if f.response == ResponseState::Done {
             let reusable = f.keep_alive && f.body_sent;
-            self.http = if reusable { Http::AwaitingHead { started: None } } else { Http::Finished };
+            self.http = if reusable {
+                Http::AwaitingHead { started: None }
+            } else {
+                Http::Finished
+            };
             progressed = true;
         } else if !f.body_sent && input_ended {
             // The guest went away mid-upload: drop (cancel) the exchange.
@@ -502,7 +544,9 @@ impl ProxyConnection {
 
     /// Request body: `plain_in` → decoder → exchange, as far as it takes.
     fn pump_request_body(&mut self) -> bool {
-        let Http::Forwarding(f) = &mut self.http else { return false };
+        let Http::Forwarding(f) = &mut self.http else {
+            return false;
+        };
         let mut progressed = false;
         while !f.body_sent {
             if f.request_body.is_done() {
@@ -527,7 +571,9 @@ impl ProxyConnection {
                 }
                 break;
             }
-            let taken = f.exchange.write_body(&self.plain_in.as_slice()[..step.data]);
+            let taken = f
+                .exchange
+                .write_body(&self.plain_in.as_slice()[..step.data]);
             f.request_body.consume_data(taken);
             self.plain_in.consume(taken);
             if taken == 0 {
@@ -543,16 +589,22 @@ impl ProxyConnection {
     fn pump_response(&mut self) -> bool {
         let mut progressed = false;
         loop {
-            let Http::Forwarding(f) = &mut self.http else { return progressed };
+            let Http::Forwarding(f) = &mut self.http else {
+                return progressed;
+            };
             if f.response == ResponseState::Done || self.plain_out.room() == 0 {
                 return progressed;
             }
-            let Some(event) = f.exchange.poll_event() else { return progressed };
+            let Some(event) = f.exchange.poll_event() else {
+                return progressed;
+            };
             progressed = true;
             self.last_progress = self.now;
             match (event, f.response) {
                 (UpstreamEvent::Head(h), ResponseState::AwaitingHead) => {
-                    let no_body = f.head_only || h.body == ResponseBody::None || matches!(h.status, 204 | 304);
+                    let no_body = f.head_only
+                        || h.body == ResponseBody::None
+                        || matches!(h.status, 204 | 304);
                     let framing = match h.body {
                         _ if no_body => Framing::None,
                         ResponseBody::Length(n) => Framing::Length(n),
@@ -562,7 +614,8 @@ impl ProxyConnection {
                         f.keep_alive = false;
                     }
                     let end_to_end = headers::end_to_end(&h.headers, &[]);
-                    let bytes = response::head(h.status, &h.reason, &end_to_end, framing, !f.keep_alive);
+                    let bytes =
+                        response::head(h.status, &h.reason, &end_to_end, framing, !f.keep_alive);
                     self.plain_out.push_all(&bytes);
                     let remaining = match framing {
                         Framing::Length(n) => Some(n),
@@ -573,17 +626,22 @@ impl ProxyConnection {
                 (UpstreamEvent::Body(data), ResponseState::Body { framing, remaining }) => {
                     if let Some(r) = remaining {
                         if data.len() as u64 > r {
-                            let msg = format!("{}: upstream sent more than its Content-Length", f.url);
+                            let msg =
+                                format!("{}: upstream sent more than its Content-Length", f.url);
                             self.abort(msg);
                             return true;
                         }
-                        f.response = ResponseState::Body { framing, remaining: Some(r - data.len() as u64) };
+                        f.response = ResponseState::Body {
+                            framing,
+                            remaining: Some(r - data.len() as u64),
+                        };
                     }
                     match framing {
                         Framing::None => {}
                         _ if data.is_empty() => {}
                         Framing::Chunked => {
-                            self.plain_out.push_all(chunked::chunk_header(data.len()).as_bytes());
+                            self.plain_out
+                                .push_all(chunked::chunk_header(data.len()).as_bytes());
                             self.plain_out.push_all(&data);
                             self.plain_out.push_all(chunked::CHUNK_END);
                         }
@@ -613,7 +671,10 @@ impl ProxyConnection {
                     return true;
                 }
                 (event, state) => {
-                    let msg = format!("{}: upstream event {event:?} out of order in {state:?}", f.url);
+                    let msg = format!(
+                        "{}: upstream event {event:?} out of order in {state:?}",
+                        f.url
+                    );
                     self.abort(msg);
                     return true;
                 }
@@ -643,7 +704,9 @@ impl ProxyConnection {
     }
 
     fn check_timeouts(&mut self) {
-        let Some(deadline) = self.poll_at() else { return };
+        let Some(deadline) = self.poll_at() else {
+            return;
+        };
         if self.now < deadline {
             return;
         }
@@ -657,9 +720,15 @@ impl ProxyConnection {
                 log::debug!("closing idle guest connection");
                 self.http = Http::Finished;
             }
-            Http::AwaitingHead { started: Some(_) } => self.fail(408, "request head not received in time".into()),
+            Http::AwaitingHead { started: Some(_) } => {
+                self.fail(408, "request head not received in time".into())
+            }
             Http::Forwarding(f) if f.response.is_awaiting_head() => {
-                let msg = format!("{}: no response within {:?}", f.url, self.proxy.config().timeouts.response_head);
+                let msg = format!(
+                    "{}: no response within {:?}",
+                    f.url,
+                    self.proxy.config().timeouts.response_head
+                );
                 self.fail(504, msg);
             }
             Http::Forwarding(f) => {

@@ -76,7 +76,10 @@ impl Drop for ScriptedExchange {
 
 /// The guest's TLS client checks validity against the real clock.
 fn unix_now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
 }
 
 struct Harness {
@@ -90,8 +93,13 @@ fn ok_head(len: Option<u64>) -> UpstreamEvent {
     UpstreamEvent::Head(ResponseHead {
         status: 200,
         reason: "OK".into(),
-        headers: vec![crate::http::Header::new("X-Origin", "yes"), crate::http::Header::new("Keep-Alive", "timeout=5")],
-        body: len.map(ResponseBody::Length).unwrap_or(ResponseBody::Unknown),
+        headers: vec![
+            crate::http::Header::new("X-Origin", "yes"),
+            crate::http::Header::new("Keep-Alive", "timeout=5"),
+        ],
+        body: len
+            .map(ResponseBody::Length)
+            .unwrap_or(ResponseBody::Unknown),
     })
 }
 
@@ -104,8 +112,18 @@ impl Harness {
         let ca = Arc::new(CertificateAuthority::generate(unix_now()).unwrap());
         let upstream = Scripted::default();
         let proxy = Rc::new(Proxy::new(ca.clone(), Box::new(upstream.clone()), config));
-        let conn = ProxyConnection::new(proxy, Destination { port, role }, Waker::noop().clone(), Instant::ZERO);
-        Harness { conn, upstream, ca, now: 0 }
+        let conn = ProxyConnection::new(
+            proxy,
+            Destination { port, role },
+            Waker::noop().clone(),
+            Instant::ZERO,
+        );
+        Harness {
+            conn,
+            upstream,
+            ca,
+            now: 0,
+        }
     }
 
     fn exchange(&self, i: usize) -> Shared {
@@ -113,7 +131,13 @@ impl Harness {
     }
 
     fn url(&self, i: usize) -> String {
-        self.exchange(i).borrow().request.as_ref().unwrap().url.to_string()
+        self.exchange(i)
+            .borrow()
+            .request
+            .as_ref()
+            .unwrap()
+            .url
+            .to_string()
     }
 
     fn deliver(&mut self, i: usize, events: Vec<UpstreamEvent>) {
@@ -167,7 +191,9 @@ impl TlsGuest {
             .with_root_certificates(roots)
             .with_no_client_auth();
         let name = rustls_pki_types::ServerName::try_from(name.to_string()).unwrap();
-        TlsGuest { tls: rustls::ClientConnection::new(Arc::new(cfg), name).unwrap() }
+        TlsGuest {
+            tls: rustls::ClientConnection::new(Arc::new(cfg), name).unwrap(),
+        }
     }
 
     /// Moves bytes both ways until neither side has anything to say.
@@ -188,7 +214,9 @@ impl TlsGuest {
             let mut rd = &back[..];
             while !rd.is_empty() {
                 self.tls.read_tls(&mut rd).unwrap();
-                self.tls.process_new_packets().expect("guest TLS client rejected the proxy");
+                self.tls
+                    .process_new_packets()
+                    .expect("guest TLS client rejected the proxy");
             }
         }
     }
@@ -221,9 +249,19 @@ fn absolute_form_get_is_forwarded_with_hop_by_hop_fields_removed() {
         assert_eq!(names, ["Accept"]);
         assert!(s.body_finished, "a GET has an empty body, finished at once");
     }
-    h.deliver(0, vec![ok_head(Some(5)), UpstreamEvent::Body(b"hello".to_vec()), UpstreamEvent::End]);
+    h.deliver(
+        0,
+        vec![
+            ok_head(Some(5)),
+            UpstreamEvent::Body(b"hello".to_vec()),
+            UpstreamEvent::End,
+        ],
+    );
     let out = h.output_text();
-    assert_eq!(out, "HTTP/1.1 200 OK\r\nX-Origin: yes\r\nContent-Length: 5\r\n\r\nhello");
+    assert_eq!(
+        out,
+        "HTTP/1.1 200 OK\r\nX-Origin: yes\r\nContent-Length: 5\r\n\r\nhello"
+    );
     // Keep-alive: a second request on the same connection.
     h.send(b"HEAD http://example.com/second HTTP/1.1\r\n\r\n");
     assert_eq!(h.url(1), "http://example.com/second");
@@ -235,21 +273,42 @@ fn busybox_style_https_url_in_plain_http_goes_out_as_https() {
     let mut h = Harness::new(Role::ExplicitProxy, 80);
     h.send(b"GET https://example.com/file HTTP/1.1\r\nHost: example.com\r\nUser-Agent: Wget\r\nConnection: close\r\n\r\n");
     assert_eq!(h.url(0), "https://example.com/file");
-    h.deliver(0, vec![ok_head(None), UpstreamEvent::Body(b"abc".to_vec()), UpstreamEvent::Body(b"de".to_vec()), UpstreamEvent::End]);
+    h.deliver(
+        0,
+        vec![
+            ok_head(None),
+            UpstreamEvent::Body(b"abc".to_vec()),
+            UpstreamEvent::Body(b"de".to_vec()),
+            UpstreamEvent::End,
+        ],
+    );
     let out = h.output_text();
     assert_eq!(
         out,
         "HTTP/1.1 200 OK\r\nX-Origin: yes\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n"
     );
-    assert!(h.conn.is_finished(), "Connection: close ends the connection");
+    assert!(
+        h.conn.is_finished(),
+        "Connection: close ends the connection"
+    );
 }
 
 #[test]
 fn http10_client_gets_close_delimited_body() {
     let mut h = Harness::new(Role::ExplicitProxy, 80);
     h.send(b"GET http://example.com/ HTTP/1.0\r\n\r\n");
-    h.deliver(0, vec![ok_head(None), UpstreamEvent::Body(b"xyz".to_vec()), UpstreamEvent::End]);
-    assert_eq!(h.output_text(), "HTTP/1.1 200 OK\r\nX-Origin: yes\r\nConnection: close\r\n\r\nxyz");
+    h.deliver(
+        0,
+        vec![
+            ok_head(None),
+            UpstreamEvent::Body(b"xyz".to_vec()),
+            UpstreamEvent::End,
+        ],
+    );
+    assert_eq!(
+        h.output_text(),
+        "HTTP/1.1 200 OK\r\nX-Origin: yes\r\nConnection: close\r\n\r\nxyz"
+    );
     assert!(h.conn.is_finished());
 }
 
@@ -257,9 +316,24 @@ fn http10_client_gets_close_delimited_body() {
 fn non_2xx_answers_pass_through_with_their_bodies() {
     let mut h = Harness::new(Role::ExplicitProxy, 80);
     h.send(b"GET http://example.com/missing HTTP/1.1\r\n\r\n");
-    let head = ResponseHead { status: 404, reason: "Not Found".into(), headers: vec![], body: ResponseBody::Length(9) };
-    h.deliver(0, vec![UpstreamEvent::Head(head), UpstreamEvent::Body(b"not here\n".to_vec()), UpstreamEvent::End]);
-    assert_eq!(h.output_text(), "HTTP/1.1 404 Not Found\r\nContent-Length: 9\r\n\r\nnot here\n");
+    let head = ResponseHead {
+        status: 404,
+        reason: "Not Found".into(),
+        headers: vec![],
+        body: ResponseBody::Length(9),
+    };
+    h.deliver(
+        0,
+        vec![
+            UpstreamEvent::Head(head),
+            UpstreamEvent::Body(b"not here\n".to_vec()),
+            UpstreamEvent::End,
+        ],
+    );
+    assert_eq!(
+        h.output_text(),
+        "HTTP/1.1 404 Not Found\r\nContent-Length: 9\r\n\r\nnot here\n"
+    );
 }
 
 #[test]
@@ -272,10 +346,21 @@ fn upstream_failures_become_502_with_the_reason() {
     ] {
         let mut h = Harness::new(Role::ExplicitProxy, 80);
         h.send(b"GET http://example.com/ HTTP/1.1\r\n\r\n");
-        h.deliver(0, vec![UpstreamEvent::Error(UpstreamError::new(kind, "details here"))]);
+        h.deliver(
+            0,
+            vec![UpstreamEvent::Error(UpstreamError::new(
+                kind,
+                "details here",
+            ))],
+        );
         let out = h.output_text();
         assert!(out.starts_with("HTTP/1.1 502 Bad Gateway\r\n"), "{out}");
-        assert!(out.contains(words) && out.contains("details here") && out.contains("http://example.com/"), "{out}");
+        assert!(
+            out.contains(words)
+                && out.contains("details here")
+                && out.contains("http://example.com/"),
+            "{out}"
+        );
         assert!(h.conn.is_finished());
     }
 }
@@ -284,14 +369,30 @@ fn upstream_failures_become_502_with_the_reason() {
 fn error_after_the_head_resets_the_connection() {
     let mut h = Harness::new(Role::ExplicitProxy, 80);
     h.send(b"GET http://example.com/ HTTP/1.1\r\n\r\n");
-    h.deliver(0, vec![ok_head(Some(10)), UpstreamEvent::Body(b"12345".to_vec())]);
+    h.deliver(
+        0,
+        vec![ok_head(Some(10)), UpstreamEvent::Body(b"12345".to_vec())],
+    );
     assert!(h.output_text().ends_with("12345"));
-    h.deliver(0, vec![UpstreamEvent::Error(UpstreamError::new(ErrorKind::Io, "reset"))]);
+    h.deliver(
+        0,
+        vec![UpstreamEvent::Error(UpstreamError::new(
+            ErrorKind::Io,
+            "reset",
+        ))],
+    );
     assert!(h.conn.is_aborted());
     // A body shorter than its Content-Length is cut the same way.
     let mut h = Harness::new(Role::ExplicitProxy, 80);
     h.send(b"GET http://example.com/ HTTP/1.1\r\n\r\n");
-    h.deliver(0, vec![ok_head(Some(10)), UpstreamEvent::Body(b"12345".to_vec()), UpstreamEvent::End]);
+    h.deliver(
+        0,
+        vec![
+            ok_head(Some(10)),
+            UpstreamEvent::Body(b"12345".to_vec()),
+            UpstreamEvent::End,
+        ],
+    );
     assert!(h.conn.is_aborted());
 }
 
@@ -307,11 +408,20 @@ fn malformed_requests_get_400_and_close() {
         let mut h = Harness::new(Role::ExplicitProxy, 80);
         h.send(bad);
         let out = h.output_text();
-        assert!(out.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{bad:?}: {out}");
+        assert!(
+            out.starts_with("HTTP/1.1 400 Bad Request\r\n"),
+            "{bad:?}: {out}"
+        );
         assert!(h.conn.is_finished(), "{bad:?}");
     }
     let mut h = Harness::new(Role::ExplicitProxy, 80);
-    h.send(format!("GET http://a/ HTTP/1.1\r\nX: {}\r\n\r\n", "y".repeat(40_000)).as_bytes());
+    h.send(
+        format!(
+            "GET http://a/ HTTP/1.1\r\nX: {}\r\n\r\n",
+            "y".repeat(40_000)
+        )
+        .as_bytes(),
+    );
     assert!(h.output_text().starts_with("HTTP/1.1 431 "));
 }
 
@@ -328,7 +438,10 @@ fn request_body_streams_with_backpressure() {
     h.send(b"POST http://example.com/up HTTP/1.1\r\nContent-Length: 200000\r\nExpect: 100-continue\r\n\r\n");
     assert_eq!(h.output_text(), "HTTP/1.1 100 Continue\r\n\r\n");
     let ex = h.exchange(0);
-    assert_eq!(ex.borrow().request.as_ref().unwrap().body, RequestBody::Length(200000));
+    assert_eq!(
+        ex.borrow().request.as_ref().unwrap().body,
+        RequestBody::Length(200000)
+    );
     ex.borrow_mut().body_room = 1000;
     // The upstream takes 1000 bytes; the queues fill; then the guest is refused.
     let body = vec![7u8; 200000];
@@ -357,11 +470,18 @@ fn request_body_streams_with_backpressure() {
 #[test]
 fn chunked_request_body_is_decoded_for_the_upstream() {
     let mut h = Harness::new(Role::ExplicitProxy, 80);
-    h.send(b"PUT http://example.com/up HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n");
+    h.send(
+        b"PUT http://example.com/up HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n",
+    );
     let ex = h.exchange(0);
-    assert_eq!(ex.borrow().request.as_ref().unwrap().body, RequestBody::Streamed);
+    assert_eq!(
+        ex.borrow().request.as_ref().unwrap().body,
+        RequestBody::Streamed
+    );
     assert!(!ex.borrow().body_finished);
-    h.send(b"6;x=y\r\n world\r\n0\r\nTrailer: t\r\n\r\nGET http://example.com/next HTTP/1.1\r\n\r\n");
+    h.send(
+        b"6;x=y\r\n world\r\n0\r\nTrailer: t\r\n\r\nGET http://example.com/next HTTP/1.1\r\n\r\n",
+    );
     assert_eq!(ex.borrow().body, b"hello world");
     assert!(ex.borrow().body_finished);
     h.deliver(0, vec![ok_head(Some(0)), UpstreamEvent::End]);
@@ -379,7 +499,10 @@ fn response_backpressure_stops_polling_the_upstream() {
     events.push(UpstreamEvent::End);
     h.deliver(0, events);
     let polled = h.exchange(0).borrow().polled;
-    assert!(polled < 20, "proxy pulled {polled} events with nobody reading");
+    assert!(
+        polled < 20,
+        "proxy pulled {polled} events with nobody reading"
+    );
     let mut total = 0;
     let mut buf = vec![0u8; 8192];
     for _ in 0..10_000 {
@@ -409,7 +532,14 @@ fn guest_half_close_still_gets_its_response() {
     h.send(b"GET http://example.com/ HTTP/1.1\r\n\r\n");
     h.conn.on_guest_close(Instant::from_millis(1));
     assert!(!h.conn.is_finished());
-    h.deliver(0, vec![ok_head(Some(2)), UpstreamEvent::Body(b"ok".to_vec()), UpstreamEvent::End]);
+    h.deliver(
+        0,
+        vec![
+            ok_head(Some(2)),
+            UpstreamEvent::Body(b"ok".to_vec()),
+            UpstreamEvent::End,
+        ],
+    );
     assert!(h.output_text().ends_with("\r\n\r\nok"));
     assert!(h.conn.is_finished());
 }
@@ -420,7 +550,10 @@ fn timeouts_never_leave_a_connection_hanging() {
     // No response head in time → 504.
     let mut h = Harness::new(Role::ExplicitProxy, 80);
     h.send(b"GET http://slow.example/ HTTP/1.1\r\n\r\n");
-    assert_eq!(h.conn.poll_at(), Some(Instant::ZERO.saturating_add(t.response_head)));
+    assert_eq!(
+        h.conn.poll_at(),
+        Some(Instant::ZERO.saturating_add(t.response_head))
+    );
     h.advance(t.response_head - Duration::from_millis(1));
     assert!(h.output().is_empty());
     h.advance(Duration::from_millis(1));
@@ -452,20 +585,42 @@ fn timeouts_never_leave_a_connection_hanging() {
 fn connect_then_tls_is_terminated_with_a_certificate_for_the_host() {
     let mut h = Harness::new(Role::ExplicitProxy, 80);
     h.send(b"CONNECT secure.example:443 HTTP/1.1\r\nHost: secure.example:443\r\n\r\n");
-    assert_eq!(h.output_text(), "HTTP/1.1 200 Connection established\r\n\r\n");
+    assert_eq!(
+        h.output_text(),
+        "HTTP/1.1 200 Connection established\r\n\r\n"
+    );
     let mut guest = TlsGuest::new(&h.ca.clone(), "secure.example");
-    guest.write(&mut h, b"GET /path?q HTTP/1.1\r\nHost: secure.example\r\n\r\n");
+    guest.write(
+        &mut h,
+        b"GET /path?q HTTP/1.1\r\nHost: secure.example\r\n\r\n",
+    );
     assert_eq!(h.url(0), "https://secure.example/path?q");
-    h.exchange(0).borrow_mut().events.extend([ok_head(Some(6)), UpstreamEvent::Body(b"secret".to_vec()), UpstreamEvent::End]);
+    h.exchange(0).borrow_mut().events.extend([
+        ok_head(Some(6)),
+        UpstreamEvent::Body(b"secret".to_vec()),
+        UpstreamEvent::End,
+    ]);
     let text = guest.read_all(&mut h);
-    assert!(text.starts_with("HTTP/1.1 200 OK\r\n") && text.ends_with("\r\n\r\nsecret"), "{text}");
+    assert!(
+        text.starts_with("HTTP/1.1 200 OK\r\n") && text.ends_with("\r\n\r\nsecret"),
+        "{text}"
+    );
     // Keep-alive inside the tunnel.
-    guest.write(&mut h, b"GET /two HTTP/1.1\r\nHost: secure.example\r\nConnection: close\r\n\r\n");
+    guest.write(
+        &mut h,
+        b"GET /two HTTP/1.1\r\nHost: secure.example\r\nConnection: close\r\n\r\n",
+    );
     assert_eq!(h.url(1), "https://secure.example/two");
-    h.exchange(1).borrow_mut().events.extend([ok_head(Some(0)), UpstreamEvent::End]);
+    h.exchange(1)
+        .borrow_mut()
+        .events
+        .extend([ok_head(Some(0)), UpstreamEvent::End]);
     let text = guest.read_all(&mut h);
     assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
-    assert!(h.conn.is_finished(), "closed after Connection: close, with close_notify");
+    assert!(
+        h.conn.is_finished(),
+        "closed after Connection: close, with close_notify"
+    );
 }
 
 #[test]
@@ -482,31 +637,56 @@ fn connect_to_other_port_keeps_it_in_the_url_and_ip_hosts_get_ip_certificates() 
 #[test]
 fn connect_tunnel_carrying_plain_http() {
     let mut h = Harness::new(Role::ExplicitProxy, 80);
-    h.send(b"CONNECT plain.example:80 HTTP/1.1\r\n\r\nGET /x HTTP/1.1\r\nHost: plain.example\r\n\r\n");
-    assert_eq!(h.output_text(), "HTTP/1.1 200 Connection established\r\n\r\n");
+    h.send(
+        b"CONNECT plain.example:80 HTTP/1.1\r\n\r\nGET /x HTTP/1.1\r\nHost: plain.example\r\n\r\n",
+    );
+    assert_eq!(
+        h.output_text(),
+        "HTTP/1.1 200 Connection established\r\n\r\n"
+    );
     assert_eq!(h.url(0), "http://plain.example/x");
 }
 
 #[test]
 fn transparent_mode_tells_tls_from_http() {
     // TLS: the name comes from SNI, the port from the destination.
-    let mut h = Harness::new(Role::Transparent { name: Some("pool.example".into()) }, 8443);
+    let mut h = Harness::new(
+        Role::Transparent {
+            name: Some("pool.example".into()),
+        },
+        8443,
+    );
     let mut guest = TlsGuest::new(&h.ca.clone(), "sni.example");
     guest.write(&mut h, b"GET /t HTTP/1.1\r\nHost: sni.example:8443\r\n\r\n");
     assert_eq!(h.url(0), "https://sni.example:8443/t");
     // Plain HTTP: the name comes from Host.
-    let mut h = Harness::new(Role::Transparent { name: Some("pool.example".into()) }, 80);
+    let mut h = Harness::new(
+        Role::Transparent {
+            name: Some("pool.example".into()),
+        },
+        80,
+    );
     h.send(b"GET /p HTTP/1.1\r\nHost: host.example\r\n\r\n");
     assert_eq!(h.url(0), "http://host.example/p");
     // No Host: the DNS pool name.
-    let mut h = Harness::new(Role::Transparent { name: Some("pool.example".into()) }, 8080);
+    let mut h = Harness::new(
+        Role::Transparent {
+            name: Some("pool.example".into()),
+        },
+        8080,
+    );
     h.send(b"GET /p HTTP/1.0\r\n\r\n");
     assert_eq!(h.url(0), "http://pool.example:8080/p");
 }
 
 #[test]
 fn tls_garbage_is_survived() {
-    let mut h = Harness::new(Role::Transparent { name: Some("x.example".into()) }, 443);
+    let mut h = Harness::new(
+        Role::Transparent {
+            name: Some("x.example".into()),
+        },
+        443,
+    );
     h.send(b"\x16\x03\x01\x00\x05hello-not-a-client-hello");
     h.poll();
     let _alert = h.output();

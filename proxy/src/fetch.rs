@@ -13,8 +13,8 @@
 
 use crate::http::Header;
 use crate::upstream::{
-    ErrorKind, Exchange, RequestBody, ResponseBody, ResponseHead, Upstream, UpstreamError, UpstreamEvent,
-    UpstreamRequest, MAX_BODY_CHUNK,
+    ErrorKind, Exchange, RequestBody, ResponseBody, ResponseHead, Upstream, UpstreamError,
+    UpstreamEvent, UpstreamRequest, MAX_BODY_CHUNK,
 };
 use js_sys::{Function, Promise, Reflect, Uint8Array};
 use std::cell::RefCell;
@@ -25,7 +25,10 @@ use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{AbortController, Headers, ReadableStreamDefaultReader, RequestCredentials, RequestInit, RequestRedirect, Response, ResponseType};
+use web_sys::{
+    AbortController, Headers, ReadableStreamDefaultReader, RequestCredentials, RequestInit,
+    RequestRedirect, Response, ResponseType,
+};
 
 /// Response bytes queued for the proxy before the reader pauses.
 const MAX_QUEUED: usize = 4 * MAX_BODY_CHUNK;
@@ -38,7 +41,9 @@ pub struct FetchOptions {
 
 impl Default for FetchOptions {
     fn default() -> Self {
-        FetchOptions { max_request_body: 32 << 20 }
+        FetchOptions {
+            max_request_body: 32 << 20,
+        }
     }
 }
 
@@ -90,7 +95,11 @@ impl Upstream for FetchUpstream {
             body: Vec::new(),
             max_body: self.options.max_request_body,
         };
-        if exchange.pending.as_ref().is_some_and(|r| r.body == RequestBody::None) {
+        if exchange
+            .pending
+            .as_ref()
+            .is_some_and(|r| r.body == RequestBody::None)
+        {
             exchange.launch();
         }
         Box::new(exchange)
@@ -108,7 +117,9 @@ struct FetchExchange {
 
 impl FetchExchange {
     fn launch(&mut self) {
-        let Some(request) = self.pending.take() else { return };
+        let Some(request) = self.pending.take() else {
+            return;
+        };
         let body = std::mem::take(&mut self.body);
         let shared = self.shared.clone();
         let signal = self.controller.as_ref().map(|c| c.signal());
@@ -130,8 +141,16 @@ impl Exchange for FetchExchange {
         if self.body.len() + data.len() > self.max_body {
             self.pending = None;
             self.body = Vec::new();
-            let msg = format!("request body over {} bytes cannot be sent through fetch()", self.max_body);
-            self.shared.borrow_mut().push(UpstreamEvent::Error(UpstreamError::new(ErrorKind::Unsupported, msg)));
+            let msg = format!(
+                "request body over {} bytes cannot be sent through fetch()",
+                self.max_body
+            );
+            self.shared
+                .borrow_mut()
+                .push(UpstreamEvent::Error(UpstreamError::new(
+                    ErrorKind::Unsupported,
+                    msg,
+                )));
             return data.len();
         }
         self.body.extend_from_slice(data);
@@ -191,7 +210,9 @@ async fn run(
     body: Vec<u8>,
     signal: Option<web_sys::AbortSignal>,
 ) -> Result<(), UpstreamError> {
-    let js = |what: &str, e: JsValue| UpstreamError::new(ErrorKind::Io, format!("{what}: {}", describe(&e)));
+    let js = |what: &str, e: JsValue| {
+        UpstreamError::new(ErrorKind::Io, format!("{what}: {}", describe(&e)))
+    };
     let init = RequestInit::new();
     init.set_method(&request.method);
     // The guest's requests carry no browser cookies or credentials.
@@ -217,14 +238,20 @@ async fn run(
     let fetch: Function = Reflect::get(&global, &JsValue::from_str("fetch"))
         .ok()
         .and_then(|f| f.dyn_into().ok())
-        .ok_or_else(|| UpstreamError::new(ErrorKind::Unsupported, "no fetch() in this JS context"))?;
+        .ok_or_else(|| {
+            UpstreamError::new(ErrorKind::Unsupported, "no fetch() in this JS context")
+        })?;
     let url = request.url.to_string();
     let promise: Promise = fetch
         .call2(&global, &JsValue::from_str(&url), &init)
         .map_err(refused)?
         .dyn_into()
         .map_err(|e| js("fetch() result", e))?;
-    let response: Response = JsFuture::from(promise).await.map_err(refused)?.dyn_into().map_err(|e| js("Response", e))?;
+    let response: Response = JsFuture::from(promise)
+        .await
+        .map_err(refused)?
+        .dyn_into()
+        .map_err(|e| js("Response", e))?;
     if response.type_() == ResponseType::Opaqueredirect || response.status() == 0 {
         return Err(UpstreamError::new(
             ErrorKind::Cors,
@@ -236,11 +263,18 @@ async fn run(
     let mut head_fields = Vec::new();
     if let Ok(Some(iter)) = js_sys::try_iter(&response.headers()) {
         for entry in iter.flatten() {
-            let name = Reflect::get(&entry, &JsValue::from(0)).ok().and_then(|v| v.as_string());
-            let value = Reflect::get(&entry, &JsValue::from(1)).ok().and_then(|v| v.as_string());
-            let (Some(name), Some(value)) = (name, value) else { continue };
+            let name = Reflect::get(&entry, &JsValue::from(0))
+                .ok()
+                .and_then(|v| v.as_string());
+            let value = Reflect::get(&entry, &JsValue::from(1))
+                .ok()
+                .and_then(|v| v.as_string());
+            let (Some(name), Some(value)) = (name, value) else {
+                continue;
+            };
             // fetch() hands out decoded bodies of unannounced length.
-            let framing = name.eq_ignore_ascii_case("content-encoding") || name.eq_ignore_ascii_case("content-length");
+            let framing = name.eq_ignore_ascii_case("content-encoding")
+                || name.eq_ignore_ascii_case("content-length");
             if framing && !no_body {
                 continue;
             }
@@ -251,7 +285,11 @@ async fn run(
         status,
         reason: response.status_text(),
         headers: head_fields,
-        body: if no_body { ResponseBody::None } else { ResponseBody::Unknown },
+        body: if no_body {
+            ResponseBody::None
+        } else {
+            ResponseBody::Unknown
+        },
     };
     shared.borrow_mut().push(UpstreamEvent::Head(head));
     let stream = match response.body() {
@@ -261,15 +299,23 @@ async fn run(
             return Ok(());
         }
     };
-    let reader: ReadableStreamDefaultReader = stream.get_reader().dyn_into().map_err(|e| js("body reader", e.into()))?;
+    let reader: ReadableStreamDefaultReader = stream
+        .get_reader()
+        .dyn_into()
+        .map_err(|e| js("body reader", e.into()))?;
     loop {
         Room(shared.clone()).await;
         if shared.borrow().cancelled {
             let _ = reader.cancel();
             return Ok(());
         }
-        let chunk = JsFuture::from(reader.read()).await.map_err(|e| js("reading the response body", e))?;
-        let done = Reflect::get(&chunk, &JsValue::from_str("done")).ok().and_then(|v| v.as_bool()).unwrap_or(true);
+        let chunk = JsFuture::from(reader.read())
+            .await
+            .map_err(|e| js("reading the response body", e))?;
+        let done = Reflect::get(&chunk, &JsValue::from_str("done"))
+            .ok()
+            .and_then(|v| v.as_bool())
+            .unwrap_or(true);
         if done {
             shared.borrow_mut().push(UpstreamEvent::End);
             return Ok(());
@@ -305,15 +351,22 @@ fn describe(e: &JsValue) -> String {
         if let Some(s) = v.as_string() {
             return Some(s);
         }
-        let message = Reflect::get(v, &JsValue::from_str("message")).ok()?.as_string()?;
-        let code = Reflect::get(v, &JsValue::from_str("code")).ok().and_then(|c| c.as_string());
+        let message = Reflect::get(v, &JsValue::from_str("message"))
+            .ok()?
+            .as_string()?;
+        let code = Reflect::get(v, &JsValue::from_str("code"))
+            .ok()
+            .and_then(|c| c.as_string());
         Some(match code {
             Some(c) => format!("{message} ({c})"),
             None => message,
         })
     };
     let mut out = text(e).unwrap_or_else(|| format!("{e:?}"));
-    if let Some(cause) = Reflect::get(e, &JsValue::from_str("cause")).ok().filter(|c| !c.is_undefined() && !c.is_null()) {
+    if let Some(cause) = Reflect::get(e, &JsValue::from_str("cause"))
+        .ok()
+        .filter(|c| !c.is_undefined() && !c.is_null())
+    {
         if let Some(c) = text(&cause) {
             out.push_str(": ");
             out.push_str(&c);

@@ -72,13 +72,19 @@ pub enum Detected {
 }
 
 pub fn detect(raw: &[u8]) -> Detected {
-    let Some(header) = raw.get(..5) else { return Detected::NeedMore };
+    let Some(header) = raw.get(..5) else {
+        return Detected::NeedMore;
+    };
     if header[0] != CONTENT_HANDSHAKE {
         return Detected::Rustls;
     }
     let len = u16::from_be_bytes([header[3], header[4]]) as usize;
     let Some(body) = raw.get(5..5 + len) else {
-        return if len > MAX_RECORD { Detected::Rustls } else { Detected::NeedMore };
+        return if len > MAX_RECORD {
+            Detected::Rustls
+        } else {
+            Detected::NeedMore
+        };
     };
     match parse_client_hello(body) {
         Some(mut h) => {
@@ -108,7 +114,10 @@ fn parse_client_hello(record: &[u8]) -> Option<LegacyHello> {
     r.take(sid_len)?;
     let suites_len = r.u16()? as usize;
     let suites = r.take(suites_len)?;
-    let suites: Vec<u16> = suites.chunks_exact(2).map(|c| u16::from_be_bytes([c[0], c[1]])).collect();
+    let suites: Vec<u16> = suites
+        .chunks_exact(2)
+        .map(|c| u16::from_be_bytes([c[0], c[1]]))
+        .collect();
     let comp_len = r.u8()? as usize;
     if !r.take(comp_len)?.contains(&0) {
         return None;
@@ -140,7 +149,10 @@ fn parse_client_hello(record: &[u8]) -> Option<LegacyHello> {
                 EXT_SUPPORTED_GROUPS => {
                     let n = data.u16()? as usize;
                     let list = data.take(n)?;
-                    groups = list.chunks_exact(2).map(|c| u16::from_be_bytes([c[0], c[1]])).collect();
+                    groups = list
+                        .chunks_exact(2)
+                        .map(|c| u16::from_be_bytes([c[0], c[1]]))
+                        .collect();
                 }
                 _ => {}
             }
@@ -150,7 +162,9 @@ fn parse_client_hello(record: &[u8]) -> Option<LegacyHello> {
         return None;
     }
     // RFC 8422 §4: no supported_groups means any curve; take x25519 first.
-    let group = [GROUP_X25519, GROUP_SECP256R1].into_iter().find(|g| groups.is_empty() || groups.contains(g))?;
+    let group = [GROUP_X25519, GROUP_SECP256R1]
+        .into_iter()
+        .find(|g| groups.is_empty() || groups.contains(g))?;
     Some(LegacyHello {
         message: record.to_vec(),
         client_random,
@@ -223,8 +237,13 @@ struct Direction {
 
 impl Direction {
     fn new(key: &[u8], salt: &[u8]) -> Direction {
-        let key = LessSafeKey::new(UnboundKey::new(&aead::AES_128_GCM, key).expect("16-byte AES key"));
-        Direction { key, salt: salt.try_into().expect("4-byte salt"), seq: 0 }
+        let key =
+            LessSafeKey::new(UnboundKey::new(&aead::AES_128_GCM, key).expect("16-byte AES key"));
+        Direction {
+            key,
+            salt: salt.try_into().expect("4-byte salt"),
+            seq: 0,
+        }
     }
 
     fn aad(&self, ty: u8, len: usize) -> [u8; 13] {
@@ -245,7 +264,11 @@ impl Direction {
         let aad = self.aad(ty, plaintext.len());
         let mut body = plaintext.to_vec();
         self.key
-            .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(aad), &mut body)
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(aad),
+                &mut body,
+            )
             .expect("GCM seal of a bounded record");
         self.seq += 1;
         let mut payload = explicit.to_vec();
@@ -263,7 +286,11 @@ impl Direction {
         let aad = self.aad(ty, payload.len() - GCM_EXPLICIT_NONCE - GCM_TAG);
         let plain = self
             .key
-            .open_in_place(Nonce::assume_unique_for_key(nonce), Aad::from(aad), &mut payload[GCM_EXPLICIT_NONCE..])
+            .open_in_place(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(aad),
+                &mut payload[GCM_EXPLICIT_NONCE..],
+            )
             .map_err(|_| "record failed authentication".to_string())?;
         self.seq += 1;
         Ok(plain.to_vec())
@@ -331,9 +358,16 @@ impl LegacyTls {
         flight.extend(handshake_message(HS_CERTIFICATE, &body));
 
         // ServerKeyExchange (RFC 8422 §5.4): named curve, ephemeral key, signature.
-        let alg = if hello.group == GROUP_X25519 { &agreement::X25519 } else { &agreement::ECDH_P256 };
-        let private = EphemeralPrivateKey::generate(alg, &rng).map_err(|_| "ECDHE key generation failed")?;
-        let public = private.compute_public_key().map_err(|_| "ECDHE public key failed")?;
+        let alg = if hello.group == GROUP_X25519 {
+            &agreement::X25519
+        } else {
+            &agreement::ECDH_P256
+        };
+        let private =
+            EphemeralPrivateKey::generate(alg, &rng).map_err(|_| "ECDHE key generation failed")?;
+        let public = private
+            .compute_public_key()
+            .map_err(|_| "ECDHE public key failed")?;
         let mut params = vec![3];
         params.extend_from_slice(&hello.group.to_be_bytes());
         params.push(public.as_ref().len() as u8);
@@ -343,7 +377,9 @@ impl LegacyTls {
         signed.extend_from_slice(&params);
         let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, key_pkcs8, &rng)
             .map_err(|e| format!("leaf key: {e}"))?;
-        let sig = key.sign(&rng, &signed).map_err(|_| "ECDSA signing failed")?;
+        let sig = key
+            .sign(&rng, &signed)
+            .map_err(|_| "ECDSA signing failed")?;
         let mut body = params;
         body.extend_from_slice(&[4, 3]); // sha256, ecdsa (RFC 5246 §7.4.1.4.1)
         body.extend_from_slice(&(sig.as_ref().len() as u16).to_be_bytes());
@@ -389,7 +425,12 @@ impl LegacyTls {
 
     /// Processes whole records from `raw_in` while `plain_in` has room for
     /// what they may carry. Returns whether anything moved.
-    pub fn read(&mut self, raw_in: &mut ByteQueue, plain_in: &mut ByteQueue, raw_out: &mut ByteQueue) -> Result<bool, String> {
+    pub fn read(
+        &mut self,
+        raw_in: &mut ByteQueue,
+        plain_in: &mut ByteQueue,
+        raw_out: &mut ByteQueue,
+    ) -> Result<bool, String> {
         let mut progressed = false;
         while !self.peer_closed {
             let buf = raw_in.as_slice();
@@ -415,7 +456,9 @@ impl LegacyTls {
                     self.handshake.extend_from_slice(&data);
                     self.handshake_messages(raw_out)?;
                 }
-                CONTENT_CCS if matches!(self.state, State::AwaitChangeCipherSpec) && data == [1] => {
+                CONTENT_CCS
+                    if matches!(self.state, State::AwaitChangeCipherSpec) && data == [1] =>
+                {
                     self.read = Some(self.key_direction(true));
                     self.state = State::AwaitFinished;
                 }
@@ -430,7 +473,11 @@ impl LegacyTls {
                         return Err(format!("TLS alert from the guest: {data:?}"));
                     }
                 }
-                _ => return Err(format!("unexpected record type {ty} during the TLS handshake")),
+                _ => {
+                    return Err(format!(
+                        "unexpected record type {ty} during the TLS handshake"
+                    ))
+                }
             }
         }
         Ok(progressed)
@@ -438,7 +485,9 @@ impl LegacyTls {
 
     fn handshake_messages(&mut self, raw_out: &mut ByteQueue) -> Result<(), String> {
         while self.handshake.len() >= 4 {
-            let len = u32::from_be_bytes([0, self.handshake[1], self.handshake[2], self.handshake[3]]) as usize;
+            let len =
+                u32::from_be_bytes([0, self.handshake[1], self.handshake[2], self.handshake[3]])
+                    as usize;
             if len > MAX_RECORD {
                 return Err("handshake message too long".into());
             }
@@ -450,14 +499,23 @@ impl LegacyTls {
             match (message[0], state) {
                 (HS_CLIENT_KEY_EXCHANGE, State::AwaitClientKeyExchange(private)) => {
                     // ECPoint (RFC 8422 §5.7): one length byte, then the point.
-                    let point = message.get(5..).filter(|p| p.len() == message[4] as usize).ok_or("bad ClientKeyExchange")?;
-                    let alg = if self.group == GROUP_X25519 { &agreement::X25519 } else { &agreement::ECDH_P256 };
+                    let point = message
+                        .get(5..)
+                        .filter(|p| p.len() == message[4] as usize)
+                        .ok_or("bad ClientKeyExchange")?;
+                    let alg = if self.group == GROUP_X25519 {
+                        &agreement::X25519
+                    } else {
+                        &agreement::ECDH_P256
+                    };
                     let mut seed = self.client_random.to_vec();
                     seed.extend_from_slice(&self.server_random);
                     let mut master = [0u8; 48];
-                    agreement::agree_ephemeral(private, &UnparsedPublicKey::new(alg, point), |pms| {
-                        prf(pms, b"master secret", &seed, &mut master)
-                    })
+                    agreement::agree_ephemeral(
+                        private,
+                        &UnparsedPublicKey::new(alg, point),
+                        |pms| prf(pms, b"master secret", &seed, &mut master),
+                    )
                     .map_err(|_| "ECDHE with the guest's key failed")?;
                     self.master = master;
                     self.transcript.update(&message);
@@ -468,7 +526,8 @@ impl LegacyTls {
                         return Err("the guest's Finished does not verify".into());
                     }
                     self.transcript.update(&message);
-                    let ours = handshake_message(HS_FINISHED, &self.verify_data(b"server finished"));
+                    let ours =
+                        handshake_message(HS_FINISHED, &self.verify_data(b"server finished"));
                     raw_out.push_all(&plain_record(CONTENT_CCS, &[1]));
                     let mut write = self.key_direction(false);
                     raw_out.push_all(&write.seal(CONTENT_HANDSHAKE, &ours));
@@ -503,7 +562,9 @@ impl LegacyTls {
 
     /// Encrypts response bytes into records while `raw_out` has room.
     pub fn write(&mut self, plain_out: &mut ByteQueue, raw_out: &mut ByteQueue) -> bool {
-        let Some(dir) = &mut self.write else { return false };
+        let Some(dir) = &mut self.write else {
+            return false;
+        };
         let mut progressed = false;
         while !plain_out.is_empty() && raw_out.room() > 0 {
             let n = plain_out.len().min(MAX_FRAGMENT);
@@ -527,7 +588,10 @@ mod tests {
     use super::*;
 
     fn hex(s: &str) -> Vec<u8> {
-        (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
     }
 
     /// busybox 1.35's ClientHello to "localhost", as captured on the wire.
@@ -542,7 +606,9 @@ mod tests {
     #[test]
     fn detects_hellos_without_signature_algorithms() {
         let wire = busybox_hello();
-        let Detected::Legacy(h) = detect(&wire) else { panic!("busybox hello is legacy") };
+        let Detected::Legacy(h) = detect(&wire) else {
+            panic!("busybox hello is legacy")
+        };
         assert_eq!(h.sni.as_deref(), Some("localhost"));
         assert_eq!(h.group, GROUP_X25519);
         assert!(h.renegotiation_scsv);
@@ -556,13 +622,18 @@ mod tests {
         let mut cfg_roots = rustls::RootCertStore::empty();
         let ca = crate::CertificateAuthority::generate(1_700_000_000).unwrap();
         cfg_roots.add(ca.ca_cert_der().clone()).unwrap();
-        let cfg = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_root_certificates(cfg_roots)
-            .with_no_client_auth();
-        let mut client =
-            rustls::ClientConnection::new(std::sync::Arc::new(cfg), "a.example".try_into().unwrap()).unwrap();
+        let cfg = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(cfg_roots)
+        .with_no_client_auth();
+        let mut client = rustls::ClientConnection::new(
+            std::sync::Arc::new(cfg),
+            "a.example".try_into().unwrap(),
+        )
+        .unwrap();
         let mut wire = Vec::new();
         client.write_tls(&mut wire).unwrap();
         assert_eq!(detect(&wire), Detected::Rustls);
@@ -572,7 +643,12 @@ mod tests {
     fn prf_matches_the_published_tls12_sha256_vector() {
         // The widely used P_SHA256 test vector (secret, seed, "test label").
         let mut out = [0u8; 100];
-        prf(&hex("9bbe436ba940f017b17652849a71db35"), b"test label", &hex("a0ba9f936cda311827a6f796ffd5198c"), &mut out);
+        prf(
+            &hex("9bbe436ba940f017b17652849a71db35"),
+            b"test label",
+            &hex("a0ba9f936cda311827a6f796ffd5198c"),
+            &mut out,
+        );
         assert_eq!(&out[..16], &hex("e3f229ba727be17b8d122620557cd453")[..]);
     }
 }

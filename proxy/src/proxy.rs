@@ -41,7 +41,11 @@ pub struct ProxyConfig {
 
 impl Default for ProxyConfig {
     fn default() -> Self {
-        ProxyConfig { limits: Limits::default(), timeouts: Timeouts::default(), queue_size: 64 * 1024 }
+        ProxyConfig {
+            limits: Limits::default(),
+            timeouts: Timeouts::default(),
+            queue_size: 64 * 1024,
+        }
     }
 }
 
@@ -54,8 +58,16 @@ pub struct Proxy {
 impl Proxy {
     /// The CA is shared (`Arc`) so that several proxies — one per thread
     /// natively — present certificates from the same authority.
-    pub fn new(ca: Arc<CertificateAuthority>, upstream: Box<dyn Upstream>, config: ProxyConfig) -> Proxy {
-        Proxy { ca, upstream, config }
+    pub fn new(
+        ca: Arc<CertificateAuthority>,
+        upstream: Box<dyn Upstream>,
+        config: ProxyConfig,
+    ) -> Proxy {
+        Proxy {
+            ca,
+            upstream,
+            config,
+        }
     }
 
     pub fn ca(&self) -> &CertificateAuthority {

@@ -51,8 +51,14 @@ pub struct Certs<'a> {
 impl Certs<'_> {
     fn name_for(&self, sni: Option<&str>) -> Result<String, String> {
         match sni {
-            Some(n) => Ok(Authority::from_host(n, None).map_err(|e| format!("bad SNI name: {e}"))?.host().to_string()),
-            None => self.fallback.clone().ok_or_else(|| "no SNI and no known host name for this connection".into()),
+            Some(n) => Ok(Authority::from_host(n, None)
+                .map_err(|e| format!("bad SNI name: {e}"))?
+                .host()
+                .to_string()),
+            None => self
+                .fallback
+                .clone()
+                .ok_or_else(|| "no SNI and no known host name for this connection".into()),
         }
     }
 }
@@ -61,15 +67,24 @@ pub enum Transport {
     Plain,
     /// Waiting for a complete ClientHello. `decided`: the first record was
     /// seen and left to rustls.
-    TlsAccepting { acceptor: Box<Acceptor>, decided: bool },
-    Tls { conn: Box<ServerConnection>, sni: Option<String> },
+    TlsAccepting {
+        acceptor: Box<Acceptor>,
+        decided: bool,
+    },
+    Tls {
+        conn: Box<ServerConnection>,
+        sni: Option<String>,
+    },
     /// A client rustls cannot serve (see `legacy_tls`).
     Legacy(Box<LegacyTls>),
 }
 
 impl Transport {
     pub fn tls() -> Transport {
-        Transport::TlsAccepting { acceptor: Box::default(), decided: false }
+        Transport::TlsAccepting {
+            acceptor: Box::default(),
+            decided: false,
+        }
     }
 
     pub fn is_tls(&self) -> bool {
@@ -115,11 +130,19 @@ impl Transport {
                         legacy_tls::Detected::NeedMore => return Ok(false),
                         legacy_tls::Detected::Rustls => *decided = true,
                         legacy_tls::Detected::Legacy(hello) => {
-                            let name = certs.name_for(hello.sni.as_deref()).map_err(TransportError)?;
-                            let cert = certs.ca.leaf_certificate(&name).map_err(|e| TransportError(e.to_string()))?;
-                            log::debug!("legacy TLS 1.2 client (no signature_algorithms) for {name}");
+                            let name = certs
+                                .name_for(hello.sni.as_deref())
+                                .map_err(TransportError)?;
+                            let cert = certs
+                                .ca
+                                .leaf_certificate(&name)
+                                .map_err(|e| TransportError(e.to_string()))?;
+                            log::debug!(
+                                "legacy TLS 1.2 client (no signature_algorithms) for {name}"
+                            );
                             let key = certs.ca.leaf_key_pkcs8();
-                            let legacy = LegacyTls::accept(hello, raw_in, raw_out, &cert, &key).map_err(TransportError)?;
+                            let legacy = LegacyTls::accept(hello, raw_in, raw_out, &cert, &key)
+                                .map_err(TransportError)?;
                             *self = Transport::Legacy(Box::new(legacy));
                             self.read(raw_in, plain_in, raw_out, certs)?;
                             return Ok(true);
@@ -129,7 +152,9 @@ impl Transport {
                 let before = raw_in.len();
                 while !raw_in.is_empty() {
                     let mut rd = raw_in.as_slice();
-                    let n = acceptor.read_tls(&mut rd).map_err(|e| TransportError(format!("TLS: {e}")))?;
+                    let n = acceptor
+                        .read_tls(&mut rd)
+                        .map_err(|e| TransportError(format!("TLS: {e}")))?;
                     raw_in.consume(n);
                     if n == 0 {
                         break;
@@ -146,12 +171,18 @@ impl Transport {
                 };
                 let sni = accepted.client_hello().server_name().map(str::to_string);
                 let name = certs.name_for(sni.as_deref()).map_err(TransportError)?;
-                let config = certs.ca.server_config(&name).map_err(|e| TransportError(e.to_string()))?;
+                let config = certs
+                    .ca
+                    .server_config(&name)
+                    .map_err(|e| TransportError(e.to_string()))?;
                 let conn = accepted.into_connection(config).map_err(|(e, mut alert)| {
                     let _ = alert.write(raw_out);
                     TransportError(format!("TLS handshake failed: {e}"))
                 })?;
-                *self = Transport::Tls { conn: Box::new(conn), sni };
+                *self = Transport::Tls {
+                    conn: Box::new(conn),
+                    sni,
+                };
                 // The ClientHello may have come with more records.
                 self.read(raw_in, plain_in, raw_out, certs)?;
                 Ok(true)
@@ -166,7 +197,9 @@ impl Transport {
                         break;
                     }
                     let mut rd = raw_in.as_slice();
-                    let n = conn.read_tls(&mut rd).map_err(|e| TransportError(format!("TLS: {e}")))?;
+                    let n = conn
+                        .read_tls(&mut rd)
+                        .map_err(|e| TransportError(format!("TLS: {e}")))?;
                     raw_in.consume(n);
                     if n == 0 {
                         break;
@@ -181,7 +214,9 @@ impl Transport {
                 }
                 Ok(progressed)
             }
-            Transport::Legacy(l) => l.read(raw_in, plain_in, raw_out).map_err(|e| TransportError(format!("TLS: {e}"))),
+            Transport::Legacy(l) => l
+                .read(raw_in, plain_in, raw_out)
+                .map_err(|e| TransportError(format!("TLS: {e}"))),
         }
     }
 
@@ -202,7 +237,10 @@ impl Transport {
                 // (records add a small overhead, absorbed by raw_out's slack).
                 while !plain_out.is_empty() && raw_out.room() > 0 && !conn.wants_write() {
                     let take = plain_out.len().min(raw_out.room()).min(16 * 1024);
-                    let n = conn.writer().write(&plain_out.as_slice()[..take]).unwrap_or(0);
+                    let n = conn
+                        .writer()
+                        .write(&plain_out.as_slice()[..take])
+                        .unwrap_or(0);
                     if n == 0 {
                         break;
                     }
@@ -239,7 +277,10 @@ impl Transport {
 /// Decrypted bytes from rustls into `plain_in`, as many as fit.
 /// `Ok(true)` if any moved. The guest's close_notify shows up as the
 /// reader's end of stream, which the caller sees through `peer_closed`.
-fn drain_plaintext(conn: &mut ServerConnection, plain_in: &mut ByteQueue) -> Result<bool, TransportError> {
+fn drain_plaintext(
+    conn: &mut ServerConnection,
+    plain_in: &mut ByteQueue,
+) -> Result<bool, TransportError> {
     let mut moved = false;
     let mut buf = [0u8; 4096];
     while plain_in.room() > 0 {

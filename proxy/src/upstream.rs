@@ -101,7 +101,10 @@ pub struct UpstreamError {
 
 impl UpstreamError {
     pub fn new(kind: ErrorKind, detail: impl Into<String>) -> UpstreamError {
-        UpstreamError { kind, detail: detail.into() }
+        UpstreamError {
+            kind,
+            detail: detail.into(),
+        }
     }
 
     /// The HTTP status the guest gets for this failure (RFC 9110 §15.6).

@@ -24,12 +24,19 @@ fn busybox() -> std::path::PathBuf {
 fn busybox_wget(env: &[(&str, String)], args: &[&str]) -> (bool, Vec<u8>, String) {
     let empty_path = scratch_dir();
     let mut cmd = Command::new(busybox());
-    cmd.arg("wget").args(args).env_clear().env("PATH", &empty_path);
+    cmd.arg("wget")
+        .args(args)
+        .env_clear()
+        .env("PATH", &empty_path);
     for (k, v) in env {
         cmd.env(k, v);
     }
     let out = cmd.output().expect("running busybox");
-    (out.status.success(), out.stdout, String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.success(),
+        out.stdout,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 #[test]
@@ -40,7 +47,10 @@ fn busybox_wget_with_proxy_variables() {
     let proxy = ProxyUnderTest::start(Role::ExplicitProxy, std::slice::from_ref(&pki.ca_pem_file));
     let proxy_url = format!("http://{}", proxy.addr);
     // busybox 1.35 takes http_proxy for https URLs too; the seed exports both.
-    let env = [("http_proxy", proxy_url.clone()), ("https_proxy", proxy_url)];
+    let env = [
+        ("http_proxy", proxy_url.clone()),
+        ("https_proxy", proxy_url),
+    ];
     let url = format!("https://localhost:{}/pattern/2000000", https.addr.port());
     let (ok, body, err) = busybox_wget(&env, &["-q", "-O", "-", &url]);
     assert!(ok, "{err}");
@@ -54,7 +64,9 @@ fn busybox_wget_transparent_https_with_its_own_tls() {
     init_logging();
     let pki = TestPki::generate();
     let https = Origin::start(Some(pki.server_config.clone()));
-    let role = Role::Transparent { name: Some("localhost".into()) };
+    let role = Role::Transparent {
+        name: Some("localhost".into()),
+    };
     let proxy = ProxyUnderTest::start_with(
         role,
         std::slice::from_ref(&pki.ca_pem_file),
@@ -67,9 +79,15 @@ fn busybox_wget_transparent_https_with_its_own_tls() {
     assert!(ok, "{err}");
     assert_eq!(sha256_hex(&body), sha256_hex(&pattern(3_000_000)));
     let url = format!("https://localhost:{}/sha", proxy.addr.port());
-    let (ok, body, err) = busybox_wget(&[], &["-q", "-O", "-", "--post-data", "hello busybox", &url]);
+    let (ok, body, err) = busybox_wget(
+        &[],
+        &["-q", "-O", "-", "--post-data", "hello busybox", &url],
+    );
     assert!(ok, "{err} {:?}", https.heads.lock().unwrap());
-    assert_eq!(String::from_utf8_lossy(&body), format!("13 {}", sha256_hex(b"hello busybox")));
+    assert_eq!(
+        String::from_utf8_lossy(&body),
+        format!("13 {}", sha256_hex(b"hello busybox"))
+    );
     let url = format!("https://localhost:{}/missing", proxy.addr.port());
     let (ok, _, err) = busybox_wget(&[], &["-q", "-O", "-", &url]);
     assert!(!ok && err.contains("404"), "a 404 reaches busybox: {err}");

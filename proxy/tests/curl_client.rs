@@ -22,7 +22,11 @@ fn curl(args: &[&str]) -> (i32, Vec<u8>, String) {
         .env_remove("no_proxy")
         .output()
         .expect("curl is installed (scripts/deps/apt-proxy.txt)");
-    (out.status.code().unwrap_or(-1), out.stdout, String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.code().unwrap_or(-1),
+        out.stdout,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 #[test]
@@ -50,10 +54,22 @@ fn curl_through_the_proxy() {
     std::fs::write(&upload, &data).unwrap();
     let url = format!("https://localhost:{}/sha", https.addr.port());
     let at = format!("@{}", upload.display());
-    let (code, body, err) =
-        curl(&["--cacert", ca, "-x", &proxy_url, "-H", "Transfer-Encoding: chunked", "--data-binary", &at, &url]);
+    let (code, body, err) = curl(&[
+        "--cacert",
+        ca,
+        "-x",
+        &proxy_url,
+        "-H",
+        "Transfer-Encoding: chunked",
+        "--data-binary",
+        &at,
+        &url,
+    ]);
     assert_eq!(code, 0, "{err}");
-    assert_eq!(String::from_utf8_lossy(&body), format!("{} {}", data.len(), sha256_hex(&data)));
+    assert_eq!(
+        String::from_utf8_lossy(&body),
+        format!("{} {}", data.len(), sha256_hex(&data))
+    );
 
     // Plain proxy request, chunked response, and a 404 passed through.
     let url = format!("http://127.0.0.1:{}/chunked/123457", http.addr.port());
@@ -67,6 +83,15 @@ fn curl_through_the_proxy() {
 
     // A certificate check that must fail: curl trusting nothing but the origin's CA.
     let url = format!("https://localhost:{}/pattern/10", https.addr.port());
-    let (code, _, _) = curl(&["--cacert", pki.ca_pem_file.to_str().unwrap(), "-x", &proxy_url, &url]);
-    assert_eq!(code, 60, "curl must reject the proxy's leaf when it does not trust proxy.crt");
+    let (code, _, _) = curl(&[
+        "--cacert",
+        pki.ca_pem_file.to_str().unwrap(),
+        "-x",
+        &proxy_url,
+        &url,
+    ]);
+    assert_eq!(
+        code, 60,
+        "curl must reject the proxy's leaf when it does not trust proxy.crt"
+    );
 }

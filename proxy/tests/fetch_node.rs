@@ -6,7 +6,9 @@
 
 use netvm_proxy::fetch::FetchUpstream;
 use netvm_proxy::http::BodyDecoder;
-use netvm_proxy::{CertificateAuthority, Destination, Instant, Proxy, ProxyConfig, ProxyConnection, Role};
+use netvm_proxy::{
+    CertificateAuthority, Destination, Instant, Proxy, ProxyConfig, ProxyConnection, Role,
+};
 use std::io::{Read, Write};
 use std::rc::Rc;
 use std::sync::Arc;
@@ -27,15 +29,23 @@ fn now() -> Instant {
 async fn sleep(ms: i32) {
     let promise = js_sys::Promise::new(&mut |resolve, _| {
         let set_timeout: js_sys::Function =
-            js_sys::Reflect::get(&js_sys::global(), &JsValue::from_str("setTimeout")).unwrap().into();
-        set_timeout.call2(&JsValue::NULL, &resolve, &JsValue::from(ms)).unwrap();
+            js_sys::Reflect::get(&js_sys::global(), &JsValue::from_str("setTimeout"))
+                .unwrap()
+                .into();
+        set_timeout
+            .call2(&JsValue::NULL, &resolve, &JsValue::from(ms))
+            .unwrap();
     });
     JsFuture::from(promise).await.unwrap();
 }
 
 fn proxy() -> Rc<Proxy> {
     let ca = CertificateAuthority::generate((js_sys::Date::now() / 1000.0) as i64).unwrap();
-    Rc::new(Proxy::new(Arc::new(ca), Box::new(FetchUpstream::default()), ProxyConfig::default()))
+    Rc::new(Proxy::new(
+        Arc::new(ca),
+        Box::new(FetchUpstream::default()),
+        ProxyConfig::default(),
+    ))
 }
 
 fn connection(proxy: &Rc<Proxy>, role: Role) -> ProxyConnection {
@@ -43,7 +53,12 @@ fn connection(proxy: &Rc<Proxy>, role: Role) -> ProxyConnection {
 }
 
 fn connection_to(proxy: &Rc<Proxy>, role: Role, port: u16) -> ProxyConnection {
-    ProxyConnection::new(proxy.clone(), Destination { port, role }, Waker::noop().clone(), now())
+    ProxyConnection::new(
+        proxy.clone(),
+        Destination { port, role },
+        Waker::noop().clone(),
+        now(),
+    )
 }
 
 fn origin_port() -> u16 {
@@ -70,16 +85,26 @@ async fn run_plain(conn: &mut ProxyConnection, request: &[u8]) -> Vec<u8> {
         }
         sleep(10).await;
     }
-    panic!("no complete answer in time; got {:?}", String::from_utf8_lossy(&out));
+    panic!(
+        "no complete answer in time; got {:?}",
+        String::from_utf8_lossy(&out)
+    );
 }
 
 /// Splits a response into head text and decoded body.
 fn parse(response: &[u8]) -> (String, Vec<u8>) {
-    let end = response.windows(4).position(|w| w == b"\r\n\r\n").expect("a response head") + 4;
+    let end = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a response head")
+        + 4;
     let head = String::from_utf8_lossy(&response[..end]).into_owned();
     let mut decoder = if head.contains("Transfer-Encoding: chunked") {
         BodyDecoder::chunked()
-    } else if let Some(l) = head.lines().find_map(|l| l.strip_prefix("Content-Length: ")) {
+    } else if let Some(l) = head
+        .lines()
+        .find_map(|l| l.strip_prefix("Content-Length: "))
+    {
         BodyDecoder::length(l.trim().parse().unwrap())
     } else {
         BodyDecoder::UntilClose
@@ -92,7 +117,10 @@ fn parse(response: &[u8]) -> (String, Vec<u8>) {
         decoder.consume_data(step.data);
         rest = &rest[step.framing + step.data..];
     }
-    assert!(decoder.is_done() || decoder.on_eof().is_ok(), "truncated body in {head}");
+    assert!(
+        decoder.is_done() || decoder.on_eof().is_ok(),
+        "truncated body in {head}"
+    );
     (head, body)
 }
 
@@ -105,7 +133,8 @@ async fn get_streams_a_large_body_through_fetch() {
     let p = proxy();
     let mut conn = connection(&p, Role::ExplicitProxy);
     let len = 3 << 20;
-    let req = format!("GET {ORIGIN}/pattern/{len} HTTP/1.1\r\nAccept: */*\r\nConnection: close\r\n\r\n");
+    let req =
+        format!("GET {ORIGIN}/pattern/{len} HTTP/1.1\r\nAccept: */*\r\nConnection: close\r\n\r\n");
     let (head, body) = parse(&run_plain(&mut conn, req.as_bytes()).await);
     assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
     assert!(head.contains("x-origin: node"), "{head}");
@@ -117,7 +146,11 @@ async fn get_streams_a_large_body_through_fetch() {
 async fn post_body_and_404_pass_through() {
     let p = proxy();
     let data = pattern(200_000);
-    let mut req = format!("POST {ORIGIN}/sha HTTP/1.1\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", data.len()).into_bytes();
+    let mut req = format!(
+        "POST {ORIGIN}/sha HTTP/1.1\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        data.len()
+    )
+    .into_bytes();
     req.extend_from_slice(&data);
     let mut conn = connection(&p, Role::ExplicitProxy);
     let mut out = Vec::new();
@@ -143,7 +176,10 @@ async fn post_body_and_404_pass_through() {
     assert!(head.starts_with("HTTP/1.1 200 "), "{head}");
     let expected = {
         use sha2::Digest;
-        let h: String = sha2::Sha256::digest(&data).iter().map(|b| format!("{b:02x}")).collect();
+        let h: String = sha2::Sha256::digest(&data)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
         format!("{} {h}", data.len())
     };
     assert_eq!(String::from_utf8_lossy(&body), expected);
@@ -159,7 +195,13 @@ async fn post_body_and_404_pass_through() {
 async fn refused_fetch_is_a_502_saying_why() {
     let p = proxy();
     let mut conn = connection(&p, Role::ExplicitProxy);
-    let (head, body) = parse(&run_plain(&mut conn, b"GET http://127.0.0.1:2/ HTTP/1.1\r\nConnection: close\r\n\r\n").await);
+    let (head, body) = parse(
+        &run_plain(
+            &mut conn,
+            b"GET http://127.0.0.1:2/ HTTP/1.1\r\nConnection: close\r\n\r\n",
+        )
+        .await,
+    );
     assert!(head.starts_with("HTTP/1.1 502 "), "{head}");
     let text = String::from_utf8_lossy(&body);
     assert!(text.contains("could not make the request"), "{text}");
@@ -171,7 +213,13 @@ async fn tls_is_terminated_in_wasm_with_a_generated_certificate() {
     // The origin speaks plain HTTP, so the re-issued https:// fetch fails
     // and the guest reads a 502 over the TLS session.
     let p = proxy();
-    let mut conn = connection_to(&p, Role::Transparent { name: Some("127.0.0.1".into()) }, origin_port());
+    let mut conn = connection_to(
+        &p,
+        Role::Transparent {
+            name: Some("127.0.0.1".into()),
+        },
+        origin_port(),
+    );
     let mut roots = rustls::RootCertStore::empty();
     roots.add(p.ca().ca_cert_der().clone()).unwrap();
     let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -184,7 +232,11 @@ async fn tls_is_terminated_in_wasm_with_a_generated_certificate() {
     let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
     let mut tls = rustls::ClientConnection::new(Arc::new(cfg), name).unwrap();
     let port = origin_port();
-    write!(tls.writer(), "GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n").unwrap();
+    write!(
+        tls.writer(),
+        "GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut plain = Vec::new();
     let mut buf = vec![0u8; 65536];
     for _ in 0..2000 {
@@ -200,7 +252,8 @@ async fn tls_is_terminated_in_wasm_with_a_generated_certificate() {
         let mut rd = &buf[..n];
         while !rd.is_empty() {
             tls.read_tls(&mut rd).unwrap();
-            tls.process_new_packets().expect("the guest's TLS client accepts the proxy's certificate");
+            tls.process_new_packets()
+                .expect("the guest's TLS client accepts the proxy's certificate");
         }
         let _ = tls.reader().read_to_end(&mut plain);
         if conn.is_finished() && n == 0 {
@@ -212,5 +265,8 @@ async fn tls_is_terminated_in_wasm_with_a_generated_certificate() {
     }
     let text = String::from_utf8_lossy(&plain);
     assert!(text.starts_with("HTTP/1.1 502 "), "{text}");
-    assert!(text.contains(&format!("https://localhost:{port}/")), "SNI and port make the URL: {text}");
+    assert!(
+        text.contains(&format!("https://localhost:{port}/")),
+        "SNI and port make the URL: {text}"
+    );
 }

@@ -4,8 +4,12 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use netvm_proxy::upstream::{ErrorKind, Exchange, Upstream, UpstreamError, UpstreamEvent, UpstreamRequest};
-use netvm_proxy::{CertificateAuthority, Destination, Instant, Proxy, ProxyConfig, ProxyConnection, Role};
+use netvm_proxy::upstream::{
+    ErrorKind, Exchange, Upstream, UpstreamError, UpstreamEvent, UpstreamRequest,
+};
+use netvm_proxy::{
+    CertificateAuthority, Destination, Instant, Proxy, ProxyConfig, ProxyConnection, Role,
+};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::task::Waker;
@@ -17,7 +21,10 @@ struct Refused(Option<UpstreamError>);
 
 impl Upstream for Refusing {
     fn start(&self, request: UpstreamRequest, _waker: Waker) -> Box<dyn Exchange> {
-        Box::new(Refused(Some(UpstreamError::new(ErrorKind::Refused, request.url.to_string()))))
+        Box::new(Refused(Some(UpstreamError::new(
+            ErrorKind::Refused,
+            request.url.to_string(),
+        ))))
     }
 }
 
@@ -40,10 +47,23 @@ thread_local! {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&mode, data)) = data.split_first() else { return };
-    let role = if mode & 1 == 0 { Role::ExplicitProxy } else { Role::Transparent { name: Some("fuzz.example".into()) } };
+    let Some((&mode, data)) = data.split_first() else {
+        return;
+    };
+    let role = if mode & 1 == 0 {
+        Role::ExplicitProxy
+    } else {
+        Role::Transparent {
+            name: Some("fuzz.example".into()),
+        }
+    };
     let proxy = PROXY.with(|p| p.clone());
-    let mut conn = ProxyConnection::new(proxy, Destination { port: 443, role }, Waker::noop().clone(), Instant::ZERO);
+    let mut conn = ProxyConnection::new(
+        proxy,
+        Destination { port: 443, role },
+        Waker::noop().clone(),
+        Instant::ZERO,
+    );
     let mut out = [0u8; 4096];
     let mut now = 0u64;
     // Split the input at 0xff bytes into separate TCP segments.

@@ -7,7 +7,10 @@ use libfuzzer_sys::fuzz_target;
 use netvm_proxy::http::request::{parse, Limits};
 
 fuzz_target!(|data: &[u8]| {
-    let limits = Limits { max_head_bytes: 4096, max_headers: 16 };
+    let limits = Limits {
+        max_head_bytes: 4096,
+        max_headers: 16,
+    };
     match parse(data, &limits) {
         Ok(Some((head, used))) => {
             assert!(used <= data.len());

@@ -8,14 +8,18 @@ use std::fmt;
 pub enum BodyError {
     Chunked(String),
     /// The peer closed before the body's end.
-    Truncated { missing: Option<u64> },
+    Truncated {
+        missing: Option<u64>,
+    },
 }
 
 impl fmt::Display for BodyError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             BodyError::Chunked(m) => write!(f, "bad chunked body: {m}"),
-            BodyError::Truncated { missing: Some(n) } => write!(f, "body truncated, {n} bytes missing"),
+            BodyError::Truncated { missing: Some(n) } => {
+                write!(f, "body truncated, {n} bytes missing")
+            }
             BodyError::Truncated { missing: None } => write!(f, "chunked body truncated"),
         }
     }
@@ -35,7 +39,9 @@ pub struct BodyStep {
 /// Tracks one body's framing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BodyDecoder {
-    Length { remaining: u64 },
+    Length {
+        remaining: u64,
+    },
     Chunked(ChunkedDecoder),
     /// Delimited by the connection's close (responses only, RFC 9112 §6.3 rule 8).
     UntilClose,
@@ -67,15 +73,25 @@ impl BodyDecoder {
     /// After using `k` of the reported data bytes call `consume_data(k)`.
     pub fn advance(&mut self, input: &[u8]) -> Result<BodyStep, BodyError> {
         Ok(match self {
-            BodyDecoder::Length { remaining } => {
-                BodyStep { framing: 0, data: (input.len() as u64).min(*remaining) as usize }
-            }
+            BodyDecoder::Length { remaining } => BodyStep {
+                framing: 0,
+                data: (input.len() as u64).min(*remaining) as usize,
+            },
             BodyDecoder::Chunked(c) => {
                 let a = c.advance(input)?;
-                BodyStep { framing: a.framing, data: a.data }
+                BodyStep {
+                    framing: a.framing,
+                    data: a.data,
+                }
             }
-            BodyDecoder::UntilClose => BodyStep { framing: 0, data: input.len() },
-            BodyDecoder::Done => BodyStep { framing: 0, data: 0 },
+            BodyDecoder::UntilClose => BodyStep {
+                framing: 0,
+                data: input.len(),
+            },
+            BodyDecoder::Done => BodyStep {
+                framing: 0,
+                data: 0,
+            },
         })
     }
 
@@ -100,7 +116,9 @@ impl BodyDecoder {
                 *self = BodyDecoder::Done;
                 Ok(())
             }
-            BodyDecoder::Length { remaining } => Err(BodyError::Truncated { missing: Some(*remaining) }),
+            BodyDecoder::Length { remaining } => Err(BodyError::Truncated {
+                missing: Some(*remaining),
+            }),
             BodyDecoder::Chunked(c) if c.is_done() => Ok(()),
             BodyDecoder::Chunked(_) => Err(BodyError::Truncated { missing: None }),
         }
@@ -115,7 +133,13 @@ mod tests {
     fn length_body_stops_at_its_end() {
         let mut d = BodyDecoder::length(5);
         let s = d.advance(b"helloGET /").unwrap();
-        assert_eq!(s, BodyStep { framing: 0, data: 5 });
+        assert_eq!(
+            s,
+            BodyStep {
+                framing: 0,
+                data: 5
+            }
+        );
         d.consume_data(3);
         assert!(!d.is_done());
         assert_eq!(d.on_eof(), Err(BodyError::Truncated { missing: Some(2) }));

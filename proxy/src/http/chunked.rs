@@ -11,19 +11,37 @@ const MAX_TRAILERS: usize = 16 * 1024;
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum State {
     /// Reading the hex chunk size; `line` counts bytes of this line.
-    Size { size: u64, digits: u32, line: usize },
+    Size {
+        size: u64,
+        digits: u32,
+        line: usize,
+    },
     /// In chunk extensions (ignored, RFC 9112 §7.1.1) until CRLF.
-    Extension { size: u64, line: usize },
+    Extension {
+        size: u64,
+        line: usize,
+    },
     /// Got CR at the end of the size line.
-    SizeLf { size: u64 },
+    SizeLf {
+        size: u64,
+    },
     /// `remaining` data bytes of the current chunk follow.
-    Data { remaining: u64 },
+    Data {
+        remaining: u64,
+    },
     DataCr,
     DataLf,
     /// At the start of a trailer line; `total` bytes of trailers so far.
-    TrailerStart { total: usize },
-    TrailerLine { total: usize },
-    TrailerLf { total: usize, empty: bool },
+    TrailerStart {
+        total: usize,
+    },
+    TrailerLine {
+        total: usize,
+    },
+    TrailerLf {
+        total: usize,
+        empty: bool,
+    },
     Done,
 }
 
@@ -35,7 +53,13 @@ pub struct ChunkedDecoder {
 
 impl Default for ChunkedDecoder {
     fn default() -> Self {
-        ChunkedDecoder { state: State::Size { size: 0, digits: 0, line: 0 } }
+        ChunkedDecoder {
+            state: State::Size {
+                size: 0,
+                digits: 0,
+                line: 0,
+            },
+        }
     }
 }
 
@@ -69,7 +93,10 @@ impl ChunkedDecoder {
             self.step(input[i])?;
             i += 1;
         }
-        Ok(Advance { framing: i, data: 0 })
+        Ok(Advance {
+            framing: i,
+            data: 0,
+        })
     }
 
     /// Records that `n` data bytes reported by `advance` were used.
@@ -95,10 +122,17 @@ impl ChunkedDecoder {
                             return Err(BodyError::Chunked("chunk size over 64 bits".into()));
                         }
                         let v = (b as char).to_digit(16).unwrap_or(0) as u64;
-                        State::Size { size: size << 4 | v, digits: digits + 1, line: line + 1 }
+                        State::Size {
+                            size: size << 4 | v,
+                            digits: digits + 1,
+                            line: line + 1,
+                        }
                     }
                     _ if digits == 0 => return Err(bad("chunk size expected")),
-                    b';' | b' ' | b'\t' => State::Extension { size, line: line + 1 },
+                    b';' | b' ' | b'\t' => State::Extension {
+                        size,
+                        line: line + 1,
+                    },
                     b'\r' => State::SizeLf { size },
                     _ => return Err(bad("bad chunk size")),
                 }
@@ -110,7 +144,10 @@ impl ChunkedDecoder {
                 match b {
                     b'\r' => State::SizeLf { size },
                     b'\n' => return Err(bad("bare LF in chunk extension")),
-                    _ => State::Extension { size, line: line + 1 },
+                    _ => State::Extension {
+                        size,
+                        line: line + 1,
+                    },
                 }
             }
             State::SizeLf { size } => match b {
@@ -124,7 +161,11 @@ impl ChunkedDecoder {
                 _ => return Err(bad("CRLF expected after chunk data")),
             },
             State::DataLf => match b {
-                b'\n' => State::Size { size: 0, digits: 0, line: 0 },
+                b'\n' => State::Size {
+                    size: 0,
+                    digits: 0,
+                    line: 0,
+                },
                 _ => return Err(bad("LF expected after chunk data")),
             },
             State::TrailerStart { total } | State::TrailerLine { total } => {
@@ -133,7 +174,10 @@ impl ChunkedDecoder {
                 }
                 let at_start = matches!(self.state, State::TrailerStart { .. });
                 match b {
-                    b'\r' => State::TrailerLf { total: total + 1, empty: at_start },
+                    b'\r' => State::TrailerLf {
+                        total: total + 1,
+                        empty: at_start,
+                    },
                     _ => State::TrailerLine { total: total + 1 },
                 }
             }
@@ -209,7 +253,11 @@ mod tests {
         ] {
             assert!(decode(bad, 3).is_err(), "{bad:?} accepted");
         }
-        let long = [b'1'; 1].iter().chain([b';'; MAX_LINE + 2].iter()).copied().collect::<Vec<u8>>();
+        let long = [b'1'; 1]
+            .iter()
+            .chain([b';'; MAX_LINE + 2].iter())
+            .copied()
+            .collect::<Vec<u8>>();
         assert!(decode(&long, 100).is_err());
     }
 

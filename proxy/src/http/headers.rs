@@ -11,7 +11,10 @@ pub struct Header {
 
 impl Header {
     pub fn new(name: &str, value: impl Into<Vec<u8>>) -> Header {
-        Header { name: name.to_string(), value: value.into() }
+        Header {
+            name: name.to_string(),
+            value: value.into(),
+        }
     }
 
     pub fn is(&self, name: &str) -> bool {
@@ -57,7 +60,9 @@ pub fn is_hop_by_hop(header: &Header, connection_tokens: &[String]) -> bool {
 /// The end-to-end fields of `headers`, without hop-by-hop ones and without
 /// any name in `also_drop`.
 pub fn end_to_end(headers: &[Header], also_drop: &[&str]) -> Vec<Header> {
-    let listed: Vec<String> = tokens(headers, "connection").chain(tokens(headers, "proxy-connection")).collect();
+    let listed: Vec<String> = tokens(headers, "connection")
+        .chain(tokens(headers, "proxy-connection"))
+        .collect();
     headers
         .iter()
         .filter(|h| !is_hop_by_hop(h, &listed) && !also_drop.iter().any(|n| h.is(n)))
@@ -86,9 +91,14 @@ pub fn parse_content_length(value: &[u8]) -> Result<u64, String> {
     for part in text.split(',') {
         let part = part.trim();
         if part.is_empty() || part.len() > 19 || !part.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(format!("bad Content-Length {:?}", text.escape_debug().to_string()));
+            return Err(format!(
+                "bad Content-Length {:?}",
+                text.escape_debug().to_string()
+            ));
         }
-        let n: u64 = part.parse().map_err(|_| format!("bad Content-Length {text:?}"))?;
+        let n: u64 = part
+            .parse()
+            .map_err(|_| format!("bad Content-Length {text:?}"))?;
         if result.is_some_and(|r| r != n) {
             return Err(format!("conflicting Content-Length {text:?}"));
         }

@@ -16,7 +16,10 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_head_bytes: 32 * 1024, max_headers: 100 }
+        Limits {
+            max_head_bytes: 32 * 1024,
+            max_headers: 100,
+        }
     }
 }
 
@@ -106,28 +109,41 @@ impl ParseError {
 /// bytes are needed; `Ok(Some((head, n)))` means the head used `n` bytes.
 pub fn parse(input: &[u8], limits: &Limits) -> Result<Option<(RequestHead, usize)>, ParseError> {
     // RFC 9112 §2.2: ignore at least one empty line before a request line.
-    let skip = input.iter().take(4).take_while(|&&b| b == b'\r' || b == b'\n').count();
+    let skip = input
+        .iter()
+        .take(4)
+        .take_while(|&&b| b == b'\r' || b == b'\n')
+        .count();
     let input_after = &input[skip..];
     let mut storage = vec![httparse::EMPTY_HEADER; limits.max_headers];
     let mut req = httparse::Request::new(&mut storage);
     let status = match req.parse(input_after) {
         Ok(s) => s,
         Err(httparse::Error::TooManyHeaders) => {
-            return Err(ParseError::TooLarge(format!("more than {} header fields", limits.max_headers)))
+            return Err(ParseError::TooLarge(format!(
+                "more than {} header fields",
+                limits.max_headers
+            )))
         }
         Err(e) => return Err(ParseError::Malformed(e.to_string())),
     };
     let len = match status {
         httparse::Status::Partial => {
             if input.len() >= limits.max_head_bytes {
-                return Err(ParseError::TooLarge(format!("over {} bytes", limits.max_head_bytes)));
+                return Err(ParseError::TooLarge(format!(
+                    "over {} bytes",
+                    limits.max_head_bytes
+                )));
             }
             return Ok(None);
         }
         httparse::Status::Complete(n) => n + skip,
     };
     if len > limits.max_head_bytes {
-        return Err(ParseError::TooLarge(format!("{len} bytes, limit {}", limits.max_head_bytes)));
+        return Err(ParseError::TooLarge(format!(
+            "{len} bytes, limit {}",
+            limits.max_head_bytes
+        )));
     }
     let method = req.method.unwrap_or_default().to_string();
     let version = match req.version {
@@ -135,18 +151,36 @@ pub fn parse(input: &[u8], limits: &Limits) -> Result<Option<(RequestHead, usize
         _ => Version::Http11,
     };
     let raw_target = req.path.unwrap_or_default();
-    let headers: Vec<Header> = req.headers.iter().map(|h| Header::new(h.name, h.value)).collect();
+    let headers: Vec<Header> = req
+        .headers
+        .iter()
+        .map(|h| Header::new(h.name, h.value))
+        .collect();
     let target = parse_target(&method, raw_target)?;
     let body = framing(&headers, version)?;
-    let connection: Vec<String> =
-        headers::tokens(&headers, "connection").chain(headers::tokens(&headers, "proxy-connection")).collect();
+    let connection: Vec<String> = headers::tokens(&headers, "connection")
+        .chain(headers::tokens(&headers, "proxy-connection"))
+        .collect();
     // RFC 9112 §9.3: HTTP/1.1 persists unless "close"; 1.0 only with "keep-alive".
     let keep_alive = match version {
         Version::Http11 => !connection.iter().any(|t| t == "close"),
-        Version::Http10 => connection.iter().any(|t| t == "keep-alive") && !connection.iter().any(|t| t == "close"),
+        Version::Http10 => {
+            connection.iter().any(|t| t == "keep-alive") && !connection.iter().any(|t| t == "close")
+        }
     };
     let expect_continue = headers::tokens(&headers, "expect").any(|t| t == "100-continue");
-    Ok(Some((RequestHead { method, target, version, headers, body, keep_alive, expect_continue }, len)))
+    Ok(Some((
+        RequestHead {
+            method,
+            target,
+            version,
+            headers,
+            body,
+            keep_alive,
+            expect_continue,
+        },
+        len,
+    )))
 }
 
 fn parse_target(method: &str, raw: &str) -> Result<Target, ParseError> {
@@ -176,10 +210,14 @@ fn framing(headers: &[Header], version: Version) -> Result<BodyDecoder, ParseErr
     let has_cl = headers.iter().any(|h| h.is("content-length"));
     if !te.is_empty() || headers.iter().any(|h| h.is("transfer-encoding")) {
         if has_cl {
-            return Err(ParseError::Malformed("both Transfer-Encoding and Content-Length".into()));
+            return Err(ParseError::Malformed(
+                "both Transfer-Encoding and Content-Length".into(),
+            ));
         }
         if version == Version::Http10 {
-            return Err(ParseError::Malformed("Transfer-Encoding in an HTTP/1.0 request".into()));
+            return Err(ParseError::Malformed(
+                "Transfer-Encoding in an HTTP/1.0 request".into(),
+            ));
         }
         if te != ["chunked"] {
             return Err(ParseError::UnsupportedCoding(te.join(", ")));
@@ -190,7 +228,9 @@ fn framing(headers: &[Header], version: Version) -> Result<BodyDecoder, ParseErr
     for h in headers.iter().filter(|h| h.is("content-length")) {
         let n = headers::parse_content_length(&h.value).map_err(ParseError::Malformed)?;
         if length.is_some_and(|l| l != n) {
-            return Err(ParseError::Malformed("conflicting Content-Length fields".into()));
+            return Err(ParseError::Malformed(
+                "conflicting Content-Length fields".into(),
+            ));
         }
         length = Some(n);
     }
@@ -211,7 +251,9 @@ mod tests {
         let (h, n) = ok(text);
         assert_eq!(n, text.len() - 4);
         assert_eq!(h.method, "GET");
-        let Target::Absolute(u) = &h.target else { panic!("{:?}", h.target) };
+        let Target::Absolute(u) = &h.target else {
+            panic!("{:?}", h.target)
+        };
         assert_eq!(u.to_string(), "https://example.com/a?b");
         assert!(!h.keep_alive);
         assert!(!h.has_body());
@@ -220,8 +262,12 @@ mod tests {
     #[test]
     fn connect_and_origin_forms() {
         let (h, _) = ok("CONNECT example.com:443 HTTP/1.1\r\n\r\n");
-        assert_eq!(h.target, Target::Authority(Authority::parse("example.com:443").unwrap()));
-        let (h, _) = ok("\r\nPOST /x HTTP/1.1\r\nHost: a:8080\r\nTransfer-Encoding: chunked\r\n\r\n");
+        assert_eq!(
+            h.target,
+            Target::Authority(Authority::parse("example.com:443").unwrap())
+        );
+        let (h, _) =
+            ok("\r\nPOST /x HTTP/1.1\r\nHost: a:8080\r\nTransfer-Encoding: chunked\r\n\r\n");
         assert_eq!(h.target, Target::Origin("/x".into()));
         assert_eq!(h.host().unwrap().to_string(), "a:8080");
         assert_eq!(h.body, BodyDecoder::chunked());
@@ -235,17 +281,33 @@ mod tests {
 
     #[test]
     fn partial_heads_wait_for_more() {
-        assert!(parse(b"GET http://a/ HTTP/1.1\r\nHost: a\r\n", &Limits::default()).unwrap().is_none());
+        assert!(
+            parse(b"GET http://a/ HTTP/1.1\r\nHost: a\r\n", &Limits::default())
+                .unwrap()
+                .is_none()
+        );
         assert!(parse(b"", &Limits::default()).unwrap().is_none());
     }
 
     #[test]
     fn refuses_bad_requests() {
         let cases: &[(&str, u16)] = &[
-            ("GET http://a/ HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
-            ("GET http://a/ HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n", 501),
-            ("GET http://a/ HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", 400),
-            ("GET http://a/ HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
+            (
+                "GET http://a/ HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n",
+                400,
+            ),
+            (
+                "GET http://a/ HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n",
+                501,
+            ),
+            (
+                "GET http://a/ HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+                400,
+            ),
+            (
+                "GET http://a/ HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n",
+                400,
+            ),
             ("CONNECT a HTTP/1.1\r\n\r\n", 400),
             ("GET ftp://a/ HTTP/1.1\r\n\r\n", 400),
             ("GET http://a/ HTTP/2.0\r\n\r\n", 400),
@@ -259,7 +321,10 @@ mod tests {
 
     #[test]
     fn enforces_limits() {
-        let limits = Limits { max_head_bytes: 64, max_headers: 2 };
+        let limits = Limits {
+            max_head_bytes: 64,
+            max_headers: 2,
+        };
         let long = format!("GET /{} HTTP/1.1\r\n", "a".repeat(100));
         assert_eq!(parse(long.as_bytes(), &limits).unwrap_err().status(), 431);
         let many = "GET / HTTP/1.1\r\na: 1\r\nb: 2\r\nc: 3\r\n\r\n";

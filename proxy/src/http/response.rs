@@ -16,8 +16,18 @@ pub enum Framing {
 
 /// Serializes a response head. `headers` must already be end-to-end only;
 /// framing and connection fields are added here.
-pub fn head(status: u16, reason: &str, headers: &[Header], framing: Framing, close: bool) -> Vec<u8> {
-    let reason = if reason.is_empty() { canonical_reason(status) } else { reason };
+pub fn head(
+    status: u16,
+    reason: &str,
+    headers: &[Header],
+    framing: Framing,
+    close: bool,
+) -> Vec<u8> {
+    let reason = if reason.is_empty() {
+        canonical_reason(status)
+    } else {
+        reason
+    };
     let mut out = Vec::with_capacity(256);
     out.extend_from_slice(format!("HTTP/1.1 {status:03} {reason}\r\n").as_bytes());
     for h in headers {
@@ -59,7 +69,13 @@ pub fn error(status: u16, message: &str) -> Vec<u8> {
         Header::new("Content-Type", "text/plain; charset=utf-8"),
         Header::new("Cache-Control", "no-store"),
     ];
-    let mut out = head(status, "", &headers, Framing::Length(body.len() as u64), true);
+    let mut out = head(
+        status,
+        "",
+        &headers,
+        Framing::Length(body.len() as u64),
+        true,
+    );
     out.extend_from_slice(body.as_bytes());
     out
 }
@@ -107,7 +123,10 @@ mod tests {
     fn framing_replaces_upstream_length_fields() {
         let hs = [Header::new("Content-Length", "99"), Header::new("X-A", "b")];
         let r = String::from_utf8(head(200, "OK", &hs, Framing::Chunked, false)).unwrap();
-        assert_eq!(r, "HTTP/1.1 200 OK\r\nX-A: b\r\nTransfer-Encoding: chunked\r\n\r\n");
+        assert_eq!(
+            r,
+            "HTTP/1.1 200 OK\r\nX-A: b\r\nTransfer-Encoding: chunked\r\n\r\n"
+        );
         let r = String::from_utf8(head(304, "", &hs, Framing::None, false)).unwrap();
         assert!(r.contains("Content-Length: 99\r\n"));
         assert_eq!(framing_for(None, Version::Http10), Framing::Close);

@@ -47,15 +47,24 @@ impl Authority {
             return Err("empty authority".into());
         }
         let (host, port) = if let Some(rest) = text.strip_prefix('[') {
-            let end = rest.find(']').ok_or_else(|| format!("unterminated IPv6 literal in {text:?}"))?;
+            let end = rest
+                .find(']')
+                .ok_or_else(|| format!("unterminated IPv6 literal in {text:?}"))?;
             let host = &text[..end + 2];
             let after = &rest[end + 1..];
             let port = match after {
                 "" => None,
-                p => Some(p.strip_prefix(':').ok_or_else(|| format!("junk after IPv6 literal in {text:?}"))?),
+                p => Some(
+                    p.strip_prefix(':')
+                        .ok_or_else(|| format!("junk after IPv6 literal in {text:?}"))?,
+                ),
             };
             let inner = &rest[..end];
-            if inner.is_empty() || !inner.bytes().all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.') {
+            if inner.is_empty()
+                || !inner
+                    .bytes()
+                    .all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
+            {
                 return Err(format!("bad IPv6 literal in {text:?}"));
             }
             (host, port)
@@ -70,13 +79,19 @@ impl Authority {
             None => None,
             Some(p) => Some(parse_port(p).ok_or_else(|| format!("bad port in {text:?}"))?),
         };
-        Ok(Authority { host: host.to_ascii_lowercase(), port })
+        Ok(Authority {
+            host: host.to_ascii_lowercase(),
+            port,
+        })
     }
 
     /// An authority from a bare host name (SNI, DNS pool name) and a port.
     pub fn from_host(host: &str, port: Option<u16>) -> Result<Authority, String> {
         check_host(host)?;
-        Ok(Authority { host: host.to_ascii_lowercase(), port })
+        Ok(Authority {
+            host: host.to_ascii_lowercase(),
+            port,
+        })
     }
 
     pub fn host(&self) -> &str {
@@ -85,7 +100,10 @@ impl Authority {
 
     /// The host without IPv6 brackets, as a resolver or TLS name wants it.
     pub fn host_unbracketed(&self) -> &str {
-        self.host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(&self.host)
+        self.host
+            .strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+            .unwrap_or(&self.host)
     }
 
     pub fn port(&self) -> Option<u16> {
@@ -93,7 +111,10 @@ impl Authority {
     }
 
     pub fn with_port(&self, port: Option<u16>) -> Authority {
-        Authority { host: self.host.clone(), port }
+        Authority {
+            host: self.host.clone(),
+            port,
+        }
     }
 
     pub fn port_or(&self, scheme: Scheme) -> u16 {
@@ -129,8 +150,14 @@ fn check_host(host: &str) -> Result<(), String> {
     if host.starts_with('.') || host.contains("..") {
         return Err(format!("empty label in host {host:?}"));
     }
-    if !host.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_') {
-        return Err(format!("bad character in host {:?}", host.escape_debug().to_string()));
+    if !host
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_')
+    {
+        return Err(format!(
+            "bad character in host {:?}",
+            host.escape_debug().to_string()
+        ));
     }
     Ok(())
 }
@@ -155,17 +182,27 @@ impl Url {
         let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
         let authority = Authority::parse(&rest[..end])?;
         let path = origin_path(&rest[end..])?;
-        Ok(Url { scheme, authority, path })
+        Ok(Url {
+            scheme,
+            authority,
+            path,
+        })
     }
 
     pub fn new(scheme: Scheme, authority: Authority, path: &str) -> Result<Url, String> {
-        Ok(Url { scheme, authority, path: origin_path(path)? })
+        Ok(Url {
+            scheme,
+            authority,
+            path: origin_path(path)?,
+        })
     }
 
     /// The Host header value (RFC 9110 §7.2): the port only when not the default.
     pub fn host_header(&self) -> String {
         match self.authority.port() {
-            Some(p) if p != self.scheme.default_port() => format!("{}:{}", self.authority.host(), p),
+            Some(p) if p != self.scheme.default_port() => {
+                format!("{}:{}", self.authority.host(), p)
+            }
             _ => self.authority.host().to_string(),
         }
     }
@@ -177,7 +214,13 @@ impl Url {
 
 impl fmt::Display for Url {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}://{}{}", self.scheme.as_str(), self.host_header(), self.path)
+        write!(
+            f,
+            "{}://{}{}",
+            self.scheme.as_str(),
+            self.host_header(),
+            self.path
+        )
     }
 }
 

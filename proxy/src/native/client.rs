@@ -4,7 +4,8 @@
 use super::{BodyPiece, NativeOptions};
 use crate::http::{chunked, headers, BodyDecoder, Header, Scheme};
 use crate::upstream::{
-    ErrorKind, RequestBody, ResponseBody, ResponseHead, UpstreamError, UpstreamEvent, UpstreamRequest, MAX_BODY_CHUNK,
+    ErrorKind, RequestBody, ResponseBody, ResponseHead, UpstreamError, UpstreamEvent,
+    UpstreamRequest, MAX_BODY_CHUNK,
 };
 use rustls::pki_types::ServerName;
 use rustls::{ClientConnection, StreamOwned};
@@ -24,7 +25,7 @@ pub(crate) struct Job {
     pub options: NativeOptions,
     pub body: Receiver<BodyPiece>,
     pub events: SyncSender<UpstreamEvent>,
-    pub socket: Arc<Mutex<Option<TcpStream>>>,
+    pub socket: Arc<Mutex<super::SocketSlot>>,
     pub waker: Waker,
 }
 
@@ -86,7 +87,15 @@ impl Write for Conn {
 
 impl Job {
     pub fn run(self) {
-        let Job { request, tls, options, body, events, socket, waker } = self;
+        let Job {
+            request,
+            tls,
+            options,
+            body,
+            events,
+            socket,
+            waker,
+        } = self;
         let ctx = Ctx { events, waker };
         match exchange(&ctx, &request, tls, &options, body, &socket) {
             Ok(()) | Err(Failure::Cancelled) => {}
@@ -118,23 +127,33 @@ fn exchange(
     tls: Arc<rustls::ClientConfig>,
     options: &NativeOptions,
     body: Receiver<BodyPiece>,
-    socket: &Mutex<Option<TcpStream>>,
+    socket: &Mutex<super::SocketSlot>,
 ) -> Result<(), Failure> {
     let host = req.url.authority.host_unbracketed().to_string();
     let port = req.url.port();
     let tcp = connect(&host, port, options)?;
     let io_err = |what: &str, e: io::Error| classify_io(&format!("{what} {host}:{port}"), e);
-    tcp.set_nodelay(true).map_err(|e| io_err("configuring socket to", e))?;
-    tcp.set_read_timeout(Some(options.io_timeout)).map_err(|e| io_err("configuring socket to", e))?;
-    tcp.set_write_timeout(Some(options.io_timeout)).map_err(|e| io_err("configuring socket to", e))?;
-    *socket.lock().unwrap_or_else(|p| p.into_inner()) = tcp.try_clone().ok();
+    tcp.set_nodelay(true)
+        .map_err(|e| io_err("configuring socket to", e))?;
+    tcp.set_read_timeout(Some(options.io_timeout))
+        .map_err(|e| io_err("configuring socket to", e))?;
+    tcp.set_write_timeout(Some(options.io_timeout))
+        .map_err(|e| io_err("configuring socket to", e))?;
+    {
+        let mut slot = socket.lock().unwrap_or_else(|p| p.into_inner());
+        if slot.cancelled {
+            return Err(Failure::Cancelled);
+        }
+        slot.stream = tcp.try_clone().ok();
+    }
 
     let mut conn = match req.url.scheme {
         Scheme::Http => Conn::Plain(tcp),
         Scheme::Https => Conn::Tls(Box::new(tls_handshake(tls, &host, port, tcp)?)),
     };
 
-    conn.write_all(&request_head(req)).map_err(|e| io_err("sending request to", e))?;
+    conn.write_all(&request_head(req))
+        .map_err(|e| io_err("sending request to", e))?;
     // A server may answer (and close) before reading the whole body, e.g.
     // 413: keep the write error and still try to read its answer.
     let write_error = send_body(ctx, req, &mut conn, body)?.err();
@@ -143,7 +162,12 @@ fn exchange(
     let mut buf = Vec::with_capacity(16 * 1024);
     let head = match read_head(&mut conn, &mut buf, req.method == "HEAD") {
         Ok(h) => h,
-        Err(e) => return Err(write_error.map(|w| io_err("sending request body to", w)).unwrap_or(e).into()),
+        Err(e) => {
+            return Err(write_error
+                .map(|w| io_err("sending request body to", w))
+                .unwrap_or(e)
+                .into())
+        }
     };
     let (head, mut decoder) = head;
     ctx.send(UpstreamEvent::Head(head))?;
@@ -152,9 +176,12 @@ fn exchange(
     loop {
         // Hand over what is buffered, then read more.
         loop {
-            let step = decoder
-                .advance(&buf)
-                .map_err(|e| UpstreamError::new(ErrorKind::Protocol, format!("response body from {host}: {e}")))?;
+            let step = decoder.advance(&buf).map_err(|e| {
+                UpstreamError::new(
+                    ErrorKind::Protocol,
+                    format!("response body from {host}: {e}"),
+                )
+            })?;
             buf.drain(..step.framing);
             if step.data == 0 {
                 break;
@@ -167,11 +194,13 @@ fn exchange(
         if decoder.is_done() {
             return Ok(ctx.send(UpstreamEvent::End)?);
         }
-        let n = conn.read(&mut chunk).map_err(|e| io_err("reading response from", e))?;
+        let n = conn
+            .read(&mut chunk)
+            .map_err(|e| io_err("reading response from", e))?;
         if n == 0 {
-            decoder
-                .on_eof()
-                .map_err(|e| UpstreamError::new(ErrorKind::Io, format!("response from {host}:{port}: {e}")))?;
+            decoder.on_eof().map_err(|e| {
+                UpstreamError::new(ErrorKind::Io, format!("response from {host}:{port}: {e}"))
+            })?;
             return Ok(ctx.send(UpstreamEvent::End)?);
         }
         buf.extend_from_slice(&chunk[..n]);
@@ -184,7 +213,10 @@ fn connect(host: &str, port: u16, options: &NativeOptions) -> Result<TcpStream, 
         .map_err(|e| UpstreamError::new(ErrorKind::Dns, format!("{host}: {e}")))?
         .collect();
     if addrs.is_empty() {
-        return Err(UpstreamError::new(ErrorKind::Dns, format!("{host}: no addresses")));
+        return Err(UpstreamError::new(
+            ErrorKind::Dns,
+            format!("{host}: no addresses"),
+        ));
     }
     let mut last = None;
     for addr in &addrs {
@@ -201,7 +233,9 @@ fn connect(host: &str, port: u16, options: &NativeOptions) -> Result<TcpStream, 
     };
     Err(match e.kind() {
         io::ErrorKind::ConnectionRefused => UpstreamError::new(ErrorKind::Refused, detail),
-        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => UpstreamError::new(ErrorKind::Timeout, detail),
+        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => {
+            UpstreamError::new(ErrorKind::Timeout, detail)
+        }
         _ => UpstreamError::new(ErrorKind::Connect, detail),
     })
 }
@@ -216,7 +250,8 @@ fn tls_handshake(
     let name = ServerName::try_from(host.to_string()).map_err(|e| tls_err(e.to_string()))?;
     let mut conn = ClientConnection::new(tls, name).map_err(|e| tls_err(e.to_string()))?;
     while conn.is_handshaking() {
-        conn.complete_io(&mut tcp).map_err(|e| classify_io(&format!("TLS handshake with {host}:{port}"), e))?;
+        conn.complete_io(&mut tcp)
+            .map_err(|e| classify_io(&format!("TLS handshake with {host}:{port}"), e))?;
     }
     Ok(StreamOwned::new(conn, tcp))
 }
@@ -229,7 +264,9 @@ fn classify_io(context: &str, e: io::Error) -> UpstreamError {
         return UpstreamError::new(ErrorKind::Tls, detail);
     }
     match e.kind() {
-        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => UpstreamError::new(ErrorKind::Timeout, detail),
+        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => {
+            UpstreamError::new(ErrorKind::Timeout, detail)
+        }
         io::ErrorKind::ConnectionRefused => UpstreamError::new(ErrorKind::Refused, detail),
         _ => UpstreamError::new(ErrorKind::Io, detail),
     }
@@ -237,7 +274,15 @@ fn classify_io(context: &str, e: io::Error) -> UpstreamError {
 
 fn request_head(req: &UpstreamRequest) -> Vec<u8> {
     let mut out = Vec::with_capacity(512);
-    out.extend_from_slice(format!("{} {} HTTP/1.1\r\nHost: {}\r\n", req.method, req.url.path, req.url.host_header()).as_bytes());
+    out.extend_from_slice(
+        format!(
+            "{} {} HTTP/1.1\r\nHost: {}\r\n",
+            req.method,
+            req.url.path,
+            req.url.host_header()
+        )
+        .as_bytes(),
+    );
     for Header { name, value } in &req.headers {
         out.extend_from_slice(name.as_bytes());
         out.extend_from_slice(b": ");
@@ -245,7 +290,9 @@ fn request_head(req: &UpstreamRequest) -> Vec<u8> {
         out.extend_from_slice(b"\r\n");
     }
     match req.body {
-        RequestBody::Length(n) => out.extend_from_slice(format!("Content-Length: {n}\r\n").as_bytes()),
+        RequestBody::Length(n) => {
+            out.extend_from_slice(format!("Content-Length: {n}\r\n").as_bytes())
+        }
         RequestBody::Streamed => out.extend_from_slice(b"Transfer-Encoding: chunked\r\n"),
         // RFC 9110 §8.6: a body-carrying method without one says so.
         RequestBody::None if matches!(req.method.as_str(), "POST" | "PUT" | "PATCH") => {
@@ -294,7 +341,11 @@ fn send_body(
 
 /// Reads the final response head (skipping 1xx interim answers,
 /// RFC 9110 §15.2) and decides the body framing (RFC 9112 §6.3).
-fn read_head(conn: &mut Conn, buf: &mut Vec<u8>, head_request: bool) -> Result<(ResponseHead, BodyDecoder), UpstreamError> {
+fn read_head(
+    conn: &mut Conn,
+    buf: &mut Vec<u8>,
+    head_request: bool,
+) -> Result<(ResponseHead, BodyDecoder), UpstreamError> {
     let proto = |m: String| UpstreamError::new(ErrorKind::Protocol, m);
     let mut chunk = [0u8; 8192];
     loop {
@@ -305,7 +356,11 @@ fn read_head(conn: &mut Conn, buf: &mut Vec<u8>, head_request: bool) -> Result<(
                 Ok(httparse::Status::Complete(len)) => {
                     let status = resp.code.unwrap_or(0);
                     let reason = resp.reason.unwrap_or("").to_string();
-                    let hs: Vec<Header> = resp.headers.iter().map(|h| Header::new(h.name, h.value)).collect();
+                    let hs: Vec<Header> = resp
+                        .headers
+                        .iter()
+                        .map(|h| Header::new(h.name, h.value))
+                        .collect();
                     Some((len, status, reason, hs))
                 }
                 Ok(httparse::Status::Partial) => None,
@@ -314,9 +369,13 @@ fn read_head(conn: &mut Conn, buf: &mut Vec<u8>, head_request: bool) -> Result<(
         };
         let Some((len, status, reason, hs)) = parsed else {
             if buf.len() > MAX_RESPONSE_HEAD {
-                return Err(proto(format!("response head over {MAX_RESPONSE_HEAD} bytes")));
+                return Err(proto(format!(
+                    "response head over {MAX_RESPONSE_HEAD} bytes"
+                )));
             }
-            let n = conn.read(&mut chunk).map_err(|e| classify_io("reading response head", e))?;
+            let n = conn
+                .read(&mut chunk)
+                .map_err(|e| classify_io("reading response head", e))?;
             if n == 0 {
                 return Err(proto("connection closed before a response".into()));
             }
@@ -325,7 +384,9 @@ fn read_head(conn: &mut Conn, buf: &mut Vec<u8>, head_request: bool) -> Result<(
         };
         buf.drain(..len);
         if status == 101 {
-            return Err(proto("server switched protocols, which the proxy does not forward".into()));
+            return Err(proto(
+                "server switched protocols, which the proxy does not forward".into(),
+            ));
         }
         if (100..200).contains(&status) {
             continue;
@@ -353,7 +414,15 @@ fn read_head(conn: &mut Conn, buf: &mut Vec<u8>, head_request: bool) -> Result<(
             (BodyDecoder::UntilClose, ResponseBody::Unknown)
         };
         let keep = headers::end_to_end(&hs, &[]);
-        return Ok((ResponseHead { status, reason, headers: keep, body }, decoder));
+        return Ok((
+            ResponseHead {
+                status,
+                reason,
+                headers: keep,
+                body,
+            },
+            decoder,
+        ));
     }
 }
 
@@ -375,7 +444,12 @@ mod tests {
             text,
             "POST /up?x=1 HTTP/1.1\r\nHost: example.com:8080\r\nAccept: */*\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
         );
-        let req = UpstreamRequest { body: RequestBody::None, ..req };
-        assert!(String::from_utf8(request_head(&req)).unwrap().contains("Content-Length: 0\r\n"));
+        let req = UpstreamRequest {
+            body: RequestBody::None,
+            ..req
+        };
+        assert!(String::from_utf8(request_head(&req))
+            .unwrap()
+            .contains("Content-Length: 0\r\n"));
     }
 }

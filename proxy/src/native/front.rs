@@ -36,12 +36,14 @@ pub fn serve(listener: TcpListener, config: FrontConfig) -> io::Result<()> {
     for stream in listener.incoming() {
         let stream = stream?;
         let config = config.clone();
-        std::thread::Builder::new().name("netvm-proxy-conn".into()).spawn(move || {
-            let peer = stream.peer_addr().ok();
-            if let Err(e) = serve_connection(stream, config) {
-                log::debug!("connection from {peer:?}: {e}");
-            }
-        })?;
+        std::thread::Builder::new()
+            .name("netvm-proxy-conn".into())
+            .spawn(move || {
+                let peer = stream.peer_addr().ok();
+                if let Err(e) = serve_connection(stream, config) {
+                    log::debug!("connection from {peer:?}: {e}");
+                }
+            })?;
     }
     Ok(())
 }
@@ -68,7 +70,11 @@ impl Signal {
     fn wait(&self, timeout: Duration) {
         let mut woken = self.woken.lock().unwrap_or_else(|p| p.into_inner());
         if !*woken {
-            woken = self.cond.wait_timeout(woken, timeout).unwrap_or_else(|p| p.into_inner()).0;
+            woken = self
+                .cond
+                .wait_timeout(woken, timeout)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
         }
         *woken = false;
     }
@@ -80,8 +86,15 @@ pub fn serve_connection(stream: TcpStream, config: FrontConfig) -> io::Result<()
         Some(p) => p,
         None => stream.local_addr()?.port(),
     };
-    let dest = Destination { port, role: config.role.clone() };
-    let proxy = std::rc::Rc::new(Proxy::new(config.ca, Box::new(config.upstream), config.proxy));
+    let dest = Destination {
+        port,
+        role: config.role.clone(),
+    };
+    let proxy = std::rc::Rc::new(Proxy::new(
+        config.ca,
+        Box::new(config.upstream),
+        config.proxy,
+    ));
     let signal = Arc::new(Signal::default());
     let waker = Waker::from(signal.clone());
     let epoch = std::time::Instant::now();
@@ -91,21 +104,23 @@ pub fn serve_connection(stream: TcpStream, config: FrontConfig) -> io::Result<()
     // A reader thread turns the blocking socket into messages; `None` is EOF.
     let (tx, rx) = mpsc::sync_channel::<Option<Vec<u8>>>(4);
     let mut reader = stream.try_clone()?;
-    std::thread::Builder::new().name("netvm-proxy-read".into()).spawn(move || {
-        let mut buf = vec![0u8; 64 * 1024];
-        loop {
-            let msg = match reader.read(&mut buf) {
-                Ok(0) | Err(_) => None,
-                Ok(n) => Some(buf[..n].to_vec()),
-            };
-            let eof = msg.is_none();
-            let sent = tx.send(msg).is_ok();
-            waker.wake_by_ref();
-            if eof || !sent {
-                return;
+    std::thread::Builder::new()
+        .name("netvm-proxy-read".into())
+        .spawn(move || {
+            let mut buf = vec![0u8; 64 * 1024];
+            loop {
+                let msg = match reader.read(&mut buf) {
+                    Ok(0) | Err(_) => None,
+                    Ok(n) => Some(buf[..n].to_vec()),
+                };
+                let eof = msg.is_none();
+                let sent = tx.send(msg).is_ok();
+                waker.wake_by_ref();
+                if eof || !sent {
+                    return;
+                }
             }
-        }
-    })?;
+        })?;
 
     let mut writer = stream;
     let mut pending: Option<(Vec<u8>, usize)> = None;
@@ -164,7 +179,11 @@ pub fn serve_connection(stream: TcpStream, config: FrontConfig) -> io::Result<()
         if progressed {
             continue;
         }
-        let wait = conn.poll_at().map(|t| t.saturating_since(clock())).unwrap_or(MAX_WAIT).min(MAX_WAIT);
+        let wait = conn
+            .poll_at()
+            .map(|t| t.saturating_since(clock()))
+            .unwrap_or(MAX_WAIT)
+            .min(MAX_WAIT);
         signal.wait(wait.max(Duration::from_millis(1)));
     };
     let _ = writer.shutdown(Shutdown::Both);

@@ -10,9 +10,12 @@ mod client;
 pub mod front;
 mod roots;
 
-use crate::upstream::{Exchange, RequestBody, Upstream, UpstreamEvent, UpstreamRequest, MAX_BODY_CHUNK};
+use crate::upstream::{
+    Exchange, RequestBody, Upstream, UpstreamEvent, UpstreamRequest, MAX_BODY_CHUNK,
+};
 use std::net::{Shutdown, TcpStream};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::task::Waker;
@@ -32,6 +35,9 @@ pub struct NativeOptions {
     pub connect_timeout: Duration,
     /// Longest wait for any single read or write on an upstream socket.
     pub io_timeout: Duration,
+    /// Requests in flight at once (one thread each); more are refused with
+    /// a 502 so that a guest cannot exhaust the host's threads.
+    pub max_in_flight: usize,
 }
 
 impl Default for NativeOptions {
@@ -41,6 +47,7 @@ impl Default for NativeOptions {
             extra_ca_files: Vec::new(),
             connect_timeout: Duration::from_secs(15),
             io_timeout: Duration::from_secs(60),
+            max_in_flight: 256,
         }
     }
 }
@@ -49,12 +56,17 @@ impl Default for NativeOptions {
 pub struct NativeUpstream {
     tls: Arc<rustls::ClientConfig>,
     options: NativeOptions,
+    in_flight: Arc<AtomicUsize>,
 }
 
 impl NativeUpstream {
     pub fn new(options: NativeOptions) -> Result<NativeUpstream, RootsError> {
         let tls = roots::client_config(options.system_roots, &options.extra_ca_files)?;
-        Ok(NativeUpstream { tls, options })
+        Ok(NativeUpstream {
+            tls,
+            options,
+            in_flight: Arc::new(AtomicUsize::new(0)),
+        })
     }
 }
 
@@ -62,8 +74,9 @@ impl Upstream for NativeUpstream {
     fn start(&self, request: UpstreamRequest, waker: Waker) -> Box<dyn Exchange> {
         let (body_tx, body_rx) = mpsc::sync_channel(CHANNEL_DEPTH);
         let (event_tx, event_rx) = mpsc::sync_channel(CHANNEL_DEPTH);
-        let socket = Arc::new(Mutex::new(None));
+        let socket = Arc::new(Mutex::new(SocketSlot::default()));
         let has_body = request.body != RequestBody::None;
+        let slot = InFlight::take(&self.in_flight, self.options.max_in_flight);
         let job = client::Job {
             request,
             tls: self.tls.clone(),
@@ -73,13 +86,50 @@ impl Upstream for NativeUpstream {
             socket: socket.clone(),
             waker,
         };
-        let spawned = std::thread::Builder::new().name("netvm-proxy-upstream".into()).spawn(move || job.run());
-        let mut exchange =
-            NativeExchange { body: has_body.then_some(body_tx), end_pending: false, events: event_rx, socket, failed: None };
+        let mut exchange = NativeExchange {
+            body: has_body.then_some(body_tx),
+            end_pending: false,
+            events: event_rx,
+            socket,
+            failed: None,
+        };
+        let Some(slot) = slot else {
+            exchange.failed = Some(format!(
+                "more than {} upstream requests in flight",
+                self.options.max_in_flight
+            ));
+            return Box::new(exchange);
+        };
+        let spawned = std::thread::Builder::new()
+            .name("netvm-proxy-upstream".into())
+            .spawn(move || {
+                job.run();
+                drop(slot);
+            });
         if let Err(e) = spawned {
             exchange.failed = Some(format!("cannot start a thread: {e}"));
         }
         Box::new(exchange)
+    }
+}
+
+/// One of `max_in_flight` slots, released when the worker thread ends.
+struct InFlight(Arc<AtomicUsize>);
+
+impl InFlight {
+    fn take(counter: &Arc<AtomicUsize>, max: usize) -> Option<InFlight> {
+        counter
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .ok()?;
+        Some(InFlight(counter.clone()))
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -96,13 +146,15 @@ struct NativeExchange {
     end_pending: bool,
     events: Receiver<UpstreamEvent>,
     /// The thread's socket, shut down on drop to unblock it.
-    socket: Arc<Mutex<Option<TcpStream>>>,
+    socket: Arc<Mutex<SocketSlot>>,
     failed: Option<String>,
 }
 
 impl Exchange for NativeExchange {
     fn write_body(&mut self, data: &[u8]) -> usize {
-        let Some(tx) = &self.body else { return data.len() };
+        let Some(tx) = &self.body else {
+            return data.len();
+        };
         let n = data.len().min(MAX_BODY_CHUNK);
         match tx.try_send(BodyPiece::Data(data[..n].to_vec())) {
             Ok(()) => n,
@@ -121,15 +173,20 @@ impl Exchange for NativeExchange {
     fn poll_event(&mut self) -> Option<UpstreamEvent> {
         self.send_end();
         if let Some(msg) = self.failed.take() {
-            return Some(UpstreamEvent::Error(crate::UpstreamError::new(crate::ErrorKind::Io, msg)));
+            return Some(UpstreamEvent::Error(crate::UpstreamError::new(
+                crate::ErrorKind::Io,
+                msg,
+            )));
         }
         match self.events.try_recv() {
             Ok(ev) => Some(ev),
             Err(TryRecvError::Empty) => None,
-            Err(TryRecvError::Disconnected) => Some(UpstreamEvent::Error(crate::UpstreamError::new(
-                crate::ErrorKind::Io,
-                "upstream worker ended without an answer",
-            ))),
+            Err(TryRecvError::Disconnected) => {
+                Some(UpstreamEvent::Error(crate::UpstreamError::new(
+                    crate::ErrorKind::Io,
+                    "upstream worker ended without an answer",
+                )))
+            }
         }
     }
 }
@@ -154,8 +211,69 @@ impl NativeExchange {
 
 impl Drop for NativeExchange {
     fn drop(&mut self) {
-        if let Some(s) = self.socket.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+        let mut slot = self.socket.lock().unwrap_or_else(|p| p.into_inner());
+        slot.cancelled = true;
+        if let Some(s) = slot.stream.as_ref() {
             let _ = s.shutdown(Shutdown::Both);
         }
+    }
+}
+
+/// The worker's socket as the exchange sees it. `cancelled` covers a drop
+/// that comes before the worker has connected.
+#[derive(Default)]
+pub(crate) struct SocketSlot {
+    pub stream: Option<TcpStream>,
+    pub cancelled: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::Url;
+    use crate::upstream::ErrorKind;
+    use std::net::TcpListener;
+
+    #[test]
+    fn requests_beyond_the_in_flight_limit_are_refused() {
+        // An origin that accepts and never answers keeps the first request busy.
+        let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = Url::parse(&format!("http://{}/", silent.local_addr().unwrap())).unwrap();
+        // Plain HTTP only: a CA file is needed to build the client, never used.
+        let ca = crate::CertificateAuthority::generate(1_700_000_000).unwrap();
+        let ca_file =
+            std::env::temp_dir().join(format!("netvm-proxy-inflight-{}.pem", std::process::id()));
+        std::fs::write(&ca_file, ca.ca_cert_pem()).unwrap();
+        let options = NativeOptions {
+            system_roots: false,
+            extra_ca_files: vec![ca_file.clone()],
+            max_in_flight: 1,
+            ..NativeOptions::default()
+        };
+        let upstream = NativeUpstream::new(options).unwrap();
+        let _ = std::fs::remove_file(&ca_file);
+        let request = || UpstreamRequest {
+            method: "GET".into(),
+            url: url.clone(),
+            headers: vec![],
+            body: RequestBody::None,
+        };
+        let first = upstream.start(request(), Waker::noop().clone());
+        let mut second = upstream.start(request(), Waker::noop().clone());
+        match second.poll_event() {
+            Some(UpstreamEvent::Error(e)) => assert!(
+                e.detail.contains("in flight") && e.kind == ErrorKind::Io,
+                "{e}"
+            ),
+            other => panic!("second request not refused: {other:?}"),
+        }
+        drop(first);
+        // The slot comes back once the first worker ends (its socket is shut down on drop).
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while upstream.in_flight.load(Ordering::Acquire) > 0 {
+            assert!(std::time::Instant::now() < deadline, "slot never released");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        drop(silent);
     }
 }

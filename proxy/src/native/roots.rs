@@ -18,8 +18,13 @@ pub enum RootsError {
 impl fmt::Display for RootsError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            RootsError::File { path, message } => write!(f, "CA file {}: {message}", path.display()),
-            RootsError::NoRoots => write!(f, "no trusted root certificates (no system roots, no --upstream-ca)"),
+            RootsError::File { path, message } => {
+                write!(f, "CA file {}: {message}", path.display())
+            }
+            RootsError::NoRoots => write!(
+                f,
+                "no trusted root certificates (no system roots, no --upstream-ca)"
+            ),
             RootsError::Rustls(m) => write!(f, "TLS client configuration: {m}"),
         }
     }
@@ -27,7 +32,10 @@ impl fmt::Display for RootsError {
 
 impl std::error::Error for RootsError {}
 
-pub fn client_config(system_roots: bool, extra: &[PathBuf]) -> Result<Arc<rustls::ClientConfig>, RootsError> {
+pub fn client_config(
+    system_roots: bool,
+    extra: &[PathBuf],
+) -> Result<Arc<rustls::ClientConfig>, RootsError> {
     let mut store = RootCertStore::empty();
     if system_roots {
         let found = rustls_native_certs::load_native_certs();
@@ -39,7 +47,10 @@ pub fn client_config(system_roots: bool, extra: &[PathBuf]) -> Result<Arc<rustls
     }
     for path in extra {
         for cert in read_pem_certs(path)? {
-            store.add(cert).map_err(|e| RootsError::File { path: path.clone(), message: e.to_string() })?;
+            store.add(cert).map_err(|e| RootsError::File {
+                path: path.clone(),
+                message: e.to_string(),
+            })?;
         }
     }
     if store.is_empty() {
@@ -56,7 +67,10 @@ pub fn client_config(system_roots: bool, extra: &[PathBuf]) -> Result<Arc<rustls
 }
 
 fn read_pem_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, RootsError> {
-    let err = |message: String| RootsError::File { path: path.to_path_buf(), message };
+    let err = |message: String| RootsError::File {
+        path: path.to_path_buf(),
+        message,
+    };
     let certs = CertificateDer::pem_file_iter(path)
         .map_err(|e| err(e.to_string()))?
         .collect::<Result<Vec<_>, _>>()

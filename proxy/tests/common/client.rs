@@ -35,23 +35,40 @@ impl Guest {
         let tcp = TcpStream::connect(proxy).unwrap();
         tcp.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
         tcp.set_nodelay(true).unwrap();
-        Guest { conn: BufReader::new(Box::new(tcp)) }
+        Guest {
+            conn: BufReader::new(Box::new(tcp)),
+        }
     }
 
     /// CONNECT `authority`, then TLS as `name` trusting only `ca`.
-    pub fn connect_tls(proxy: SocketAddr, authority: &str, name: &str, ca: &CertificateAuthority) -> Guest {
+    pub fn connect_tls(
+        proxy: SocketAddr,
+        authority: &str,
+        name: &str,
+        ca: &CertificateAuthority,
+    ) -> Guest {
         let mut tcp = TcpStream::connect(proxy).unwrap();
         tcp.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-        write!(tcp, "CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n\r\n").unwrap();
+        write!(
+            tcp,
+            "CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n\r\n"
+        )
+        .unwrap();
         let mut reply = Vec::new();
         let mut byte = [0u8; 1];
         while !reply.ends_with(b"\r\n\r\n") {
-            assert_eq!(tcp.read(&mut byte).unwrap(), 1, "proxy closed during CONNECT");
+            assert_eq!(
+                tcp.read(&mut byte).unwrap(),
+                1,
+                "proxy closed during CONNECT"
+            );
             reply.push(byte[0]);
         }
         let reply = String::from_utf8(reply).unwrap();
         assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
-        Guest { conn: BufReader::new(Box::new(tls_over(tcp, name, ca.ca_cert_der()))) }
+        Guest {
+            conn: BufReader::new(Box::new(tls_over(tcp, name, ca.ca_cert_der()))),
+        }
     }
 
     /// TLS straight to the proxy's port (transparent mode).
@@ -60,10 +77,16 @@ impl Guest {
     }
 
     /// TLS to `addr` trusting only `root` (a direct request, no proxy).
-    pub fn connect_tls_trusting(addr: SocketAddr, name: &str, root: &CertificateDer<'static>) -> Guest {
+    pub fn connect_tls_trusting(
+        addr: SocketAddr,
+        name: &str,
+        root: &CertificateDer<'static>,
+    ) -> Guest {
         let tcp = TcpStream::connect(addr).unwrap();
         tcp.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-        Guest { conn: BufReader::new(Box::new(tls_over(tcp, name, root))) }
+        Guest {
+            conn: BufReader::new(Box::new(tls_over(tcp, name, root))),
+        }
     }
 
     pub fn send(&mut self, bytes: &[u8]) {
@@ -85,7 +108,10 @@ impl Guest {
         let mut head = String::new();
         loop {
             let mut line = String::new();
-            assert!(self.conn.read_line(&mut line).unwrap() > 0, "proxy closed before a full head: {head:?}");
+            assert!(
+                self.conn.read_line(&mut line).unwrap() > 0,
+                "proxy closed before a full head: {head:?}"
+            );
             head.push_str(&line);
             if line == "\r\n" {
                 break;
@@ -137,7 +163,11 @@ impl Guest {
     }
 }
 
-fn tls_over(tcp: TcpStream, name: &str, root: &CertificateDer<'static>) -> StreamOwned<ClientConnection, TcpStream> {
+fn tls_over(
+    tcp: TcpStream,
+    name: &str,
+    root: &CertificateDer<'static>,
+) -> StreamOwned<ClientConnection, TcpStream> {
     let mut roots = rustls::RootCertStore::empty();
     roots.add(root.clone()).unwrap();
     let provider = Arc::new(rustls::crypto::ring::default_provider());

@@ -23,7 +23,10 @@ pub fn init_logging() {
 }
 
 pub fn unix_now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
 }
 
 /// A scratch directory for this test process.
@@ -49,15 +52,22 @@ pub struct TestPki {
 impl TestPki {
     pub fn generate() -> TestPki {
         let mut ca_params = CertificateParams::default();
-        ca_params.distinguished_name.push(DnType::CommonName, "netvm test origin CA");
+        ca_params
+            .distinguished_name
+            .push(DnType::CommonName, "netvm test origin CA");
         ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::DigitalSignature];
+        ca_params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
         let ca_key = KeyPair::generate().unwrap();
         let ca_cert = ca_params.self_signed(&ca_key).unwrap();
         let issuer = Issuer::new(ca_params, ca_key);
 
-        let mut leaf = CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).unwrap();
-        leaf.distinguished_name.push(DnType::CommonName, "localhost");
+        let mut leaf =
+            CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).unwrap();
+        leaf.distinguished_name
+            .push(DnType::CommonName, "localhost");
         let leaf_key = KeyPair::generate().unwrap();
         let leaf_cert = leaf.signed_by(&leaf_key, &issuer).unwrap();
 
@@ -72,7 +82,11 @@ impl TestPki {
             .with_no_client_auth()
             .with_single_cert(vec![leaf_cert.der().clone()], key)
             .unwrap();
-        TestPki { ca_pem_file, ca_der: ca_cert.der().clone(), server_config: Arc::new(server_config) }
+        TestPki {
+            ca_pem_file,
+            ca_der: ca_cert.der().clone(),
+            server_config: Arc::new(server_config),
+        }
     }
 }
 
@@ -87,18 +101,30 @@ impl ProxyUnderTest {
         Self::start_with(role, upstream_ca, ProxyConfig::default(), None)
     }
 
-    pub fn start_with(role: Role, upstream_ca: &[PathBuf], proxy: ProxyConfig, dest_port: Option<u16>) -> ProxyUnderTest {
+    pub fn start_with(
+        role: Role,
+        upstream_ca: &[PathBuf],
+        proxy: ProxyConfig,
+        dest_port: Option<u16>,
+    ) -> ProxyUnderTest {
         let options = NativeOptions {
             system_roots: false,
             extra_ca_files: upstream_ca.to_vec(),
             connect_timeout: Duration::from_secs(5),
             io_timeout: Duration::from_secs(20),
+            ..NativeOptions::default()
         };
         let upstream = NativeUpstream::new(options).unwrap();
         let ca = Arc::new(CertificateAuthority::generate(unix_now()).unwrap());
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
-        let config = FrontConfig { ca: ca.clone(), upstream, proxy, role, dest_port };
+        let config = FrontConfig {
+            ca: ca.clone(),
+            upstream,
+            proxy,
+            role,
+            dest_port,
+        };
         std::thread::spawn(move || front::serve(listener, config));
         ProxyUnderTest { addr, ca }
     }
@@ -112,7 +138,10 @@ pub fn refused_port() -> u16 {
 
 pub fn sha256_hex(data: &[u8]) -> String {
     use sha2::Digest;
-    sha2::Sha256::digest(data).iter().map(|b| format!("{b:02x}")).collect()
+    sha2::Sha256::digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// The bytes `testkit::http::pattern_byte` describes, `len` of them.

@@ -36,7 +36,9 @@ impl Origin {
                 let seen = seen.clone();
                 std::thread::spawn(move || {
                     let stream: Box<dyn Stream> = match tls {
-                        Some(cfg) => Box::new(StreamOwned::new(ServerConnection::new(cfg).unwrap(), tcp)),
+                        Some(cfg) => {
+                            Box::new(StreamOwned::new(ServerConnection::new(cfg).unwrap(), tcp))
+                        }
                         None => Box::new(tcp),
                     };
                     let _ = serve(stream, &seen);
@@ -64,7 +66,10 @@ fn serve(stream: Box<dyn Stream>, seen: &Mutex<Vec<String>>) -> std::io::Result<
         seen.lock().unwrap().push(head.clone());
         let mut lines = head.lines();
         let mut first = lines.next().unwrap_or("").split(' ');
-        let (method, path) = (first.next().unwrap_or("").to_string(), first.next().unwrap_or("").to_string());
+        let (method, path) = (
+            first.next().unwrap_or("").to_string(),
+            first.next().unwrap_or("").to_string(),
+        );
         let header = |name: &str| {
             head.lines()
                 .filter_map(|l| l.split_once(':'))
@@ -76,14 +81,20 @@ fn serve(stream: Box<dyn Stream>, seen: &Mutex<Vec<String>>) -> std::io::Result<
         let mut decoder = if header("transfer-encoding").is_some() {
             BodyDecoder::chunked()
         } else {
-            BodyDecoder::length(header("content-length").map(|v| v.parse().unwrap()).unwrap_or(0))
+            BodyDecoder::length(
+                header("content-length")
+                    .map(|v| v.parse().unwrap())
+                    .unwrap_or(0),
+            )
         };
         while !decoder.is_done() {
             let buf = reader.fill_buf()?;
             if buf.is_empty() {
                 return Ok(());
             }
-            let step = decoder.advance(buf).map_err(|e| std::io::Error::other(e.to_string()))?;
+            let step = decoder
+                .advance(buf)
+                .map_err(|e| std::io::Error::other(e.to_string()))?;
             let data = buf[step.framing..step.framing + step.data].to_vec();
             reader.consume(step.framing + step.data);
             decoder.consume_data(data.len());
@@ -116,10 +127,18 @@ fn serve(stream: Box<dyn Stream>, seen: &Mutex<Vec<String>>) -> std::io::Result<
             return Ok(());
         } else if (method == "POST" || method == "PUT") && path == "/sha" {
             let text = format!("{} {}", body.len(), super::sha256_hex(&body));
-            write!(out, "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{text}", text.len())?;
+            write!(
+                out,
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{text}",
+                text.len()
+            )?;
         } else {
             let text = format!("nothing at {path}\n");
-            write!(out, "HTTP/1.1 404 Not Found\r\nContent-Length: {}\r\n\r\n{text}", text.len())?;
+            write!(
+                out,
+                "HTTP/1.1 404 Not Found\r\nContent-Length: {}\r\n\r\n{text}",
+                text.len()
+            )?;
         }
         out.flush()?;
         if close {
