@@ -103,13 +103,16 @@ impl Console {
     pub fn run(&mut self, cmd: &str, timeout: Duration) -> (String, i32) {
         self.marker_seq += 1;
         let n = self.marker_seq;
-        self.send_line(&format!("{cmd}; echo \"@@\"\"{n}@@$?@@\""));
-        // Skip our own echoed command line first.
-        self.wait_for("\n", timeout);
-        let needle = format!("@@{n}@@");
-        let out = self.wait_for(&needle, timeout);
+        let echo = format!("\"@@\"\"{n}@@$?@@\"");
+        self.send_line(&format!("{cmd}; echo {echo}"));
+        let raw = self.wait_for(&format!("@@{n}@@"), timeout);
         let status = self.wait_for("@@", Duration::from_secs(5));
         let status = status.trim().parse().unwrap_or(-1);
+        // What precedes the output is the prompt and our own echoed line.
+        let out = match raw.find(&echo) {
+            Some(i) => raw[i + echo.len()..].strip_prefix('\n').unwrap_or(&raw[i + echo.len()..]),
+            None => &raw[..],
+        };
         (out.trim_end_matches('\n').to_string(), status)
     }
 

@@ -7,6 +7,9 @@
 pub mod console;
 pub mod guest;
 pub mod http;
+// QEMU for x86_64 guests runs on x86_64 hosts only (it reads the host TSC);
+// the browser build compiles dev-dependencies for wasm too.
+#[cfg(target_arch = "x86_64")]
 pub mod qemu;
 
 /// The repository root (the directory holding the workspace `Cargo.toml`).

@@ -1,8 +1,13 @@
 //! Builds `qemu-system-x86_64 -M microvm` command lines for our guest image.
 //!
-//! microvm with `acpi=off` makes QEMU append the `virtio_mmio.device=` entries
-//! to the kernel command line itself (see shared GUEST-NOTES), which is what
-//! our ACPI-less kernel needs to find its devices.
+//! microvm keeps its default `acpi=on`: the guest kernel finds the virtio-mmio
+//! devices in the DSDT, and `poweroff` reaches QEMU through the ACPI Generic
+//! Event Device, so QEMU exits when the guest powers off.
+//!
+//! A hardware-reduced ACPI machine has no PIT or PM timer to calibrate the TSC
+//! against, and QEMU's TCG CPU does not report the TSC frequency, so the
+//! kernel is told it with `tsc_early_khz=`: under TCG the guest's RDTSC reads
+//! the host's TSC, so the host's TSC frequency is the right value.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -19,17 +24,36 @@ pub struct Qemu {
 
 impl Qemu {
     /// A microvm booting `image`'s bzImage with the given root disk (a copy,
-    /// see [`GuestImage::rootfs_copy`]), console on stdio.
+    /// see [`GuestImage::rootfs_copy`]) as `/dev/vda`, console on stdio.
     pub fn microvm(image: &GuestImage, rootfs: &Path) -> Qemu {
-        let mut cmd = Command::new("qemu-system-x86_64");
-        cmd.args(["-M", "microvm,acpi=off", "-m", "256M", "-smp", "1", "-nodefaults", "-no-user-config"])
-            .args(["-display", "none", "-serial", "stdio", "-no-reboot"])
-            .arg("-kernel")
-            .arg(image.bzimage())
+        let mut q = Qemu::bare(image, "console=ttyS0 root=/dev/vda rw");
+        q.cmd
             .arg("-drive")
             .arg(format!("id=root,if=none,format=raw,file={}", rootfs.display()))
             .args(["-device", "virtio-blk-device,drive=root"]);
-        Qemu { cmd, append: "console=ttyS0 root=/dev/vda rw".into(), ndev: 0 }
+        q
+    }
+
+    /// A microvm booting `image`'s bzImage with its initramfs as the root
+    /// filesystem and no disk.
+    pub fn microvm_initramfs(image: &GuestImage) -> Qemu {
+        let mut q = Qemu::bare(image, "console=ttyS0");
+        q.cmd.arg("-initrd").arg(image.initramfs());
+        q
+    }
+
+    fn bare(image: &GuestImage, append: &str) -> Qemu {
+        // `tsc=reliable`: the TSC is the host's invariant TSC, so the kernel's
+        // watchdog, which compares it with jiffies that lag whenever TCG falls
+        // behind, must not demote it. `quiet`: kernel messages would
+        // interleave with the command output the tests read.
+        let append = format!("{append} tsc_early_khz={} tsc=reliable quiet", host_tsc_khz());
+        let mut cmd = Command::new("qemu-system-x86_64");
+        cmd.args(["-M", "microvm", "-m", "256M", "-smp", "1", "-nodefaults", "-no-user-config"])
+            .args(["-display", "none", "-serial", "stdio", "-no-reboot"])
+            .arg("-kernel")
+            .arg(image.bzimage());
+        Qemu { cmd, append, ndev: 0 }
     }
 
     /// Adds a virtio-net device on a netdev given in QEMU syntax without its
@@ -84,4 +108,21 @@ impl Qemu {
             .expect("cannot start qemu-system-x86_64 (scripts/setup installs Debian's qemu-system-x86)");
         Console::new(name, child)
     }
+}
+
+/// The host's TSC frequency in kHz, measured against the monotonic clock over
+/// 200 ms (accurate to well under 0.1%, plenty for a guest's clock).
+pub fn host_tsc_khz() -> u64 {
+    use std::sync::OnceLock;
+    use std::time::{Duration, Instant};
+    static KHZ: OnceLock<u64> = OnceLock::new();
+    *KHZ.get_or_init(|| {
+        // SAFETY: RDTSC has no preconditions on x86_64.
+        let read = || unsafe { core::arch::x86_64::_rdtsc() };
+        let (t0, c0) = (Instant::now(), read());
+        std::thread::sleep(Duration::from_millis(200));
+        let (t1, c1) = (Instant::now(), read());
+        let micros = t1.duration_since(t0).as_micros().max(1) as u64;
+        (c1.wrapping_sub(c0)).saturating_mul(1000) / micros
+    })
 }

@@ -1,0 +1,25 @@
+/* The C surface netvm's emscripten build calls, for bindgen (build.rs).
+ *
+ * emscripten's own API comes in from its system headers; the netvm_ffi_*
+ * shims (shims.c) wrap what Rust cannot call directly: EM_ASM blocks, which
+ * are macros expanding to inline JS, and calls that must run on the main
+ * browser thread when the program runs in a pthread (PROXY_TO_PTHREAD). */
+#ifndef NETVM_FFI_H
+#define NETVM_FFI_H
+
+#include <emscripten.h>
+#include <emscripten/threading.h>
+
+/* Sets the page's status line (Module.setStatus), on the main thread. */
+void netvm_ffi_set_status(const char *text);
+
+/* Reports a named event with a text detail to the page, on the main thread
+ * (see js-lib/netvm.js: Module.onNetvmEvent and the `netvm` DOM event). */
+void netvm_ffi_emit(const char *name, const char *detail);
+
+/* The WebSocket URL emscripten's socket emulation connects to
+ * (Module.websocket.url), copied into buf; returns its length, or -1 if it
+ * does not fit or is unset. */
+int netvm_ffi_websocket_url(char *buf, int len);
+
+#endif
