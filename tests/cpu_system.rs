@@ -610,3 +610,20 @@ fn user_port_io_follows_the_tss_bitmap() {
     assert_eq!(m.cpu.gpr[14], 0, "#GP(0)");
     assert_eq!(m.cpu.gpr[15], UCODE + 2 + 2 + 3, "on the OUT to the denied port");
 }
+
+#[test]
+fn rdtsc_counts_instructions_plus_skipped_time() {
+    let mut m = Machine::new();
+    let mut k = asm();
+    k.rdtsc().unwrap();
+    k.shl(rdx, 32).unwrap();
+    k.or(rax, rdx).unwrap();
+    k.mov(rbx, rax).unwrap();
+    k.hlt().unwrap();
+    m.load(KCODE, &mut k);
+    m.cpu.rip = KCODE;
+    m.cpu.advance_tsc(1_000_000);
+    assert_eq!(m.run(), Exit::Halted);
+    assert_eq!(m.cpu.gpr[3], 1_000_000, "no instruction retired before RDTSC");
+    assert_eq!(m.cpu.tsc(), 1_000_000 + 5);
+}

@@ -231,6 +231,19 @@ impl Cpu {
         self.stop_block = true;
     }
 
+    /// The time-stamp counter: retired instructions plus an offset (set by
+    /// WRMSR to IA32_TSC and by `advance_tsc`).
+    pub fn tsc(&self) -> u64 {
+        self.icount.wrapping_add(self.msr.tsc_offset)
+    }
+
+    /// Move the TSC forward without executing instructions, e.g. by the
+    /// virtual time the machine skips while the CPU is halted, so a
+    /// TSC-based guest clock stays in step with the machine's timers.
+    pub fn advance_tsc(&mut self, cycles: u64) {
+        self.msr.tsc_offset = self.msr.tsc_offset.wrapping_add(cycles);
+    }
+
     pub fn is_halted(&self) -> bool {
         self.halted
     }

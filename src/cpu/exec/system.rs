@@ -155,7 +155,7 @@ impl Cpu {
     pub(crate) fn rdmsr_value(&self, msr: u32) -> Option<u64> {
         let m = &self.msr;
         Some(match msr {
-            0x10 => self.icount.wrapping_add(m.tsc_offset),
+            0x10 => self.tsc(),
             0x1b => m.apic_base,
             0x8b => 0,
             0xfe => 0x508, // MTRRCAP: 8 variable ranges, fixed ranges, WC
@@ -241,7 +241,7 @@ impl Cpu {
                 if self.cr4 & CR4_TSD != 0 && self.cpl != 0 {
                     return Err(Event::gp(0));
                 }
-                let t = self.icount.wrapping_add(self.msr.tsc_offset);
+                let t = self.tsc();
                 self.gpr[RAX] = t & 0xffff_ffff;
                 self.gpr[RDX] = t >> 32;
                 if i.mnem == Mnemonic::Rdtscp {
