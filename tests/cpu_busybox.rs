@@ -55,12 +55,12 @@ fn scratch(name: &str) -> PathBuf {
 /// A directory of applet links so `sh` finds busybox applets on PATH
 /// (links live in their own directory, never next to the binary).
 fn applet_dir() -> PathBuf {
-    let d = scratch("bin");
+    // One shared directory (not per process), so test runs do not pile up
+    // links; creating a link that exists is harmlessly refused.
+    let d = std::env::temp_dir().join("netvm-cpu-busybox-applets");
+    std::fs::create_dir_all(&d).unwrap();
     if !d.join("sort").exists() {
-        let list = Command::new(BUSYBOX)
-            .arg("--list")
-            .output()
-            .expect("busybox --list");
+        let list = Command::new(BUSYBOX).arg("--list").output().expect("busybox --list");
         for name in String::from_utf8_lossy(&list.stdout).lines() {
             let _ = std::os::unix::fs::symlink(BUSYBOX, d.join(name));
         }
