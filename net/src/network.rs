@@ -223,6 +223,15 @@ impl VirtualNetwork {
                 let host_dst = SocketAddrV4::new(host, dst.port());
                 if let Err(e) = self.udp.send(src, host_dst, payload, self.upstream.as_mut(), now) {
                     log::debug!("udp {src} -> {host_dst}: {e}");
+                    if matches!(e.kind(), io::ErrorKind::Unsupported | io::ErrorKind::ConnectionRefused) {
+                        // No way out at all (an isolated network, as in the
+                        // browser): say so rather than drop in silence.
+                        // "Communication administratively prohibited", RFC 1812 §5.2.7.1.
+                        let reason = smoltcp::wire::Icmpv4DstUnreachable::CommProhibited;
+                        if let Some(reply) = packet::unreachable_frame(frame, GATEWAY_IP, reason) {
+                            self.device.send(reply);
+                        }
+                    }
                 }
             }
             Parsed::Tcp { src_mac, src, dst, syn_only } => {
