@@ -138,3 +138,124 @@ impl TcpPeer for ProxyPeer {
         self.conn.poll_at().map(stack_instant)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::Clock;
+    use crate::consts::{DEFAULT_GUEST_MAC, GATEWAY_IP, GUEST_IP};
+    use crate::memlink::MemLink;
+    use crate::network::NetworkConfig;
+    use crate::upstream::Isolated;
+    use netvm_proxy::upstream::{ResponseBody, ResponseHead};
+    use netvm_proxy::{CertificateAuthority, Exchange, ProxyConfig, Upstream, UpstreamEvent, UpstreamRequest};
+    use smoltcp::socket::tcp;
+    use smoltcp::time::Duration;
+    use std::sync::Arc;
+
+    /// Answers `GET .../hello` with "hi <url>"; never answers anything else.
+    struct Origin;
+    struct Answer(Vec<UpstreamEvent>);
+
+    impl Upstream for Origin {
+        fn start(&self, request: UpstreamRequest, _waker: Waker) -> Box<dyn Exchange> {
+            let url = request.url.to_string();
+            if !url.ends_with("/hello") {
+                return Box::new(Answer(Vec::new()));
+            }
+            let body = format!("hi {url}").into_bytes();
+            let head = ResponseHead {
+                status: 200,
+                reason: "OK".into(),
+                headers: Vec::new(),
+                body: ResponseBody::Length(body.len() as u64),
+            };
+            Box::new(Answer(vec![UpstreamEvent::End, UpstreamEvent::Body(body), UpstreamEvent::Head(head)]))
+        }
+    }
+
+    impl Exchange for Answer {
+        fn write_body(&mut self, data: &[u8]) -> usize {
+            data.len()
+        }
+        fn finish_body(&mut self) {}
+        fn poll_event(&mut self) -> Option<UpstreamEvent> {
+            self.0.pop()
+        }
+    }
+
+    fn link(transparent: bool) -> MemLink {
+        let mut l = MemLink::new(NetworkConfig::default(), Box::new(Isolated), DEFAULT_GUEST_MAC);
+        l.configure_guest(GUEST_IP, GATEWAY_IP);
+        let ca = Arc::new(CertificateAuthority::generate(1_700_000_000).unwrap());
+        let proxy = Rc::new(Proxy::new(ca, Box::new(Origin), ProxyConfig::default()));
+        let clock = l.clock.clone();
+        serve(&mut l.net, proxy, Waker::noop().clone(), clock, transparent);
+        l
+    }
+
+    /// Connects to `dst`, sends `request`, and returns what came back once
+    /// the proxy closed (or what came by `limit`), and the socket's state.
+    fn exchange(l: &mut MemLink, dst: SocketAddrV4, request: &[u8], limit: Duration) -> (String, tcp::State) {
+        let socket = tcp::Socket::new(tcp::SocketBuffer::new(vec![0; 8192]), tcp::SocketBuffer::new(vec![0; 8192]));
+        let h = l.sockets.add(socket);
+        let cx = l.guest.context();
+        l.sockets.get_mut::<tcp::Socket>(h).connect(cx, (*dst.ip(), dst.port()), 40000).unwrap();
+        let mut sent = false;
+        let mut got = Vec::new();
+        l.run_until(limit, Duration::from_millis(100), |l| {
+            let s = l.sockets.get_mut::<tcp::Socket>(h);
+            if !sent && s.may_send() {
+                s.send_slice(request).unwrap();
+                sent = true;
+            }
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = s.recv_slice(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                got.extend_from_slice(&buf[..n]);
+            }
+            !s.may_recv() && sent
+        });
+        let state = l.sockets.get::<tcp::Socket>(h).state();
+        l.sockets.remove(h);
+        (String::from_utf8_lossy(&got).into_owned(), state)
+    }
+
+    #[test]
+    fn explicit_proxy_answers_and_closes() {
+        let mut l = link(false);
+        let dst = SocketAddrV4::new(PROXY_IP, 80);
+        let (text, _) = exchange(&mut l, dst, b"GET http://example.test/hello HTTP/1.1\r\nConnection: close\r\n\r\n", Duration::from_secs(5));
+        assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
+        assert!(text.ends_with("hi http://example.test/hello"), "{text}");
+    }
+
+    #[test]
+    fn the_proxys_timers_run_through_the_network() {
+        // Half a request head and silence: only the proxy's own timer
+        // (request_head, 30 s) ends this, through TcpPeer::poll/poll_at.
+        let mut l = link(false);
+        let dst = SocketAddrV4::new(PROXY_IP, 80);
+        let t0 = l.clock.now();
+        let (text, _) = exchange(&mut l, dst, b"GET http://example.test/hello HTTP/1.1\r\n", Duration::from_secs(60));
+        let took = l.clock.now() - t0;
+        assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+        assert!(took >= Duration::from_secs(30) && took < Duration::from_secs(32), "closed after {took}");
+    }
+
+    #[test]
+    fn transparent_mode_serves_pool_addresses_by_name() {
+        let mut l = link(true);
+        // The DNS would have given this address to the first name looked up;
+        // no lookup happened, so the proxy needs the Host field.
+        let dst = SocketAddrV4::new(std::net::Ipv4Addr::new(198, 18, 0, 1), 8080);
+        let (text, _) = exchange(&mut l, dst, b"GET /hello HTTP/1.1\r\nHost: named.test:8080\r\nConnection: close\r\n\r\n", Duration::from_secs(5));
+        assert!(text.ends_with("hi http://named.test:8080/hello"), "{text}");
+        // Not a pool address and no NAT: reset at once.
+        let other = SocketAddrV4::new(std::net::Ipv4Addr::new(10, 1, 2, 3), 80);
+        let (text, state) = exchange(&mut l, other, b"GET / HTTP/1.1\r\n\r\n", Duration::from_secs(1));
+        assert!(text.is_empty() && state == tcp::State::Closed, "{text} {state}");
+    }
+}
