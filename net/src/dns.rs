@@ -4,7 +4,9 @@
 //! SERVFAIL when the resolver fails or times out, NOTIMP for other query
 //! types and opcodes, FORMERR for undecodable questions.
 
+use std::cell::RefCell;
 use std::net::{IpAddr, SocketAddrV4};
+use std::rc::Rc;
 
 use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::rdata::{A, AAAA};
@@ -12,6 +14,7 @@ use hickory_proto::rr::{DNSClass, RData, Record, RecordType};
 use smoltcp::time::{Duration, Instant};
 
 use crate::consts::{HOST_ALIAS_IP, HOST_LOOPBACK, STATIC_NAMES};
+use crate::name_pool::NamePool;
 use crate::upstream::{LookupError, PendingLookup, ReadyLookup, Upstream};
 
 /// Time-to-live of our answers: short, since we only relay the host's view.
@@ -36,11 +39,20 @@ struct Pending {
 #[derive(Default)]
 pub struct DnsServer {
     pending: Vec<Pending>,
+    /// Transparent mode: names are answered from this pool, not the host.
+    pool: Option<Rc<RefCell<NamePool>>>,
 }
 
 impl DnsServer {
     pub fn new() -> DnsServer {
         DnsServer::default()
+    }
+
+    /// Answers every name (but the built-in ones) with an address from
+    /// `pool` instead of asking the upstream; AAAA questions get no answer
+    /// (NODATA), so clients use the pool's IPv4 address.
+    pub fn set_pool(&mut self, pool: Rc<RefCell<NamePool>>) {
+        self.pool = Some(pool);
     }
 
     /// Handles a query from `client`. Returns the reply at once if it is known,
@@ -87,6 +99,15 @@ impl DnsServer {
             // the host (whose resolver would query the network).
             None if name == "invalid" || name.ends_with(".invalid") => {
                 Box::new(ReadyLookup(Some(Err(LookupError::NoSuchName))))
+            }
+            None if self.pool.is_some() => {
+                let pool = self.pool.as_ref().expect("checked above");
+                let addrs = match (query.query_type(), pool.borrow_mut().assign(&name)) {
+                    (RecordType::A, Some(ip)) => Ok(vec![IpAddr::V4(ip)]),
+                    (_, Some(_)) => Ok(Vec::new()),
+                    (_, None) => Err(LookupError::NoSuchName),
+                };
+                Box::new(ReadyLookup(Some(addrs)))
             }
             None if self.pending.len() >= MAX_PENDING_LOOKUPS => {
                 log::warn!("dns: {} lookups in flight; failing {name}", self.pending.len());
@@ -333,6 +354,26 @@ mod tests {
         assert_eq!(s.next_deadline(), Some(Instant::ZERO + LOOKUP_TIMEOUT));
         let done = s.poll(Instant::ZERO + LOOKUP_TIMEOUT);
         assert_eq!(Message::from_vec(&done[0].1).unwrap().response_code(), ResponseCode::ServFail);
+    }
+
+    #[test]
+    fn a_pool_answers_every_name_without_the_upstream() {
+        let mut s = DnsServer::new();
+        let pool = Rc::new(RefCell::new(NamePool::default()));
+        s.set_pool(pool.clone());
+        // The table does not know this name: the pool answers anyway.
+        let mut up = resolver(0);
+        let a = ask(&mut s, &mut up, "anything.example.", RecordType::A);
+        assert_eq!(a.response_code(), ResponseCode::NoError);
+        let RData::A(A(ip)) = a.answers()[0].data() else { panic!("{a:?}") };
+        assert!(NamePool::contains(*ip));
+        assert_eq!(pool.borrow().name_of(*ip), Some("anything.example"));
+        let aaaa = ask(&mut s, &mut up, "anything.example.", RecordType::AAAA);
+        assert_eq!(aaaa.response_code(), ResponseCode::NoError);
+        assert!(aaaa.answers().is_empty());
+        // Built-in names keep their addresses.
+        let m = ask(&mut s, &mut up, "host.containers.internal.", RecordType::A);
+        assert_eq!(m.answers()[0].data(), &RData::A(A(HOST_ALIAS_IP)));
     }
 
     #[test]

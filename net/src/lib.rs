@@ -14,6 +14,7 @@ pub mod dns;
 pub mod framing;
 pub mod icmp_nat;
 pub mod memlink;
+pub mod name_pool;
 pub mod network;
 pub mod packet;
 pub mod tcp_nat;
@@ -24,3 +25,6 @@ pub use network::{NetworkConfig, VirtualNetwork};
 
 #[cfg(feature = "host")]
 pub mod host;
+
+#[cfg(feature = "proxy")]
+pub mod proxy;

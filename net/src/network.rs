@@ -9,8 +9,10 @@
 //! after feeding frames and whenever a peer may be ready, and again after
 //! [`VirtualNetwork::poll_delay`].
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::io;
+use std::rc::Rc;
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 use smoltcp::iface::{Config, Interface, SocketSet};
@@ -22,6 +24,7 @@ use crate::device::QueueDevice;
 use crate::dhcp::DhcpServer;
 use crate::dns::DnsServer;
 use crate::icmp_nat::IcmpNat;
+use crate::name_pool::NamePool;
 use crate::packet::{self, Parsed};
 use crate::tcp_nat::{FlowKey, TcpLimits, TcpNat, TcpStats};
 use crate::udp_nat::{UdpLimits, UdpNat};
@@ -63,6 +66,8 @@ pub struct VirtualNetwork {
     sockets: SocketSet<'static>,
     upstream: Box<dyn Upstream>,
     services: HashMap<SocketAddrV4, Box<dyn VirtualService>>,
+    /// Transparent mode: every port of every pool address goes to this service.
+    pool_service: Option<Box<dyn VirtualService>>,
     dhcp: DhcpServer,
     dns: DnsServer,
     tcp: TcpNat,
@@ -134,6 +139,7 @@ impl VirtualNetwork {
             sockets: SocketSet::new(Vec::new()),
             upstream,
             services: HashMap::new(),
+            pool_service: None,
             dhcp: DhcpServer::new(config.guest_mac),
             dns: DnsServer::new(),
             tcp: TcpNat::new(config.tcp),
@@ -148,6 +154,14 @@ impl VirtualNetwork {
     /// instead of the NAT (see docs/net.md, "Virtual services").
     pub fn add_service(&mut self, addr: SocketAddrV4, service: Box<dyn VirtualService>) {
         self.services.insert(addr, service);
+    }
+
+    /// Transparent mode (see [`crate::name_pool`]): DNS answers every name
+    /// with an address from `pool`, and guest TCP to any port of a pool
+    /// address is served by `service`, which finds the name in the pool.
+    pub fn set_name_pool(&mut self, pool: Rc<RefCell<NamePool>>, service: Box<dyn VirtualService>) {
+        self.dns.set_pool(pool);
+        self.pool_service = Some(service);
     }
 
     /// Connects `peer` (e.g. an accepted host socket of a port forward) to
@@ -209,6 +223,15 @@ impl VirtualNetwork {
                 let host_dst = SocketAddrV4::new(host, dst.port());
                 if let Err(e) = self.udp.send(src, host_dst, payload, self.upstream.as_mut(), now) {
                     log::debug!("udp {src} -> {host_dst}: {e}");
+                    if matches!(e.kind(), io::ErrorKind::Unsupported | io::ErrorKind::ConnectionRefused) {
+                        // No way out at all (an isolated network, as in the
+                        // browser): say so rather than drop in silence.
+                        // "Communication administratively prohibited", RFC 1812 §5.2.7.1.
+                        let reason = smoltcp::wire::Icmpv4DstUnreachable::CommProhibited;
+                        if let Some(reply) = packet::unreachable_frame(frame, GATEWAY_IP, reason) {
+                            self.device.send(reply);
+                        }
+                    }
                 }
             }
             Parsed::Tcp { src_mac, src, dst, syn_only } => {
@@ -281,6 +304,8 @@ impl VirtualNetwork {
                     }
                     Err(io::Error::other("flow limit"))
                 } else if let Some(service) = self.services.get_mut(&key.remote) {
+                    Ok(service.accept(key.guest, key.remote))
+                } else if let (Some(service), true) = (self.pool_service.as_mut(), NamePool::contains(*key.remote.ip())) {
                     Ok(service.accept(key.guest, key.remote))
                 } else if let Some(host) = nat_target(*key.remote.ip()) {
                     self.upstream.connect_tcp(SocketAddrV4::new(host, key.remote.port()))

@@ -336,3 +336,35 @@ fn flow_cap_refuses_with_rst_and_connect_timeout_resets() {
     assert_eq!(l.net.flow_counts().0, 0);
     assert_eq!(l.net.stats().tcp.refused, 4);
 }
+
+#[test]
+fn udp_without_a_way_out_is_answered_unreachable() {
+    // An isolated network (browser mode) has no UDP NAT: the guest hears so.
+    let mut l = configured_link();
+    let h = l.sockets.add(icmp::Socket::new(
+        icmp::PacketBuffer::new(vec![icmp::PacketMetadata::EMPTY; 4], vec![0; 1024]),
+        icmp::PacketBuffer::new(vec![icmp::PacketMetadata::EMPTY; 4], vec![0; 1024]),
+    ));
+    l.sockets.get_mut::<icmp::Socket>(h).bind(icmp::Endpoint::Udp(4000.into())).unwrap();
+    let u = l.sockets.add(udp::Socket::new(
+        udp::PacketBuffer::new(vec![udp::PacketMetadata::EMPTY; 4], vec![0; 1024]),
+        udp::PacketBuffer::new(vec![udp::PacketMetadata::EMPTY; 4], vec![0; 1024]),
+    ));
+    l.sockets.get_mut::<udp::Socket>(u).bind(4000).unwrap();
+    let dst = (IpAddress::Ipv4(Ipv4Address::new(10, 1, 2, 3)), 9);
+    l.sockets.get_mut::<udp::Socket>(u).send_slice(b"anyone?", dst).unwrap();
+    let mut seen = None;
+    assert!(l.run_until(Duration::from_secs(1), TICK, |l| {
+        if let Ok((data, from)) = l.sockets.get_mut::<icmp::Socket>(h).recv() {
+            let p = Icmpv4Packet::new_checked(data).unwrap();
+            if let Icmpv4Repr::DstUnreachable { reason, header, .. } = Icmpv4Repr::parse(&p, &Default::default()).unwrap() {
+                seen = Some((from, reason, header.dst_addr));
+            }
+        }
+        seen.is_some()
+    }), "no ICMP unreachable");
+    let (from, reason, about) = seen.unwrap();
+    assert_eq!(from, IpAddress::Ipv4(GATEWAY_IP));
+    assert_eq!(reason, smoltcp::wire::Icmpv4DstUnreachable::CommProhibited);
+    assert_eq!(about, Ipv4Address::new(10, 1, 2, 3));
+}

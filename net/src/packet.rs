@@ -6,8 +6,8 @@ use std::net::SocketAddrV4;
 
 use smoltcp::phy::ChecksumCapabilities;
 use smoltcp::wire::{
-    ArpPacket, ArpRepr, EthernetAddress, EthernetFrame, EthernetProtocol, EthernetRepr, Icmpv4Packet, Icmpv4Repr,
-    IpProtocol, Ipv4Address, Ipv4Packet, Ipv4Repr, TcpPacket, UdpPacket, UdpRepr,
+    ArpPacket, ArpRepr, EthernetAddress, EthernetFrame, EthernetProtocol, EthernetRepr, Icmpv4DstUnreachable,
+    Icmpv4Packet, Icmpv4Repr, IpProtocol, Ipv4Address, Ipv4Packet, Ipv4Repr, TcpPacket, UdpPacket, UdpRepr,
 };
 
 use crate::consts::{GATEWAY_MAC, MTU};
@@ -175,6 +175,38 @@ pub fn echo_reply_frame(
     ip_repr.emit(&mut ip, &caps);
     icmp_repr.emit(&mut Icmpv4Packet::new_unchecked(ip.payload_mut()), &caps);
     Some(frame)
+}
+
+/// An ICMP destination unreachable from `router` to the sender of the guest
+/// frame `frame`, quoting its IP header and as much of its payload as keeps
+/// the reply within 576 bytes (RFC 792 asks for at least 8 bytes, RFC 1812
+/// §4.3.2.3 for this much), so the guest's stack can match it to the socket
+/// that sent it. `None` if `frame` is not IPv4.
+pub fn unreachable_frame(frame: &[u8], router: Ipv4Address, reason: Icmpv4DstUnreachable) -> Option<Vec<u8>> {
+    let eth = EthernetFrame::new_checked(frame).ok()?;
+    let ip = Ipv4Packet::new_checked(eth.payload()).ok()?;
+    let header = Ipv4Repr::parse(&ip, &ChecksumCapabilities::ignored()).ok()?;
+    let payload = ip.payload();
+    // 576 less our IP header, the ICMP header and the quoted IP header.
+    let room = 576 - 20 - 8 - header.buffer_len();
+    let data = &payload[..payload.len().min(room)];
+    let icmp_repr = Icmpv4Repr::DstUnreachable { reason, header, data };
+    let ip_len = 20 + icmp_repr.buffer_len();
+    let caps = ChecksumCapabilities::default();
+    let mut out = vec![0u8; 14 + ip_len];
+    let mut out_eth = EthernetFrame::new_unchecked(&mut out[..]);
+    EthernetRepr { src_addr: GATEWAY_MAC, dst_addr: eth.src_addr(), ethertype: EthernetProtocol::Ipv4 }.emit(&mut out_eth);
+    let ip_repr = Ipv4Repr {
+        src_addr: router,
+        dst_addr: header.src_addr,
+        next_header: IpProtocol::Icmp,
+        payload_len: icmp_repr.buffer_len(),
+        hop_limit: 64,
+    };
+    let mut out_ip = Ipv4Packet::new_unchecked(out_eth.payload_mut());
+    ip_repr.emit(&mut out_ip, &caps);
+    icmp_repr.emit(&mut Icmpv4Packet::new_unchecked(out_ip.payload_mut()), &caps);
+    Some(out)
 }
 
 #[cfg(test)]

@@ -238,19 +238,20 @@ impl TcpNat {
                 Stage::Open(handle) => {
                     let handle = *handle;
                     let socket = sockets.get_mut::<tcp::Socket>(handle);
+                    flow.peer.poll(now);
                     pump(key, flow, socket);
                 }
             }
         }
     }
 
-    /// The earliest connect deadline.
+    /// The earliest connect deadline or peer timer.
     pub fn next_deadline(&self) -> Option<Instant> {
         self.flows
             .values()
             .filter_map(|f| match f.stage {
                 Stage::Connecting { deadline, .. } => Some(deadline),
-                Stage::Open(_) => None,
+                Stage::Open(_) => f.peer.poll_at(),
             })
             .min()
     }

@@ -30,6 +30,14 @@ pub trait TcpPeer {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize>;
     /// The guest closed its sending side (sent FIN) after all written bytes.
     fn shutdown_write(&mut self);
+    /// Runs the peer's own timers; called on every pass of the network's
+    /// poll while the connection is open. Host sockets have none; in-stack
+    /// services (the proxy) time out idle or stalled requests here.
+    fn poll(&mut self, _now: smoltcp::time::Instant) {}
+    /// When [`poll`](Self::poll) must run next even if nothing else happens.
+    fn poll_at(&self) -> Option<smoltcp::time::Instant> {
+        None
+    }
 }
 
 /// A host UDP socket serving one guest endpoint (endpoint-independent

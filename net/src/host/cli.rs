@@ -22,6 +22,11 @@ DHCP and DNS, guest .3, host loopback as .254) over QEMU's stream framing.
   --mac MAC             MAC that gets 192.168.127.3 (default 02:00:00:00:00:01)
   -p [IP:]HOST:GUEST    forward host TCP port HOST (on IP, default 0.0.0.0) to guest port GUEST
   --allow-origin ORIGIN also accept WebSockets from this page origin (repeatable, * for any)
+  --proxy               serve the HTTP/HTTPS proxy on 192.168.127.253:80 and :443
+  --certfile FILE       (with --proxy) write the proxy's CA certificate (PEM) to FILE
+  --upstream-ca FILE    (with --proxy) also trust these CA certificates upstream (repeatable)
+  --transparent         (with --proxy) DNS answers every name from a private pool whose
+                        addresses the proxy serves on any port; no NAT, as in the browser
   --debug               log debug messages (or set RUST_LOG)
   -h, --help            this text
 ";
@@ -30,6 +35,11 @@ DHCP and DNS, guest .3, host loopback as .254) over QEMU's stream framing.
 #[derive(Debug, Clone, Default)]
 pub struct Cli {
     pub server: ServerConfig,
+    /// Proxy flags seen, checked against `--proxy` at the end.
+    #[cfg(feature = "proxy")]
+    proxy_flags: super::proxy::ProxyOptions,
+    #[cfg(feature = "proxy")]
+    proxy: bool,
     pub debug: bool,
     pub help: bool,
 }
@@ -101,8 +111,22 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Cli, String> {
                     cli.server.allowed_origins.push(o.to_string());
                 }
             }
+            #[cfg(feature = "proxy")]
+            "proxy" => cli.proxy = inline.is_none_or(|v| v != "false"),
+            #[cfg(feature = "proxy")]
+            "certfile" => cli.proxy_flags.certfile = Some(PathBuf::from(value(inline)?)),
+            #[cfg(feature = "proxy")]
+            "upstream-ca" => cli.proxy_flags.upstream_ca.push(PathBuf::from(value(inline)?)),
+            #[cfg(feature = "proxy")]
+            "transparent" => cli.proxy_flags.transparent = inline.is_none_or(|v| v != "false"),
             _ => return Err(format!("unknown flag {arg}\n\n{USAGE}")),
         }
+    }
+    #[cfg(feature = "proxy")]
+    if cli.proxy {
+        cli.server.proxy = Some(cli.proxy_flags.clone());
+    } else if cli.proxy_flags != super::proxy::ProxyOptions::default() {
+        return Err(format!("--certfile, --upstream-ca and --transparent need --proxy\n\n{USAGE}"));
     }
     let s = &cli.server;
     if !cli.help && s.listen_ws.is_empty() && s.listen.is_empty() && s.listen_unix.is_empty() && s.connect.is_empty() {
@@ -143,6 +167,19 @@ mod tests {
         assert_eq!(cli.server.listen.len(), 1);
         assert_eq!(cli.server.listen_unix, vec![PathBuf::from("/tmp/x.sock")]);
         assert_eq!(cli.server.allowed_origins, vec!["https://a.example", "https://b.example"]);
+    }
+
+    #[cfg(feature = "proxy")]
+    #[test]
+    fn proxy_flags() {
+        let cli = parse(args("--listen 127.0.0.1:1 --proxy --certfile /tmp/p.crt --upstream-ca a.pem -upstream-ca=b.pem")).unwrap();
+        let p = cli.server.proxy.unwrap();
+        assert_eq!(p.certfile, Some(PathBuf::from("/tmp/p.crt")));
+        assert_eq!(p.upstream_ca, vec![PathBuf::from("a.pem"), PathBuf::from("b.pem")]);
+        assert!(!p.transparent);
+        assert!(parse(args("--listen 127.0.0.1:1 --proxy --transparent")).unwrap().server.proxy.unwrap().transparent);
+        assert!(parse(args("--listen 127.0.0.1:1")).unwrap().server.proxy.is_none());
+        assert!(parse(args("--listen 127.0.0.1:1 --certfile x")).is_err(), "--certfile without --proxy");
     }
 
     #[test]

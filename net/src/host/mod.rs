@@ -3,6 +3,8 @@
 //! event loop and the command line.
 
 pub mod cli;
+#[cfg(feature = "proxy")]
+pub mod proxy;
 pub mod resolver;
 pub mod server;
 pub mod transport;

@@ -42,6 +42,9 @@ pub struct ServerConfig {
     pub allowed_origins: Vec<String>,
     /// VM links served at once; more are closed on accept.
     pub max_vms: usize,
+    /// `--proxy`: serve the HTTP/HTTPS proxy on 192.168.127.253.
+    #[cfg(feature = "proxy")]
+    pub proxy: Option<super::proxy::ProxyOptions>,
 }
 
 impl Default for ServerConfig {
@@ -55,6 +58,8 @@ impl Default for ServerConfig {
             forwards: Vec::new(),
             allowed_origins: Vec::new(),
             max_vms: 64,
+            #[cfg(feature = "proxy")]
+            proxy: None,
         }
     }
 }
@@ -102,6 +107,8 @@ pub struct Server {
     config: ServerConfig,
     /// Set once every listener is gone and the last `--connect` link closed.
     connect_only: bool,
+    #[cfg(feature = "proxy")]
+    proxy: Option<super::proxy::HostProxy>,
 }
 
 impl Server {
@@ -148,6 +155,11 @@ impl Server {
             }
         }
         let connect_only = listeners.is_empty();
+        #[cfg(feature = "proxy")]
+        let proxy = match &config.proxy {
+            Some(options) => Some(super::proxy::HostProxy::start(options, waker.clone()).map_err(io::Error::other)?),
+            None => None,
+        };
         let mut server = Server {
             poll,
             listeners,
@@ -159,6 +171,8 @@ impl Server {
             nat_sources: Rc::new(RefCell::new(HashSet::new())),
             config,
             connect_only,
+            #[cfg(feature = "proxy")]
+            proxy,
         };
         for addr in server.config.connect.clone() {
             let std_stream = std::net::TcpStream::connect(addr).map_err(|e| ctx("connect to", &addr, e))?;
@@ -188,24 +202,44 @@ impl Server {
         if let Some(s) = transport.socket_mut() {
             self.poll.registry().register(s, link_token, Interest::READABLE | Interest::WRITABLE)?;
         }
-        let upstream = HostUpstream::new(
-            self.poll.registry().try_clone()?,
-            upstream_token,
-            self.resolver.clone(),
-            self.own_listeners.clone(),
-            self.nat_sources.clone(),
-        );
+        let upstream: Box<dyn crate::upstream::Upstream> = if self.browser_like() {
+            // Transparent proxy mode mirrors the browser: no NAT, so other
+            // destinations are refused (RST) rather than reached.
+            Box::new(crate::upstream::Isolated)
+        } else {
+            Box::new(HostUpstream::new(
+                self.poll.registry().try_clone()?,
+                upstream_token,
+                self.resolver.clone(),
+                self.own_listeners.clone(),
+                self.nat_sources.clone(),
+            ))
+        };
         let config = NetworkConfig {
             guest_mac: self.config.guest_mac,
             random_seed: seed(id),
             ..NetworkConfig::default()
         };
-        let net = VirtualNetwork::new(config, Box::new(upstream), self.clock.now());
+        #[allow(unused_mut)]
+        let mut net = VirtualNetwork::new(config, upstream, self.clock.now());
+        #[cfg(feature = "proxy")]
+        if let Some(proxy) = &self.proxy {
+            proxy.serve(&mut net, self.clock);
+        }
         log::info!("{name}: VM link {id} open");
         let handshake_deadline = transport.is_handshaking().then(|| std::time::Instant::now() + HANDSHAKE_TIMEOUT);
         self.vms.insert(id, Vm { transport, decoder: FrameDecoder::default(), net, name, deadline: None, handshake_deadline });
         self.service(id);
         Ok(())
+    }
+
+    /// Whether VMs get no NAT (`--proxy --transparent`).
+    fn browser_like(&self) -> bool {
+        #[cfg(feature = "proxy")]
+        if let Some(p) = &self.proxy {
+            return p.transparent();
+        }
+        false
     }
 
     /// Serves until no listener and no VM remain (only with `--connect`).
