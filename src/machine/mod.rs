@@ -259,7 +259,13 @@ impl Machine {
     /// The native driver: steps until the guest stops or `quit` says so,
     /// sleeping when the guest is idle.
     pub fn run(&mut self, mut quit: impl FnMut() -> bool) -> Outcome {
+        let mut steps = 0u64;
         loop {
+            steps += 1;
+            if steps % 4096 == 0 {
+                // Where the guest spends its time, for RUST_LOG=netvm=trace.
+                log::trace!("rip {:#x} icount {} tsc {}", self.cpu.rip, self.cpu.icount, clock::tsc(&self.cpu));
+            }
             if quit() {
                 return Outcome::Quit;
             }
