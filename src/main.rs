@@ -67,7 +67,10 @@ struct Nic {
 
 /// `key=value,...` with an optional leading bare word (QEMU's option
 /// syntax; `,,` escapes a comma, which we do not need to support).
-fn parse_props(option: &str, value: &str) -> Result<(Option<String>, Vec<(String, String)>), String> {
+/// An option's leading bare word and its `key=value` properties.
+type Props = (Option<String>, Vec<(String, String)>);
+
+fn parse_props(option: &str, value: &str) -> Result<Props, String> {
     let mut head = None;
     let mut props = Vec::new();
     for (i, part) in value.split(',').enumerate() {

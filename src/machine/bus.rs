@@ -59,8 +59,6 @@ pub struct MachineBus {
     pub now: u64,
     /// Set when the guest powers off or resets.
     pub stop: Option<GuestStop>,
-    /// A virtio device was notified during this slice: process soon.
-    pub notified: bool,
     pci_address: u32,
     unknown_ports: HashSet<u16>,
     unknown_mmio: HashSet<u64>,
@@ -85,7 +83,6 @@ impl MachineBus {
             pins,
             now: 0,
             stop: None,
-            notified: false,
             pci_address: 0,
             unknown_ports: HashSet::new(),
             unknown_mmio: HashSet::new(),
@@ -160,9 +157,6 @@ impl Bus for MachineBus {
         if let Some((i, off)) = self.virtio_window(addr) {
             let n = (size as usize).min(8);
             self.virtio[i].write(off, &value.to_le_bytes()[..n]);
-            if self.virtio[i].has_pending_notify() {
-                self.notified = true;
-            }
             // Interrupt acknowledges lower lines right away.
             self.route_interrupts();
             return;

@@ -244,7 +244,6 @@ impl Machine {
             t.process(mem);
         }
         uart.poll_input();
-        self.bus.notified = false;
         match self.bus.mem.take_written() {
             Written::Ranges(ranges) => {
                 for (addr, len) in ranges {
