@@ -159,6 +159,12 @@ impl Machine {
         Ok(Machine { cpu, bus, time: cfg.time, cmdline })
     }
 
+    /// A machine from parts set up by the caller (tests, other loaders):
+    /// `cpu` in its entry state, `bus` with RAM and devices in place.
+    pub fn from_parts(cpu: Cpu, bus: MachineBus, time: TimeMode) -> Machine {
+        Machine { cpu, bus, time, cmdline: String::new() }
+    }
+
     /// The command line the kernel got (the user's plus the machine's).
     pub fn cmdline(&self) -> &str {
         &self.cmdline
@@ -172,11 +178,8 @@ impl Machine {
     /// Runs one time slice: the CPU up to the next timer deadline (at most
     /// [`SLICE`] instructions), then device work.
     pub fn step(&mut self) -> Step {
-        if let Some(stop) = self.bus.stop {
-            return Step::Stopped(match stop {
-                GuestStop::PowerOff => Outcome::PowerOff,
-                GuestStop::Reset => Outcome::Reset,
-            });
+        if let Some(stopped) = self.guest_stop() {
+            return stopped;
         }
         let now = self.time.sync(&mut self.cpu);
         self.bus.lapic.poll_timer(now);
@@ -187,6 +190,10 @@ impl Machine {
         };
         let exit = self.cpu.run(&mut self.bus, budget);
         self.service_devices();
+        // Power off or reset during the slice: stop before idling further.
+        if let Some(stopped) = self.guest_stop() {
+            return stopped;
+        }
         match exit {
             Exit::Budget => Step::Running,
             Exit::Halted => self.idle(),
@@ -204,6 +211,15 @@ impl Machine {
                 Step::Stopped(Outcome::TripleFault { rip: self.cpu.rip, last_exception: self.cpu.last_exception })
             }
         }
+    }
+
+    fn guest_stop(&self) -> Option<Step> {
+        self.bus.stop.map(|stop| {
+            Step::Stopped(match stop {
+                GuestStop::PowerOff => Outcome::PowerOff,
+                GuestStop::Reset => Outcome::Reset,
+            })
+        })
     }
 
     /// HLT with nothing pending: skip to the timer (instruction time
