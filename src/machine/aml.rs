@@ -115,6 +115,20 @@ pub fn virtio_mmio(seg: &[u8; 4], uid: u8, base: u32, size: u32, gsi: u32) -> Ve
     device(seg, &body)
 }
 
+/// The machine's devices in `\_SB`: COM1 and `virtio_count` virtio-mmio
+/// windows from `VIRTIO_MMIO_BASE` with GSIs from `VIRTIO_MMIO_FIRST_IRQ`.
+pub fn machine_devices(virtio_count: usize) -> Vec<u8> {
+    use super::layout::*;
+    let mut objects = serial_port(b"COM1", 1, COM1_PORT, COM1_IRQ as u8);
+    for i in 0..virtio_count.min(100) {
+        let base = VIRTIO_MMIO_BASE + i as u64 * VIRTIO_MMIO_SIZE;
+        let gsi = VIRTIO_MMIO_FIRST_IRQ + i as u32;
+        let seg = [b'V', b'R', b'0' + (i / 10) as u8, b'0' + (i % 10) as u8];
+        objects.extend(virtio_mmio(&seg, i as u8, base as u32, VIRTIO_MMIO_SIZE as u32, gsi));
+    }
+    system_bus(&objects)
+}
+
 /// `Scope (\_SB) { ... }` around `objects`.
 pub fn system_bus(objects: &[u8]) -> Vec<u8> {
     let mut content = b"\\_SB_".to_vec();

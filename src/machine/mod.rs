@@ -111,18 +111,14 @@ impl Machine {
 
         // Devices are described in the DSDT (see `aml` for why not with
         // `virtio_mmio.device=` entries).
-        let mut devices_aml = aml::serial_port(b"COM1", 1, COM1_PORT, COM1_IRQ as u8);
+        let devices_aml = aml::machine_devices(cfg.virtio.len());
         let mut virtio = Vec::with_capacity(cfg.virtio.len());
         for (i, dev) in cfg.virtio.into_iter().enumerate() {
-            let base = VIRTIO_MMIO_BASE + i as u64 * VIRTIO_MMIO_SIZE;
-            let gsi = VIRTIO_MMIO_FIRST_IRQ + i as u32;
-            let seg = [b'V', b'R', b'0' + (i / 10) as u8, b'0' + (i % 10) as u8];
-            devices_aml.extend(aml::virtio_mmio(&seg, i as u8, base as u32, VIRTIO_MMIO_SIZE as u32, gsi));
-            virtio.push(MmioTransport::new(dev, pins.line(gsi)));
+            virtio.push(MmioTransport::new(dev, pins.line(VIRTIO_MMIO_FIRST_IRQ + i as u32)));
         }
         let cmdline = format!("{} tsc_early_khz={}", cfg.cmdline.trim(), cfg.time.tsc_khz());
 
-        let tables = acpi::build_with(ACPI_TABLES_ADDR, &aml::system_bus(&devices_aml));
+        let tables = acpi::build_with(ACPI_TABLES_ADDR, &devices_aml);
         if ACPI_TABLES_ADDR + tables.bytes.len() as u64 > ACPI_TABLES_END {
             return Err(MachineError::TooManyDevices(virtio.len()));
         }
