@@ -88,3 +88,21 @@ fn a_bzimage_boots_too_and_bad_options_are_named() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("-vga"), "{out:?}");
 }
+
+#[test]
+fn reboot_ends_the_run_and_ctrl_a_x_quits() {
+    let image = guest::image();
+    let work = tempfile::tempdir().unwrap();
+    let rootfs = image.rootfs_copy(work.path());
+    let mut c = spawn_netvm(&image.vmlinux(), &rootfs, work.path());
+    c.wait_for(READY_LINE, BOOT_TIMEOUT);
+    c.send_line("reboot");
+    c.wait_for("reboot: machine restart", CMD_TIMEOUT);
+    assert!(c.wait_exit(Duration::from_secs(60)).unwrap().success(), "a reset ends the run (as -no-reboot)");
+
+    let rootfs = image.rootfs_copy(work.path());
+    let mut c = spawn_netvm(&image.vmlinux(), &rootfs, work.path());
+    c.wait_for(READY_LINE, BOOT_TIMEOUT);
+    c.send_raw(b"\x01x");
+    assert!(c.wait_exit(Duration::from_secs(30)).unwrap().success(), "Ctrl-A x quits with status 0");
+}
