@@ -308,6 +308,13 @@ fn run(args: &[String]) -> Result<Outcome, String> {
 }
 
 fn main() -> ExitCode {
+    // As QEMU: when whoever reads the console goes away, so does netvm
+    // (Rust ignores SIGPIPE by default and the guest would run on unseen).
+    #[cfg(unix)]
+    // SAFETY: restoring the default disposition of one signal at startup.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     let args: Vec<String> = std::env::args().skip(1).collect();
     match run(&args) {
