@@ -34,10 +34,20 @@ impl TimeMode {
 
     /// Brings the TSC up to the host clock (host mode); a no-op on
     /// instruction time. Returns the TSC.
-    pub fn sync(&self, cpu: &mut Cpu) -> u64 {
+    ///
+    /// The TSC does not jump past `deadline` (the next timer expiry): when
+    /// the interpreter falls behind the host clock (a loaded host, a
+    /// descheduled process), a jump over several timer periods would lose
+    /// all but one tick, jiffies would lag the TSC and Linux's clocksource
+    /// watchdog would declare the TSC unstable. Instead guest time catches
+    /// up one expiry per slice.
+    pub fn sync(&self, cpu: &mut Cpu, deadline: Option<u64>) -> u64 {
         let tsc = tsc(cpu);
         if let TimeMode::Host { clock, khz } = self {
-            let target = ((clock.monotonic_ns() as u128 * *khz as u128) / 1_000_000) as u64;
+            let mut target = ((clock.monotonic_ns() as u128 * *khz as u128) / 1_000_000) as u64;
+            if let Some(d) = deadline {
+                target = target.min(d.max(tsc));
+            }
             if target > tsc {
                 cpu.msr.tsc_offset = cpu.msr.tsc_offset.wrapping_add(target - tsc);
                 return target;
@@ -85,14 +95,26 @@ mod tests {
         let mode = TimeMode::Host { clock: Box::new(clock.clone()), khz: 2_000_000 };
         let mut cpu = Cpu::new();
         cpu.icount = 500;
-        assert_eq!(mode.sync(&mut cpu), 500);
+        assert_eq!(mode.sync(&mut cpu, None), 500);
         clock.advance(1_000); // 1 us at 2 GHz = 2000 ticks
-        assert_eq!(mode.sync(&mut cpu), 2000);
+        assert_eq!(mode.sync(&mut cpu, None), 2000);
         assert_eq!(tsc(&cpu), 2000);
         cpu.icount += 5000; // the CPU ran ahead of the host clock
-        assert_eq!(mode.sync(&mut cpu), 7000);
+        assert_eq!(mode.sync(&mut cpu, None), 7000);
         assert_eq!(mode.ns_until(&cpu, 9000), 1000);
         advance_to(&mut cpu, 100);
         assert_eq!(tsc(&cpu), 7000, "never backwards");
+    }
+
+    #[test]
+    fn host_time_catches_up_one_timer_expiry_at_a_time() {
+        let clock = ManualClock::new(0);
+        let mode = TimeMode::Host { clock: Box::new(clock.clone()), khz: 1_000_000 };
+        let mut cpu = Cpu::new();
+        clock.advance(10_000); // the host is 10 000 ticks ahead
+        assert_eq!(mode.sync(&mut cpu, Some(4_000)), 4_000, "stops at the expiry");
+        assert_eq!(mode.sync(&mut cpu, Some(8_000)), 8_000);
+        assert_eq!(mode.sync(&mut cpu, Some(12_000)), 10_000, "then follows the host");
+        assert_eq!(mode.sync(&mut cpu, Some(9_000)), 10_000, "an overdue expiry never moves time back");
     }
 }

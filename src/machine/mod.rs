@@ -177,7 +177,7 @@ impl Machine {
         if let Some(stopped) = self.guest_stop() {
             return stopped;
         }
-        let now = self.time.sync(&mut self.cpu);
+        let now = self.time.sync(&mut self.cpu, self.bus.lapic.next_deadline());
         self.bus.lapic.poll_timer(now);
         self.bus.now = now;
         let budget = match self.bus.lapic.next_deadline() {
