@@ -113,11 +113,7 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
             return Err(format!("unexpected argument `{arg}` (a disk image needs -drive file=...)"));
         };
         let takes_value = !matches!(opt, "nographic" | "no-reboot" | "enable-kvm" | "no-user-config" | "nodefaults");
-        let value = if takes_value {
-            it.next().ok_or_else(|| format!("-{opt} needs a value"))?.as_str()
-        } else {
-            ""
-        };
+        let value = if takes_value { it.next().ok_or_else(|| format!("-{opt} needs a value"))?.as_str() } else { "" };
         match opt {
             // The console is always on stdio; netvm has no display.
             "nographic" | "no-reboot" | "no-user-config" | "nodefaults" => {}
@@ -223,7 +219,9 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
                 let mut sleep = true;
                 for (k, v) in props {
                     match (k.as_str(), v.as_str()) {
-                        ("shift", n) => shift = Some(n.parse().map_err(|_| format!("-icount shift={n}: not a number"))?),
+                        ("shift", n) => {
+                            shift = Some(n.parse().map_err(|_| format!("-icount shift={n}: not a number"))?)
+                        }
                         ("sleep", "on") => sleep = true,
                         ("sleep", "off") => sleep = false,
                         _ => return Err(unsupported("-icount", &format!("{k}={v}"))),
@@ -235,7 +233,12 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
                 }
                 o.icount = Some((shift, sleep));
             }
-            _ => return Err(format!("unsupported option -{opt}{}", if takes_value { format!(" {value}") } else { String::new() })),
+            _ => {
+                return Err(format!(
+                    "unsupported option -{opt}{}",
+                    if takes_value { format!(" {value}") } else { String::new() }
+                ))
+            }
         }
     }
     if o.kernel.is_none() {
@@ -260,7 +263,8 @@ fn build_devices(o: &Options) -> Result<Vec<Box<dyn VirtioDevice>>, String> {
     }
     for s in &o.shares {
         let dir = HostDir::new(std::path::Path::new(&s.path)).map_err(|e| format!("-virtfs path={}: {e}", s.path))?;
-        devices.push(Box::new(P9::new(&s.tag, Box::new(dir)).map_err(|e| format!("-virtfs mount_tag={}: {e}", s.tag))?));
+        devices
+            .push(Box::new(P9::new(&s.tag, Box::new(dir)).map_err(|e| format!("-virtfs mount_tag={}: {e}", s.tag))?));
     }
     for nic in &o.nics {
         let backend: Box<dyn FrameBackend> = match nic.netdev.as_ref().map(|id| &o.netdevs[id]) {
@@ -341,10 +345,26 @@ mod tests {
     #[test]
     fn the_seed_command_line_parses() {
         let o = parse_args(&args(&[
-            "-nographic", "-m", "512M", "-L", "/pack", "-kernel", "k", "-initrd", "i", "-append",
-            "console=ttyS0 root=/dev/vda rw", "-drive", "if=virtio,format=raw,file=rootfs.bin", "-virtfs",
-            "local,path=/mnt,mount_tag=wasm0,security_model=passthrough,id=wasm0", "-netdev",
-            "socket,id=vmnic,connect=localhost:8888", "-device", "virtio-net-pci,netdev=vmnic", "-accel",
+            "-nographic",
+            "-m",
+            "512M",
+            "-L",
+            "/pack",
+            "-kernel",
+            "k",
+            "-initrd",
+            "i",
+            "-append",
+            "console=ttyS0 root=/dev/vda rw",
+            "-drive",
+            "if=virtio,format=raw,file=rootfs.bin",
+            "-virtfs",
+            "local,path=/mnt,mount_tag=wasm0,security_model=passthrough,id=wasm0",
+            "-netdev",
+            "socket,id=vmnic,connect=localhost:8888",
+            "-device",
+            "virtio-net-pci,netdev=vmnic",
+            "-accel",
             "tcg,tb-size=500",
         ]))
         .unwrap();

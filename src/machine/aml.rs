@@ -65,7 +65,8 @@ fn dword(v: u32) -> Vec<u8> {
 /// A compressed EISA ID such as PNP0501 (§19.6.43, EISAID).
 fn eisa_id(id: &str) -> Vec<u8> {
     let b = id.as_bytes();
-    let letters = (((b[0] - 0x40) as u16 & 0x1f) << 10) | (((b[1] - 0x40) as u16 & 0x1f) << 5) | ((b[2] - 0x40) as u16 & 0x1f);
+    let letters =
+        (((b[0] - 0x40) as u16 & 0x1f) << 10) | (((b[1] - 0x40) as u16 & 0x1f) << 5) | ((b[2] - 0x40) as u16 & 0x1f);
     let product = u16::from_str_radix(&id[3..7], 16).unwrap_or(0);
     let [l0, l1] = letters.to_be_bytes();
     let [p0, p1] = product.to_be_bytes();

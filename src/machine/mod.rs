@@ -86,7 +86,9 @@ pub enum Step {
     /// The guest waits for an interrupt: wait up to `ns` host nanoseconds
     /// (less if host input may have arrived), report the wait with
     /// [`Machine::idle_elapsed`], then step again.
-    Idle { ns: u64 },
+    Idle {
+        ns: u64,
+    },
     Stopped(Outcome),
 }
 
@@ -194,11 +196,7 @@ impl Machine {
             Exit::Budget => Step::Running,
             Exit::Halted => self.idle(),
             Exit::Shutdown => {
-                log::error!(
-                    "triple fault at rip {:#x}; last exception {:?}",
-                    self.cpu.rip,
-                    self.cpu.last_exception
-                );
+                log::error!("triple fault at rip {:#x}; last exception {:?}", self.cpu.rip, self.cpu.last_exception);
                 Step::Stopped(Outcome::TripleFault { rip: self.cpu.rip, last_exception: self.cpu.last_exception })
             }
             Exit::Syscall => {
