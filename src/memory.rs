@@ -36,12 +36,30 @@ impl std::error::Error for MemoryError {}
 /// Guest RAM.
 pub struct GuestMemory {
     ram: Vec<u8>,
+    /// Ranges handed out for writing through the checked accessors (device
+    /// DMA), for the machine to tell the CPU's decoded-code cache; see
+    /// [`GuestMemory::take_written`].
+    written: Vec<(u64, u64)>,
+    written_overflow: bool,
+}
+
+/// How many written ranges are remembered before the log gives up and
+/// reports "everything may have changed".
+const WRITE_LOG_LIMIT: usize = 4096;
+
+/// What device writes touched since the last [`GuestMemory::take_written`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Written {
+    /// These (address, length) ranges.
+    Ranges(Vec<(u64, u64)>),
+    /// Too many to list: treat all of RAM as written.
+    All,
 }
 
 impl GuestMemory {
     /// Allocates `size` bytes of zeroed guest RAM at guest physical address 0.
     pub fn new(size: usize) -> GuestMemory {
-        GuestMemory { ram: vec![0; size] }
+        GuestMemory { ram: vec![0; size], written: Vec::new(), written_overflow: false }
     }
 
     /// Size of guest RAM in bytes.
@@ -76,10 +94,42 @@ impl GuestMemory {
         Ok(&self.ram[range])
     }
 
-    /// The guest bytes `[addr, addr + len)`, mutable.
+    /// The guest bytes `[addr, addr + len)`, mutable. The range is logged
+    /// as written (see [`GuestMemory::take_written`]).
     pub fn slice_mut(&mut self, addr: u64, len: u64) -> Result<&mut [u8], MemoryError> {
         let range = self.check_range(addr, len)?;
+        self.log_write(addr, len);
         Ok(&mut self.ram[range])
+    }
+
+    fn log_write(&mut self, addr: u64, len: u64) {
+        if self.written_overflow || len == 0 {
+            return;
+        }
+        // Consecutive writes (a buffer filled piecewise) extend one entry.
+        if let Some(last) = self.written.last_mut() {
+            if last.0 + last.1 == addr {
+                last.1 += len;
+                return;
+            }
+        }
+        if self.written.len() >= WRITE_LOG_LIMIT {
+            self.written_overflow = true;
+            self.written.clear();
+        } else {
+            self.written.push((addr, len));
+        }
+    }
+
+    /// The ranges written through the checked accessors since the last
+    /// call. The CPU caches decoded code per page, so whoever lets devices
+    /// write RAM passes these to `Cpu::notify_ram_write`.
+    pub fn take_written(&mut self) -> Written {
+        if std::mem::take(&mut self.written_overflow) {
+            Written::All
+        } else {
+            Written::Ranges(std::mem::take(&mut self.written))
+        }
     }
 
     /// Copies guest memory at `addr` into `buf`.
@@ -165,5 +215,21 @@ mod tests {
         let err = mem.read_u32(0x2000).unwrap_err();
         assert_eq!(err, MemoryError { addr: 0x2000, len: 4, ram_size: 0x1000 });
         assert!(err.to_string().contains("0x2000"));
+    }
+
+    #[test]
+    fn device_writes_are_logged_for_the_code_cache() {
+        let mut mem = GuestMemory::new(0x10000);
+        mem.write(0x100, &[1, 2]).unwrap();
+        mem.write(0x102, &[3]).unwrap(); // extends the previous range
+        mem.write_u32(0x8000, 7).unwrap();
+        let _ = mem.read_u32(0x9000);
+        assert_eq!(mem.take_written(), Written::Ranges(vec![(0x100, 3), (0x8000, 4)]));
+        assert_eq!(mem.take_written(), Written::Ranges(vec![]));
+        for i in 0..(WRITE_LOG_LIMIT as u64 + 1) {
+            mem.write(i * 2, &[0]).unwrap();
+        }
+        assert_eq!(mem.take_written(), Written::All, "the log is bounded");
+        assert_eq!(mem.take_written(), Written::Ranges(vec![]));
     }
 }

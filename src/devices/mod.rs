@@ -3,6 +3,7 @@
 //! reaches the host only through a backend trait from [`crate::backends`],
 //! so it runs the same natively and in the browser.
 
+pub mod apic;
 pub mod block;
 pub mod net;
 pub mod p9;

@@ -126,10 +126,18 @@ pub fn each_table(t: &AcpiTables) -> Vec<([u8; 4], Vec<u8>)> {
 
 /// Lays the tables out from `base`, each 16-byte aligned.
 pub fn build(base: u64) -> AcpiTables {
+    build_with(base, &[])
+}
+
+/// As [`build`], with `devices_aml` (a TermList, see `machine::aml`)
+/// added to the DSDT: the devices the kernel finds in the namespace.
+pub fn build_with(base: u64, devices_aml: &[u8]) -> AcpiTables {
     let align = |n: usize| (n + 15) & !15;
     const RSDP_LEN: usize = 36;
     let dsdt_addr = base + align(RSDP_LEN) as u64;
-    let dsdt = table(b"DSDT", 2, &dsdt_aml());
+    let mut aml = dsdt_aml();
+    aml.extend_from_slice(devices_aml);
+    let dsdt = table(b"DSDT", 2, &aml);
     let fadt_addr = dsdt_addr + align(dsdt.len()) as u64;
     let fadt = table(b"FACP", 6, &fadt_body(dsdt_addr));
     let madt_addr = fadt_addr + align(fadt.len()) as u64;
@@ -203,6 +211,14 @@ mod tests {
             }
         }
         assert_eq!(sigs, vec![b"FACP".to_vec(), b"APIC".to_vec()]);
+    }
+
+    #[test]
+    fn device_aml_goes_into_the_dsdt() {
+        let t = build_with(0xe0000, &[0x5b, 0x82, 0x06, b'A', b'B', b'C', b'D']);
+        let (_, dsdt) = each_table(&t).into_iter().find(|(s, _)| s == b"DSDT").unwrap();
+        assert!(dsdt.ends_with(&[0x5b, 0x82, 0x06, b'A', b'B', b'C', b'D']));
+        assert_eq!(dsdt.iter().fold(0u8, |a, &x| a.wrapping_add(x)), 0);
     }
 
     #[test]
