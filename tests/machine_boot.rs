@@ -69,7 +69,7 @@ fn boots_to_a_shell_uses_disk_and_share_and_powers_off() {
 #[test]
 #[cfg_attr(
     debug_assertions,
-    ignore = "the XZ decompressor takes minutes in an unoptimised interpreter; scripts/test.d/70-machine-boot runs this in release"
+    ignore = "the kernel decompressor is slow in an unoptimised interpreter; scripts/test runs the workspace tests in release"
 )]
 fn a_bzimage_boots_too_and_bad_options_are_named() {
     let image = guest::image();
