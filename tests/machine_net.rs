@@ -7,9 +7,10 @@
 use std::collections::HashMap;
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
+
+mod common;
 use std::time::{Duration, Instant};
 
-use testkit::console::Console;
 use testkit::guest::{self, READY_LINE};
 use testkit::http::HttpServer;
 
@@ -58,20 +59,7 @@ fn guest_gets_a_lease_and_fetches_a_page_through_a_socket_netdev() {
         std::thread::sleep(Duration::from_millis(50));
     }
 
-    let child = Command::new(env!("CARGO_BIN_EXE_netvm"))
-        .args(["-nographic", "-m", "256M", "-kernel"])
-        .arg(image.vmlinux())
-        .args(["-append", "console=ttyS0 root=/dev/vda rw", "-drive"])
-        .arg(format!("if=virtio,format=raw,file={}", rootfs.display()))
-        .arg("-netdev")
-        .arg(format!("socket,id=vmnic,connect=127.0.0.1:{port}"))
-        .args(["-device", "virtio-net-pci,netdev=vmnic"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start netvm");
-    let mut c = Console::new("netvm", child);
+    let mut c = common::netvm_with_socket_nic(&image, &rootfs, &format!("127.0.0.1:{port}"), None);
     c.wait_for(READY_LINE, Duration::from_secs(240));
     let t = Duration::from_secs(90);
     c.run_ok("ip link set eth0 up && udhcpc -i eth0 -n -q -t 10", t);

@@ -4,13 +4,13 @@
 //! 192.168.127.254, and a ping to the gateway.
 
 use std::collections::HashMap;
-use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use testkit::console::Console;
 use testkit::guest::{self, READY_LINE};
 use testkit::http::HttpServer;
+
+mod common;
 
 /// Starts netvm-net with `--listen 127.0.0.1:0` on a thread; returns its address.
 fn start_netvm_net() -> std::net::SocketAddr {
@@ -36,21 +36,8 @@ fn seed_steps_get_a_lease_and_a_page_from_netvm_net() {
     let http = HttpServer::start("127.0.0.1:0", routes);
     let net = start_netvm_net();
 
-    let child = Command::new(env!("CARGO_BIN_EXE_netvm"))
-        .args(["-nographic", "-m", "256M", "-kernel"])
-        .arg(image.vmlinux())
-        .args(["-append", "console=ttyS0 root=/dev/vda rw", "-drive"])
-        .arg(format!("if=virtio,format=raw,file={}", rootfs.display()))
-        .arg("-netdev")
-        .arg(format!("socket,id=vmnic,connect={net}"))
-        // netvm-net leases 192.168.127.3 to its --mac, 02:00:00:00:00:01 by default.
-        .args(["-device", "virtio-net-pci,netdev=vmnic,mac=02:00:00:00:00:01"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start netvm");
-    let mut vm = Console::new("netvm", child);
+    // netvm-net leases 192.168.127.3 to its --mac, 02:00:00:00:00:01 by default.
+    let mut vm = common::netvm_with_socket_nic(&image, &rootfs, &net.to_string(), Some("02:00:00:00:00:01"));
     vm.wait_for(READY_LINE, Duration::from_secs(240));
     let t = Duration::from_secs(90);
     vm.run_ok("mount -t tmpfs tmpfs /etc", t);
