@@ -4,7 +4,7 @@
 use iced_x86::{Code, Mnemonic};
 
 use crate::cpu::bus::Bus;
-use crate::cpu::decode::{Insn, Kind, NO_REG, P_ADDR32, RIP_REG};
+use crate::cpu::decode::{Insn, Kind};
 use crate::cpu::exception::{Event, Res};
 use crate::cpu::flags::{self, size_mask, CcOp, ARITH, ZF};
 use crate::cpu::state::{Cpu, RAX, RBX, RCX, RDX};
@@ -43,21 +43,7 @@ impl Cpu {
 
     /// LEA: the offset only, no segment base.
     pub(crate) fn lea(&mut self, i: &Insn) -> Res {
-        let m = &i.mem;
-        let mut a = m.disp as u64;
-        if m.base != NO_REG {
-            a = a.wrapping_add(if m.base == RIP_REG {
-                self.next_rip
-            } else {
-                self.gpr[m.base as usize & 15]
-            });
-        }
-        if m.index != NO_REG {
-            a = a.wrapping_add(self.gpr[m.index as usize & 15] << m.scale);
-        }
-        if i.prefixes & P_ADDR32 != 0 {
-            a &= 0xffff_ffff;
-        }
+        let a = self.mem_offset(i);
         let o = i.ops[0];
         self.gpr_set(o.reg, o.size, a & size_mask(o.size * 8));
         Ok(())

@@ -35,6 +35,14 @@ impl Cpu {
     /// Effective address of the memory operand, segment base included.
     #[inline(always)]
     pub(crate) fn ea(&self, i: &Insn) -> u64 {
+        self.seg_base(i.mem.seg as usize).wrapping_add(self.mem_offset(i))
+    }
+
+    /// The memory operand's offset (base + index << scale + displacement,
+    /// truncated for a 32-bit address size), without the segment base: what
+    /// LEA computes and what `ea` adds the segment base to.
+    #[inline(always)]
+    pub(crate) fn mem_offset(&self, i: &Insn) -> u64 {
         let m = &i.mem;
         let mut a = m.disp as u64;
         if m.base != NO_REG {
@@ -50,7 +58,7 @@ impl Cpu {
         if i.prefixes & P_ADDR32 != 0 {
             a &= 0xffff_ffff;
         }
-        self.seg_base(m.seg as usize).wrapping_add(a)
+        a
     }
 
     /// In 64-bit mode only FS and GS have a base (SDM vol. 1 §3.3.7.1).
