@@ -28,7 +28,9 @@ wasm_bindgen_setup() {
 wasm_bindgen_build() {
   local root=$1 package=$2 out_dir=$3 lib=${2//-/_}
   local target_dir="$root/target/wasm32-proxy"
-  env PATH="/usr/bin:$PATH" RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1 \
+  # -u RUSTFLAGS: build-wasm's emscripten flags (atomics, -sPROXY_TO_PTHREAD)
+  # must not leak into this target when build-site calls build-stack.
+  env -u RUSTFLAGS PATH="/usr/bin:$PATH" RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1 \
     CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_LINKER=/usr/bin/wasm-ld-19 \
     CC_wasm32_unknown_unknown=clang-19 AR_wasm32_unknown_unknown=llvm-ar-19 \
     CARGO_TARGET_DIR="$target_dir" \

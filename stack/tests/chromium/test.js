@@ -85,6 +85,7 @@ async function main() {
   const ws = new WebSocket(URL_, ['binary']);
   ws.binaryType = 'arraybuffer';
   let closed = null;
+  let closing = false;
   ws.onclose = (e) => { closed = `closed ${e.code} ${e.reason}`; };
   let pending = false;
   const pump = () => {
@@ -103,9 +104,9 @@ async function main() {
   const until = async (what, fn, ms) => {
     const end = performance.now() + ms;
     for (;;) {
-      const v = fn();
+      const v = await fn();
       if (v !== undefined && v !== null) return v;
-      if (closed) throw new Error(`${what}: link ${closed}`);
+      if (closed && !closing) throw new Error(`${what}: link ${closed}`);
       if (performance.now() > end) throw new Error(`${what}: nothing after ${ms} ms`);
       await new Promise((r) => setTimeout(r, 5));
     }
@@ -130,7 +131,10 @@ async function main() {
   check('nothing left in flight, no frame dropped', stats.length === 1 && stats[0].inFlight === 0 && stats[0].queued === 0 && stats[0].stack.framesDropped === 0,
     JSON.stringify(stats));
   clearInterval(timer);
+  closing = true;
   ws.close();
+  await until('guest link closed', () => closed, 5000);
+  if (!transparent) await linkChecks(net, until);
   net.stop();
   state.ok = true;
 }
@@ -183,6 +187,45 @@ async function proxyChecks(exchange) {
   r = await exchange('RST', { ip: '10.1.2.3', port: 80, request: 'GET / HTTP/1.0\r\n\r\n', ms: 10000 });
   check('TCP to a non-proxy address is reset', r.error === 'connection refused (RST)', r.error);
 
+}
+
+// The link itself: a burst far beyond the page's in-flight limit is queued,
+// not dropped (every frame reaches the stack), and a stream that announces
+// an impossible frame length is closed with the reason.
+async function linkChecks(net, until) {
+  const open = async () => {
+    const ws = new WebSocket(URL_, ['binary']);
+    ws.binaryType = 'arraybuffer';
+    ws.closedWith = null;
+    ws.onclose = (e) => { ws.closedWith = { code: e.code, reason: e.reason }; };
+    await new Promise((resolve) => { ws.onopen = resolve; });
+    return ws;
+  };
+  // 8000 frames of 1514 bytes (12 MB) of an experimental EtherType
+  // (IEEE 802 local, 0x88b5): the stack counts each and drops it as not
+  // for it; what matters is that all of them arrive.
+  const frames = 8000;
+  const frame = new Uint8Array(4 + 1514);
+  new DataView(frame.buffer).setUint32(0, 1514);
+  frame.set([0x5a, 0x94, 0xef, 0xe4, 0x0c, 0xdd, 0x02, 0, 0, 0, 0, 0x07, 0x88, 0xb5], 4);
+  const burst = await open();
+  for (let i = 0; i < frames; i++) burst.send(frame);
+  await new Promise((r) => setTimeout(r, 0));
+  const during = (await net.stats()).find((l) => l.stack && l.stack.framesIn < frames);
+  check('burst: the page queues beyond its in-flight limit', during && during.queued > 0 && during.inFlight <= (1 << 20) + frame.length,
+    JSON.stringify(during));
+  const after = await until('burst delivered', async () => {
+    const l = (await net.stats())[0];
+    return l && l.stack.framesIn === frames && l.inFlight === 0 && l.queued === 0 ? l : null;
+  }, 30000);
+  check('burst: every frame reached the stack', after.stack.framesIn === frames, JSON.stringify(after));
+  burst.close();
+
+  const bad = await open();
+  bad.send(new Uint8Array([0, 0, 0x10, 0]));
+  const closedWith = await until('bad length closes the link', () => bad.closedWith, 5000);
+  check('a bad frame length closes the link', closedWith.code === 4000 && /frame length prefix 4096/.test(closedWith.reason),
+    JSON.stringify(closedWith));
 }
 
 // Transparent mode: no proxy settings; DNS gives a pool address and TLS to
