@@ -221,6 +221,7 @@ mod tests {
         disk.flush().unwrap();
         let mut rw = ImageBlock::open(&path, false).unwrap();
         assert!(rw.write_at(8190, &buf).is_err());
-        assert!(ImageBlock::open(&path.with_extension("missing"), true).unwrap_err().to_string().contains("disk.missing"));
+        let missing = ImageBlock::open(&path.with_extension("missing"), true).err().expect("no such file");
+        assert!(missing.to_string().contains("disk.missing"), "{missing}");
     }
 }
