@@ -27,6 +27,7 @@ mod browser {
     /// Functions of emscripten's API the Rust side calls; everything else in
     /// its headers stays out of the bindings.
     const EMSCRIPTEN_FUNCTIONS: &[&str] = &[
+        "emscripten_date_now",
         "emscripten_get_now",
         "emscripten_is_main_browser_thread",
         "emscripten_num_logical_cores",

@@ -22,6 +22,12 @@ pub fn now_ms() -> f64 {
     unsafe { sys::emscripten_get_now() }
 }
 
+/// Milliseconds since the Unix epoch (`Date.now()`): the wall clock.
+pub fn date_now_ms() -> f64 {
+    // SAFETY: no arguments, no preconditions.
+    unsafe { sys::emscripten_date_now() }
+}
+
 /// Blocks the calling thread for `ms` milliseconds (Atomics.wait in a
 /// pthread). Use this, not std::thread::sleep, whose timespec has the wrong
 /// layout for emscripten 3.1.6 (see docs/browser.md).

@@ -9,6 +9,7 @@
 
 #include <emscripten.h>
 #include <emscripten/threading.h>
+#include <emscripten/html5.h> /* emscripten_date_now */
 
 /* Sets the page's status line (Module.setStatus), on the main thread. */
 void netvm_ffi_set_status(const char *text);

@@ -7,12 +7,11 @@
 use std::collections::HashMap;
 use std::process::ExitCode;
 
-use netvm::backends::block::FileBlock;
-use netvm::backends::clock::HostClock;
 use netvm::backends::entropy::OsEntropy;
 use netvm::backends::fs::HostDir;
-use netvm::backends::net::{FrameBackend, NoNet, SocketNet};
-use netvm::backends::terminal::{EscapeFilter, StdioTerminal};
+use netvm::backends::host::{self, RunEvent};
+use netvm::backends::net::{FrameBackend, NoNet};
+use netvm::backends::terminal::EscapeFilter;
 use netvm::devices::block::Block;
 use netvm::devices::net::Net;
 use netvm::devices::p9::P9;
@@ -257,9 +256,9 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
 fn build_devices(o: &Options) -> Result<Vec<Box<dyn VirtioDevice>>, String> {
     let mut devices: Vec<Box<dyn VirtioDevice>> = Vec::new();
     for d in &o.drives {
-        let backend = FileBlock::open(std::path::Path::new(&d.file), d.read_only)
+        let backend = host::open_disk(std::path::Path::new(&d.file), d.read_only)
             .map_err(|e| format!("-drive file={}: {e}", d.file))?;
-        devices.push(Box::new(Block::new(Box::new(backend))));
+        devices.push(Box::new(Block::new(backend)));
     }
     for s in &o.shares {
         let dir = HostDir::new(std::path::Path::new(&s.path)).map_err(|e| format!("-virtfs path={}: {e}", s.path))?;
@@ -268,9 +267,9 @@ fn build_devices(o: &Options) -> Result<Vec<Box<dyn VirtioDevice>>, String> {
     }
     for nic in &o.nics {
         let backend: Box<dyn FrameBackend> = match nic.netdev.as_ref().map(|id| &o.netdevs[id]) {
-            Some(NetBackend::Socket { connect }) => Box::new(
-                SocketNet::connect(connect.as_str()).map_err(|e| format!("-netdev socket,connect={connect}: {e}"))?,
-            ),
+            Some(NetBackend::Socket { connect }) => {
+                host::connect_net(connect).map_err(|e| format!("-netdev socket,connect={connect}: {e}"))?
+            }
             Some(NetBackend::None) | None => Box::new(NoNet),
         };
         devices.push(Box::new(Net::new(nic.mac, backend)));
@@ -291,10 +290,10 @@ fn run(args: &[String]) -> Result<Outcome, String> {
     };
     let time = match o.icount {
         Some((shift, sleep)) => TimeMode::Instructions { shift, sleep },
-        None => TimeMode::Host { clock: Box::new(HostClock::new()), khz: HOST_TIME_TSC_KHZ },
+        None => TimeMode::Host { clock: host::clock(), khz: HOST_TIME_TSC_KHZ },
     };
     let virtio = build_devices(&o)?;
-    let console = EscapeFilter::new(StdioTerminal::new());
+    let console = EscapeFilter::new(host::console());
     let quit = console.quit_flag();
     let mut machine = Machine::new(MachineConfig {
         ram_size: o.ram_size,
@@ -306,29 +305,34 @@ fn run(args: &[String]) -> Result<Outcome, String> {
         console: Box::new(console),
     })
     .map_err(|e| e.to_string())?;
-    let outcome = machine.run(|| quit.is_set());
+    host::report(RunEvent::Booting);
+    let outcome = machine.run_with(|| quit.is_set(), host::wait);
     log::info!("stopped: {outcome:?} after {} instructions", machine.cpu.icount);
     Ok(outcome)
 }
 
 fn main() -> ExitCode {
-    // As QEMU: when whoever reads the console goes away, so does netvm
-    // (Rust ignores SIGPIPE by default and the guest would run on unseen).
-    #[cfg(unix)]
-    // SAFETY: restoring the default disposition of one signal at startup.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-    }
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+    host::init();
     let args: Vec<String> = std::env::args().skip(1).collect();
     match run(&args) {
-        Ok(Outcome::PowerOff | Outcome::Reset | Outcome::Quit) => ExitCode::SUCCESS,
+        Ok(outcome @ (Outcome::PowerOff | Outcome::Reset | Outcome::Quit)) => {
+            let how = match outcome {
+                Outcome::PowerOff => "powered off",
+                Outcome::Reset => "reset",
+                _ => "quit",
+            };
+            host::report(RunEvent::Stopped(how.into()));
+            ExitCode::SUCCESS
+        }
         Ok(Outcome::TripleFault { rip, last_exception }) => {
-            eprintln!("netvm: the CPU triple-faulted at rip {rip:#x} (last exception {last_exception:?})");
+            let why = format!("the CPU triple-faulted at rip {rip:#x} (last exception {last_exception:?})");
+            eprintln!("netvm: {why}");
+            host::report(RunEvent::Stopped(why));
             ExitCode::from(2)
         }
         Err(e) => {
             eprintln!("netvm: {e}");
+            host::report(RunEvent::Failed(e));
             ExitCode::from(1)
         }
     }

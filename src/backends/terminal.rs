@@ -15,6 +15,17 @@ pub trait Terminal {
     fn write_output(&mut self, data: &[u8]) -> io::Result<()>;
 }
 
+/// A boxed terminal is a terminal, so wrappers such as [`EscapeFilter`]
+/// take whichever one the host chose.
+impl<T: Terminal + ?Sized> Terminal for Box<T> {
+    fn read_input(&mut self, buf: &mut [u8]) -> usize {
+        (**self).read_input(buf)
+    }
+    fn write_output(&mut self, data: &[u8]) -> io::Result<()> {
+        (**self).write_output(data)
+    }
+}
+
 /// Ctrl-A, QEMU's mux escape character.
 const CTRL_A: u8 = 0x01;
 

@@ -267,7 +267,19 @@ impl Machine {
 
     /// The native driver: steps until the guest stops or `quit` says so,
     /// sleeping when the guest is idle.
-    pub fn run(&mut self, mut quit: impl FnMut() -> bool) -> Outcome {
+    pub fn run(&mut self, quit: impl FnMut() -> bool) -> Outcome {
+        self.run_with(quit, |ns| {
+            let start = std::time::Instant::now();
+            std::thread::sleep(std::time::Duration::from_nanos(ns));
+            start.elapsed().as_nanos() as u64
+        })
+    }
+
+    /// Steps until the guest stops or `quit` says so. When the guest idles,
+    /// `wait(ns)` blocks for about `ns` host nanoseconds and returns how
+    /// many passed (the host decides how: a thread sleep natively,
+    /// `Atomics.wait` in a browser worker).
+    pub fn run_with(&mut self, mut quit: impl FnMut() -> bool, mut wait: impl FnMut(u64) -> u64) -> Outcome {
         let mut steps = 0u64;
         loop {
             steps += 1;
@@ -281,9 +293,8 @@ impl Machine {
             match self.step() {
                 Step::Running => {}
                 Step::Idle { ns } => {
-                    let start = std::time::Instant::now();
-                    std::thread::sleep(std::time::Duration::from_nanos(ns));
-                    self.idle_elapsed(start.elapsed().as_nanos() as u64);
+                    let waited = wait(ns);
+                    self.idle_elapsed(waited);
                 }
                 Step::Stopped(outcome) => return outcome,
             }

@@ -1,13 +1,19 @@
 // The netvm page: a terminal (xterm.js + xterm-pty) wired to the emscripten
 // program as its TTY, a status line and a download progress bar.
 //
-// config.js (written by scripts/build-site) names the programs and the
-// preload package. URL parameters:
+// config.js (written by scripts/build-site) names the programs, the
+// preload package, the program's default arguments (for netvm: the guest
+// image under /pack and the 9p share), the NIC arguments added when a
+// network mode is chosen, and the share directory. URL parameters:
 //   ?program=NAME                 which of the built programs to run (default: the first)
 //   ?net=delegate=ws://host:port  sockets go to that WebSocket (netvm-net --listen-ws)
-//   ?net=browser                  in-page network stack (not wired yet: reported as such)
+//   ?net=browser                  the in-page network stack (netvm-browser-net.js, if built)
 //   ?arg=X&arg=Y                  extra program arguments (tests use them)
-// For tests and embedders: window.netvm = { term, status, events, exited }.
+// No ?net: the guest boots without a network.
+// For tests and embedders: window.netvm = { term, status, events, exited, stopped, shareDir }.
+// The share directory (config.shareDir, e.g. /wasm0) is a MEMFS directory
+// the page creates before the program starts; write into it with
+// Module.FS and the guest sees the files on its 9p mount.
 (function() {
   'use strict';
   var config = window.NETVM_CONFIG;
@@ -23,7 +29,7 @@
   fitTerminal();
   window.addEventListener('resize', fitTerminal);
 
-  var netvm = window.netvm = { term: term, status: '', events: [], exited: null };
+  var netvm = window.netvm = { term: term, status: '', events: [], exited: null, stopped: null, shareDir: config.shareDir || null };
 
   function setStatus(text) {
     if (!text) return; // emscripten clears the status once running; keep ours
@@ -43,10 +49,12 @@
     setStatus('Error: unknown ?program=' + program + ' (built: ' + config.programs.join(', ') + ')');
     return;
   }
-  var args = (config.args || []).concat(params.getAll('arg'));
+  var args = (config.args || []).slice();
   var net = params.get('net');
   var websocket = {};
   var netText = 'no network';
+  // Resolves to the CA certificate (PEM) the guest should trust in browser mode.
+  var networkReady = Promise.resolve(null);
   if (net && net.indexOf('delegate=') === 0) {
     var url = net.substring('delegate='.length);
     if (!/^wss?:\/\/[^\s]+$/.test(url)) {
@@ -58,15 +66,28 @@
     websocket.url = url;
     netText = 'network: delegate via ' + url;
   } else if (net === 'browser') {
-    setStatus('Error: ?net=browser (in-page network stack) is not available in this build');
-    return;
+    // The stack runs in the page and intercepts WebSockets to this URL, so
+    // emscripten's socket emulation talks to it as to netvm-net.
+    websocket.url = config.browserNetUrl || 'ws://localhost:9999/';
+    netText = 'network: in-browser stack';
+    networkReady = startBrowserNetwork(websocket.url);
   } else if (net) {
     setStatus('Error: unknown ?net=' + net + ' (use delegate=ws://host:port or browser)');
     return;
   }
+  if (websocket.url) args = args.concat(config.netArgs || []);
+  args = args.concat(params.getAll('arg'));
 
+  var caPem = null;
   var Module = window.Module = {
     arguments: args,
+    // Before main(): the share directory, and in browser mode the proxy's
+    // CA in it (the guest uses it as SSL_CERT_FILE=/mnt/proxy.crt).
+    preRun: [function() {
+      if (!config.shareDir) return;
+      Module.FS.mkdirTree(config.shareDir);
+      if (caPem) Module.FS.writeFile(config.shareDir + '/proxy.crt', caPem);
+    }],
     pty: pty.slave,
     websocket: websocket,
     setStatus: function(text) { setStatus(text); },
@@ -74,11 +95,12 @@
     onNetvmEvent: function(name, detail) {
       netvm.events.push({ name: name, detail: detail });
       if (name === 'exit') netvm.exited = Number(detail);
+      if (name === 'machine') machineStatus(detail);
     },
     onAbort: function(what) { setStatus('Error: aborted: ' + what); },
     onExit: function(code) {
       if (netvm.exited === null) netvm.exited = code;
-      setStatus('Exited with status ' + code);
+      if (!netvm.stopped) setStatus('Exited with status ' + code);
     },
     // Emscripten reports runtime dependencies (the package, the wasm).
     monitorRunDependencies: function(left) {
@@ -100,10 +122,38 @@
     setStatus('Error: the page is not cross-origin isolated (serve it with COOP/COEP, see scripts/serve)');
     return;
   }
-  setStatus('Downloading… (' + netText + ')');
-  // Classic scripts in order: the package loader first, so its preRun hook
-  // is in place before the program's runtime starts.
-  loadScript(config.package, function() { loadScript(program + '.js'); });
+  // The emulator reports its milestones (src/backends/host).
+  function machineStatus(detail) {
+    if (detail === 'booting') setStatus('Booting the guest (' + netText + ')');
+    else if (detail.indexOf('stopped: ') === 0) {
+      netvm.stopped = detail.substring('stopped: '.length);
+      setStatus('Machine stopped: ' + netvm.stopped);
+    } else if (detail.indexOf('failed: ') === 0) setStatus('Error: ' + detail.substring('failed: '.length));
+  }
+
+  networkReady.then(function(pem) {
+    caPem = pem;
+    setStatus('Downloading… (' + netText + ')');
+    // Classic scripts in order: the package loader first, so its preRun hook
+    // is in place before the program's runtime starts.
+    loadScript(config.package, function() { loadScript(program + '.js'); });
+  }, function(error) {
+    setStatus('Error: ' + error.message);
+  });
+
+  // ?net=browser: the in-page stack is an ES module built by scripts/build-stack
+  // (absent from builds without it).
+  function startBrowserNetwork(url) {
+    setStatus('Starting the in-browser network stack…');
+    return import('./netvm-browser-net.js').catch(function(e) {
+      throw new Error('?net=browser: the in-browser network stack is not available in this build (' + e.message + ')');
+    }).then(function(mod) {
+      return mod.startBrowserNetwork({ url: url });
+    }).then(function(result) {
+      if (!result || typeof result.caPem !== 'string') throw new Error('?net=browser: the network stack gave no CA certificate');
+      return result.caPem;
+    });
+  }
 
   function loadScript(src, then) {
     var s = document.createElement('script');

@@ -1,0 +1,42 @@
+// Times the guest in the page (headless Chromium), as
+// scripts/lib/native-guest-bench.py does natively.
+//
+//   node chromium-guest-bench.js SITE_URL JOB
+//
+// Prints `browser-boot-s S` (page load to the guest's ready line) and
+// `browser-cpu-s S` (the guest's busybox `time` real figure for JOB).
+'use strict';
+const { launch, openPage, waitForText, terminalText } = require('./page-driver');
+
+const [url, job] = process.argv.slice(2);
+if (!job) {
+  console.error('usage: chromium-guest-bench.js SITE_URL JOB');
+  process.exit(2);
+}
+
+(async () => {
+  const browser = await launch();
+  let page = null;
+  try {
+    const start = Date.now();
+    page = await openPage(browser, url);
+    await waitForText(page, 'netvm-guest: ready', 300000);
+    const boot = (Date.now() - start) / 1000;
+    await page.click('#terminal');
+    const before = (await terminalText(page)).length;
+    await page.keyboard.type(`time sh -c '${job}'; echo BENCH-$?-DONE`);
+    await page.keyboard.press('Enter');
+    await waitForText(page, /\nBENCH-\d+-DONE/, 600000);
+    const text = (await terminalText(page)).substring(before);
+    const m = text.match(/real\s+(\d+)m\s*([\d.]+)s[\s\S]*\nBENCH-(\d+)-DONE/);
+    if (!m || m[3] !== '0') throw new Error(`the job failed:\n${text}`);
+    console.log(`browser-boot-s ${boot.toFixed(3)}`);
+    console.log(`browser-cpu-s ${(Number(m[1]) * 60 + Number(m[2])).toFixed(3)}`);
+  } catch (e) {
+    if (page) console.error(page.consoleLines.join('\n'));
+    console.error(`chromium-guest-bench: ${e.message}`);
+    process.exitCode = 1;
+  } finally {
+    await browser.close();
+  }
+})();

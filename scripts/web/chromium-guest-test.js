@@ -1,0 +1,111 @@
+// Drives the page running netvm (the emulator booting the guest image) in
+// headless Chromium and checks the guest's console.
+//
+//   node chromium-guest-test.js delegate SITE_URL WS_URL HTTP_PORT PAGE_TEXT SCREENSHOT.png
+//       ?net=delegate= against netvm-net --listen-ws at WS_URL: the seed's
+//       guest steps (tmpfs /etc, udhcpc), a page from the host's HTTP server
+//       via 192.168.127.254:HTTP_PORT that must contain PAGE_TEXT, and the
+//       9p share wasm0: a file the page writes is read in the guest, a file
+//       the guest writes is read by the page.
+//   node chromium-guest-test.js offline SITE_URL SCREENSHOT.png
+//       no network: uname -a, then poweroff; the page reports the machine
+//       stopped and the program's exit status 0.
+//
+// Commands are typed with real key events into xterm.js. Each is followed by
+// `echo DONE-<n>-$?`, and the test waits for the echoed marker with the
+// status filled in (the typed line itself shows `$?`, never the digits).
+'use strict';
+const { waitForText, terminalText, runPageTest } = require('./page-driver');
+
+const READY_LINE = 'netvm-guest: ready';
+const BOOT_TIMEOUT_MS = 300000;
+const COMMAND_TIMEOUT_MS = 120000;
+
+const [mode, ...rest] = process.argv.slice(2);
+
+let commandCount = 0;
+// Types `command`, waits for it to finish with status 0; returns its output
+// (the terminal text between the typed line and the marker).
+async function run(page, command, timeoutMs = COMMAND_TIMEOUT_MS) {
+  const n = ++commandCount;
+  const before = (await terminalText(page)).length;
+  await page.keyboard.type(`${command}; echo DONE-${n}-$?`);
+  await page.keyboard.press('Enter');
+  const match = await waitForText(page, new RegExp(`\\nDONE-${n}-(\\d+)`), timeoutMs);
+  const text = await terminalText(page);
+  const output = text.substring(before, text.indexOf(`\nDONE-${n}-`, before));
+  if (match[1] !== '0') throw new Error(`\`${command}\` failed with status ${match[1]}:\n${output}`);
+  return output;
+}
+
+async function boot(page) {
+  const started = Date.now();
+  await waitForText(page, READY_LINE, BOOT_TIMEOUT_MS);
+  const bootMs = Date.now() - started;
+  await page.click('#terminal');
+  // The shell's prompt follows the ready line; an empty command proves it reads.
+  await run(page, 'true');
+  return bootMs;
+}
+
+async function delegate(siteUrl, wsUrl, httpPort, pageText, screenshot) {
+  const url = `${siteUrl}?net=delegate=${wsUrl}`;
+  await runPageTest('chromium-guest delegate', url, screenshot, async (page) => {
+    const bootMs = await boot(page);
+    const status = await page.evaluate(() => window.netvm.status);
+    if (!status.includes('delegate')) throw new Error(`status line does not name the network mode: ${status}`);
+
+    await run(page, 'mount -t tmpfs tmpfs /etc; touch /etc/hosts /etc/resolv.conf');
+    const lease = await run(page, 'udhcpc -i eth0');
+    if (!lease.includes('192.168.127.3')) throw new Error(`no lease of 192.168.127.3:\n${lease}`);
+    const got = await run(page, `wget -q -O - http://192.168.127.254:${httpPort}/page.txt`);
+    if (!got.includes(pageText)) throw new Error(`wget output lacks ${JSON.stringify(pageText)}:\n${got}`);
+
+    // The share: the page writes into its MEMFS directory, the guest reads.
+    const fromPage = `written by the page ${Date.now()}`;
+    await page.evaluate((text) => window.Module.FS.writeFile(window.netvm.shareDir + '/from-page.txt', text + '\n'),
+      fromPage);
+    await run(page, 'mkdir -p /mnt && mount -t 9p -o trans=virtio wasm0 /mnt -oversion=9p2000.L');
+    const read = await run(page, 'cat /mnt/from-page.txt');
+    if (!read.includes(fromPage)) throw new Error(`guest read ${JSON.stringify(read)} from the share`);
+    await run(page, 'echo written by the guest > /mnt/from-guest.txt && sync');
+    const back = await page.evaluate(() => window.Module.FS.readFile(window.netvm.shareDir + '/from-guest.txt',
+      { encoding: 'utf8' }));
+    if (back !== 'written by the guest\n') throw new Error(`page read ${JSON.stringify(back)} from the share`);
+    console.log(`chromium-guest delegate: ok, ready line after ${bootMs} ms; lease, wget, 9p both ways`);
+  });
+}
+
+async function offline(siteUrl, screenshot) {
+  await runPageTest('chromium-guest offline', siteUrl, screenshot, async (page) => {
+    const bootMs = await boot(page);
+    const status = await page.evaluate(() => window.netvm.status);
+    if (!status.includes('no network')) throw new Error(`status line: ${status}`);
+    const uname = await run(page, 'uname -a');
+    if (!/Linux .*x86_64/.test(uname)) throw new Error(`uname -a: ${uname}`);
+    await page.keyboard.type('poweroff');
+    await page.keyboard.press('Enter');
+    const deadline = Date.now() + 60000;
+    let state;
+    for (;;) {
+      state = await page.evaluate(() => ({ stopped: window.netvm.stopped, exited: window.netvm.exited,
+        status: window.netvm.status }));
+      if (state.exited !== null || Date.now() > deadline) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    if (state.stopped !== 'powered off' || state.exited !== 0 || !/Machine stopped: powered off/.test(state.status)) {
+      throw new Error(`after poweroff: ${JSON.stringify(state)}`);
+    }
+    console.log(`chromium-guest offline: ok, ready line after ${bootMs} ms; uname; poweroff -> "${state.status}"`);
+  });
+}
+
+if (mode === 'delegate' && rest.length === 5) {
+  delegate(...rest);
+} else if (mode === 'offline' && rest.length === 2) {
+  offline(...rest);
+} else {
+  console.error('usage: chromium-guest-test.js delegate SITE_URL WS_URL HTTP_PORT PAGE_TEXT SCREENSHOT.png\n' +
+    '       chromium-guest-test.js offline SITE_URL SCREENSHOT.png');
+  process.exit(2);
+}

@@ -1,0 +1,226 @@
+//! The browser host: netvm compiled for wasm32-unknown-emscripten runs in a
+//! pthread (PROXY_TO_PTHREAD) while the FS, the terminal (xterm-pty) and
+//! WebSockets live on the page's main thread. Every system call from here
+//! is proxied there and waits for it, so this module keeps them few: the
+//! console batches output and polls input at a bounded rate, the disk image
+//! is read into memory once. Time comes from `performance.now()` via `ffi/`
+//! because std's clocks and sleep pass a `timespec` whose layout does not
+//! match emscripten 3.1.6's 32-bit `time_t` (docs/browser.md).
+
+#[path = "../../../ffi/mod.rs"]
+mod ffi;
+
+use std::io;
+use std::net::{SocketAddr, SocketAddrV4, TcpStream, ToSocketAddrs};
+use std::os::fd::FromRawFd;
+use std::path::Path;
+
+use netvm_pty_bridge::{RawMode, Terminal as Tty};
+
+use super::RunEvent;
+use crate::backends::block::{BlockBackend, ImageBlock};
+use crate::backends::clock::Clock;
+use crate::backends::net::{FrameBackend, SocketNet};
+use crate::backends::terminal::Terminal;
+
+/// Longest wait for the WebSocket behind the NIC to open.
+const CONNECT_TIMEOUT_MS: f64 = 15_000.0;
+/// Typed input is looked for at most this often (each look is a round trip
+/// to the main thread); well under what a typist notices.
+const INPUT_POLL_MS: f64 = 4.0;
+/// Guest output waits at most this long in the batch...
+const OUTPUT_DELAY_MS: f64 = 8.0;
+/// ...and at most this many bytes.
+const OUTPUT_BATCH: usize = 16 * 1024;
+
+/// Process-wide setup: the logger (stderr is the browser console), without
+/// timestamps, which would read std's broken clock.
+pub fn init() {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"))
+        .format_timestamp(None)
+        .init();
+}
+
+/// `performance.now()` for monotonic time, `Date.now()` for the wall clock.
+struct PageClock {
+    start_ms: f64,
+}
+
+impl Clock for PageClock {
+    fn monotonic_ns(&self) -> u64 {
+        ((ffi::now_ms() - self.start_ms).max(0.0) * 1e6) as u64
+    }
+    fn wall_ns(&self) -> u64 {
+        (ffi::date_now_ms().max(0.0) * 1e6) as u64
+    }
+}
+
+pub fn clock() -> Box<dyn Clock> {
+    Box::new(PageClock { start_ms: ffi::now_ms() })
+}
+
+/// Blocks the emulator's thread (Atomics.wait; the page keeps running) for
+/// about `ns` nanoseconds; returns the nanoseconds that really passed.
+pub fn wait(ns: u64) -> u64 {
+    let start = ffi::now_ms();
+    ffi::sleep_ms(ns as f64 / 1e6);
+    ((ffi::now_ms() - start).max(0.0) * 1e6) as u64
+}
+
+/// The page's terminal (xterm-pty is the program's TTY) in raw mode.
+struct PageConsole {
+    tty: Tty,
+    _raw: Option<RawMode>,
+    out: Vec<u8>,
+    last_flush_ms: f64,
+    last_poll_ms: f64,
+    /// Input ended or failed; reported once.
+    input_closed: bool,
+}
+
+impl PageConsole {
+    fn flush(&mut self) -> io::Result<()> {
+        self.last_flush_ms = ffi::now_ms();
+        if self.out.is_empty() {
+            return Ok(());
+        }
+        let result = self.tty.write_all(&self.out);
+        self.out.clear();
+        result
+    }
+}
+
+impl Terminal for PageConsole {
+    fn read_input(&mut self, buf: &mut [u8]) -> usize {
+        // Called every time slice: the moment to show batched output too.
+        if let Err(e) = self.flush() {
+            log::warn!("console output: {e}");
+        }
+        let now = ffi::now_ms();
+        if self.input_closed || now - self.last_poll_ms < INPUT_POLL_MS {
+            return 0;
+        }
+        self.last_poll_ms = now;
+        match self.tty.read_available(buf) {
+            Ok(n) => n,
+            Err(e) => {
+                log::warn!("console input: {e}");
+                self.input_closed = true;
+                0
+            }
+        }
+    }
+
+    fn write_output(&mut self, data: &[u8]) -> io::Result<()> {
+        self.out.extend_from_slice(data);
+        if self.out.len() >= OUTPUT_BATCH || ffi::now_ms() - self.last_flush_ms >= OUTPUT_DELAY_MS {
+            self.flush()?;
+        }
+        Ok(())
+    }
+}
+
+pub fn console() -> Box<dyn Terminal> {
+    let tty = Tty::stdio();
+    let raw = if tty.is_tty() {
+        tty.raw_mode().map_err(|e| log::warn!("console raw mode: {e}")).ok()
+    } else {
+        None
+    };
+    Box::new(PageConsole {
+        tty,
+        _raw: raw,
+        out: Vec::with_capacity(OUTPUT_BATCH),
+        last_flush_ms: 0.0,
+        last_poll_ms: 0.0,
+        input_closed: false,
+    })
+}
+
+/// The disk image, read from the page's FS into memory once.
+pub fn open_disk(path: &Path, read_only: bool) -> io::Result<Box<dyn BlockBackend>> {
+    Ok(Box::new(ImageBlock::open(path, read_only)?))
+}
+
+/// A TCP connection to `addr`, which emscripten opens as a WebSocket to
+/// `Module.websocket.url` (the address itself then only matters when no
+/// URL is set). Non-blocking from the start: emscripten's connect always
+/// answers EINPROGRESS, and std's set_nonblocking (ioctl FIONBIO) aborts
+/// under 3.1.6, so this uses fcntl and waits for the socket to become
+/// writable, polling with zero timeouts (its poll() never blocks).
+pub fn connect_net(addr: &str) -> io::Result<Box<dyn FrameBackend>> {
+    let target = resolve(addr)?;
+    let url = ffi::websocket_url().unwrap_or_else(|| format!("ws://{target}"));
+    let fail = |what: String| io::Error::new(io::ErrorKind::ConnectionRefused, format!("{addr} ({url}): {what}"));
+    // SAFETY: plain socket calls on a descriptor owned here (by the
+    // TcpStream as soon as it exists); the sockaddr_in is initialised and
+    // outlives the call.
+    let stream = unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0);
+        if fd < 0 {
+            return Err(fail(format!("socket: {}", io::Error::last_os_error())));
+        }
+        let stream = TcpStream::from_raw_fd(fd);
+        let flags = libc::fcntl(fd, libc::F_GETFL);
+        if flags < 0 || libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) < 0 {
+            return Err(fail(format!("fcntl O_NONBLOCK: {}", io::Error::last_os_error())));
+        }
+        let mut sa: libc::sockaddr_in = std::mem::zeroed();
+        sa.sin_family = libc::AF_INET as libc::sa_family_t;
+        sa.sin_port = target.port().to_be();
+        sa.sin_addr.s_addr = u32::from_ne_bytes(target.ip().octets());
+        let len = std::mem::size_of_val(&sa) as libc::socklen_t;
+        if libc::connect(fd, (&sa as *const libc::sockaddr_in).cast(), len) != 0 {
+            let e = io::Error::last_os_error();
+            if e.raw_os_error() != Some(libc::EINPROGRESS) {
+                return Err(fail(format!("connect: {e}")));
+            }
+        }
+        stream
+    };
+    let deadline = ffi::now_ms() + CONNECT_TIMEOUT_MS;
+    loop {
+        let mut pfd = libc::pollfd { fd: std::os::fd::AsRawFd::as_raw_fd(&stream), events: libc::POLLOUT, revents: 0 };
+        // SAFETY: one valid pollfd.
+        let n = unsafe { libc::poll(&mut pfd, 1, 0) };
+        if n < 0 {
+            return Err(fail(format!("poll: {}", io::Error::last_os_error())));
+        }
+        if n > 0 && pfd.revents & (libc::POLLERR | libc::POLLHUP) != 0 {
+            return Err(fail("the WebSocket was refused or closed".into()));
+        }
+        if n > 0 && pfd.revents & libc::POLLOUT != 0 {
+            break;
+        }
+        if ffi::now_ms() > deadline {
+            return Err(fail(format!("the WebSocket did not open within {} s", CONNECT_TIMEOUT_MS / 1000.0)));
+        }
+        ffi::sleep_ms(5.0);
+    }
+    log::info!("network socket open: {url}");
+    Ok(Box::new(SocketNet::new(stream)))
+}
+
+fn resolve(addr: &str) -> io::Result<SocketAddrV4> {
+    let bad = |why: &str| io::Error::new(io::ErrorKind::InvalidInput, format!("{addr}: {why}"));
+    if let Ok(v4) = addr.parse::<SocketAddrV4>() {
+        return Ok(v4);
+    }
+    addr.to_socket_addrs()
+        .map_err(|e| bad(&e.to_string()))?
+        .find_map(|a| match a {
+            SocketAddr::V4(v4) => Some(v4),
+            SocketAddr::V6(_) => None,
+        })
+        .ok_or_else(|| bad("no IPv4 address"))
+}
+
+/// Milestones go to the page (`Module.onNetvmEvent('machine', ...)`),
+/// which shows them in its status line.
+pub fn report(event: RunEvent) {
+    match event {
+        RunEvent::Booting => ffi::emit("machine", "booting"),
+        RunEvent::Stopped(how) => ffi::emit("machine", &format!("stopped: {how}")),
+        RunEvent::Failed(why) => ffi::emit("machine", &format!("failed: {why}")),
+    }
+}
