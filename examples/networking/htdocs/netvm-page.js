@@ -124,7 +124,7 @@
   }
   // The emulator reports its milestones (src/backends/host).
   function machineStatus(detail) {
-    if (detail === 'booting') setStatus('Booting the guest (' + netText + ')');
+    if (detail === 'booting') setStatus('Guest running (' + netText + ')');
     else if (detail.indexOf('stopped: ') === 0) {
       netvm.stopped = detail.substring('stopped: '.length);
       setStatus('Machine stopped: ' + netvm.stopped);
