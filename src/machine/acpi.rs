@@ -91,7 +91,7 @@ fn madt_body() -> Vec<u8> {
     let mut b = Vec::new();
     b.extend_from_slice(&(LAPIC_ADDR as u32).to_le_bytes());
     b.extend_from_slice(&0u32.to_le_bytes()); // no 8259 PICs (PCAT_COMPAT clear)
-                                              // Processor Local APIC: UID 0, APIC ID 0, enabled.
+    // Processor Local APIC: UID 0, APIC ID 0, enabled.
     b.extend_from_slice(&[0, 8, 0, 0]);
     b.extend_from_slice(&1u32.to_le_bytes());
     // I/O APIC: ID 0 (the local APIC has 0 too; IDs are per bus), GSI base 0.
@@ -105,19 +105,10 @@ fn madt_body() -> Vec<u8> {
 /// for the soft-off state (ACPI 6.4 §7.4.2).
 fn dsdt_aml() -> Vec<u8> {
     vec![
-        0x08,
-        b'_',
-        b'S',
-        b'5',
-        b'_', // NameOp "_S5_"
-        0x12,
-        0x07,
-        0x04, // PackageOp, PkgLength 7, 4 elements
-        0x0a,
-        S5_SLEEP_TYPE, // BytePrefix 5
-        0x00,
-        0x00,
-        0x00, // ZeroOp x3
+        0x08, b'_', b'S', b'5', b'_', // NameOp "_S5_"
+        0x12, 0x07, 0x04, // PackageOp, PkgLength 7, 4 elements
+        0x0a, S5_SLEEP_TYPE, // BytePrefix 5
+        0x00, 0x00, 0x00, // ZeroOp x3
     ]
 }
 

@@ -76,12 +76,7 @@ pub fn load(ram: &mut [u8], image: &[u8]) -> Result<LoadedElf, BootError> {
         };
         let dst_end = paddr.checked_add(memsz).filter(|&e| e <= ram.len() as u64);
         let Some(dst_end) = dst_end else {
-            return Err(BootError::DoesNotFit {
-                what: "kernel segment",
-                addr: paddr,
-                len: memsz,
-                ram: ram.len() as u64,
-            });
+            return Err(BootError::DoesNotFit { what: "kernel segment", addr: paddr, len: memsz, ram: ram.len() as u64 });
         };
         let dst = &mut ram[paddr as usize..dst_end as usize];
         dst[..filesz as usize].copy_from_slice(&image[offset as usize..src_end as usize]);

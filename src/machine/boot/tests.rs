@@ -97,7 +97,5 @@ fn bad_inputs_are_errors_not_panics() {
         load_kernel(&mut ram, &BootConfig { kernel: &low_elf, cmdline: "", initrd: None, acpi_rsdp: None }),
         Err(BootError::BadElf(_))
     ));
-    assert!(
-        load_kernel(&mut ram, &BootConfig { kernel: b"garbage", cmdline: "", initrd: None, acpi_rsdp: None }).is_err()
-    );
+    assert!(load_kernel(&mut ram, &BootConfig { kernel: b"garbage", cmdline: "", initrd: None, acpi_rsdp: None }).is_err());
 }
