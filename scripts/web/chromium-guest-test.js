@@ -71,6 +71,8 @@ async function delegate(siteUrl, wsUrl, httpPort, pageText, screenshot) {
     await page.evaluate((text) => window.Module.FS.writeFile(window.netvm.shareDir + '/from-page.txt', text + '\n'),
       fromPage);
     await run(page, 'mkdir -p /mnt && mount -t 9p -o trans=virtio wasm0 /mnt -oversion=9p2000.L');
+    const hello = await run(page, 'cat /mnt/hello.txt');
+    if (!hello.includes('hello from the page')) throw new Error(`guest read ${JSON.stringify(hello)} from the share`);
     const read = await run(page, 'cat /mnt/from-page.txt');
     if (!read.includes(fromPage)) throw new Error(`guest read ${JSON.stringify(read)} from the share`);
     await run(page, 'echo written by the guest > /mnt/from-guest.txt && sync');

@@ -86,6 +86,8 @@
     preRun: [function() {
       if (!config.shareDir) return;
       Module.FS.mkdirTree(config.shareDir);
+      // Something to find with the seed's `cat /mnt/hello.txt`.
+      Module.FS.writeFile(config.shareDir + '/hello.txt', 'hello from the page\n');
       if (caPem) Module.FS.writeFile(config.shareDir + '/proxy.crt', caPem);
     }],
     pty: pty.slave,
