@@ -9,8 +9,9 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
-# Installs its toolchain (Debian rustc-web, emscripten, npm packages) and
-# writes the site to target/web/site.
+# Installs its toolchain (Debian rustc-web, emscripten, npm packages), builds
+# netvm for the browser and the guest image (scripts/build-guest, which
+# installs its own packages), and writes the site to target/web/site.
 RUN bash scripts/build-wasm
 
 FROM debian:12-slim

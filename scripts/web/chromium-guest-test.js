@@ -10,6 +10,11 @@
 //   node chromium-guest-test.js offline SITE_URL SCREENSHOT.png
 //       no network: uname -a, then poweroff; the page reports the machine
 //       stopped and the program's exit status 0.
+//   node chromium-guest-test.js browser-net SITE_URL SCREENSHOT.png
+//       ?net=browser: without netvm-browser-net.js in the site the status
+//       line says browser mode is not available and nothing starts; with
+//       it, the stack's CA is in the share as proxy.crt before the guest
+//       boots, and the guest reads it there.
 //
 // Commands are typed with real key events into xterm.js. Each is followed by
 // `echo DONE-<n>-$?`, and the test waits for the echoed marker with the
@@ -66,6 +71,8 @@ async function delegate(siteUrl, wsUrl, httpPort, pageText, screenshot) {
     await page.evaluate((text) => window.Module.FS.writeFile(window.netvm.shareDir + '/from-page.txt', text + '\n'),
       fromPage);
     await run(page, 'mkdir -p /mnt && mount -t 9p -o trans=virtio wasm0 /mnt -oversion=9p2000.L');
+    const hello = await run(page, 'cat /mnt/hello.txt');
+    if (!hello.includes('hello from the page')) throw new Error(`guest read ${JSON.stringify(hello)} from the share`);
     const read = await run(page, 'cat /mnt/from-page.txt');
     if (!read.includes(fromPage)) throw new Error(`guest read ${JSON.stringify(read)} from the share`);
     await run(page, 'echo written by the guest > /mnt/from-guest.txt && sync');
@@ -100,12 +107,46 @@ async function offline(siteUrl, screenshot) {
   });
 }
 
+async function browserNet(siteUrl, screenshot) {
+  const url = `${siteUrl}?net=browser`;
+  const probe = await fetch(new URL('netvm-browser-net.js', siteUrl));
+  await runPageTest('chromium-guest browser-net', url, screenshot, async (page) => {
+    if (probe.status === 404) {
+      const deadline = Date.now() + 30000;
+      let status = '';
+      while (Date.now() < deadline && !/not available/.test(status)) {
+        await new Promise((r) => setTimeout(r, 200));
+        status = await page.evaluate(() => window.netvm.status);
+      }
+      if (!/^Error: .*browser.*not available/.test(status)) throw new Error(`status line: ${status}`);
+      if (await page.evaluate(() => document.querySelector('script[src="netvm.js"], script[src="pack.js"]') !== null)) {
+        throw new Error('the program was started without its network');
+      }
+      console.log(`chromium-guest browser-net: ok, no stack in this build: "${status}"`);
+      return;
+    }
+    const bootMs = await boot(page);
+    const status = await page.evaluate(() => window.netvm.status);
+    if (!status.includes('in-browser')) throw new Error(`status line: ${status}`);
+    const pem = await page.evaluate(() => window.Module.FS.readFile(window.netvm.shareDir + '/proxy.crt',
+      { encoding: 'utf8' }));
+    if (!pem.includes('-----BEGIN CERTIFICATE-----')) throw new Error(`proxy.crt: ${pem}`);
+    await run(page, 'mkdir -p /mnt && mount -t 9p -o trans=virtio wasm0 /mnt -oversion=9p2000.L');
+    const seen = await run(page, 'cat /mnt/proxy.crt');
+    if (!seen.includes('BEGIN CERTIFICATE')) throw new Error(`guest read ${JSON.stringify(seen)}`);
+    console.log(`chromium-guest browser-net: ok, ready line after ${bootMs} ms; proxy.crt in wasm0`);
+  });
+}
+
 if (mode === 'delegate' && rest.length === 5) {
   delegate(...rest);
 } else if (mode === 'offline' && rest.length === 2) {
   offline(...rest);
+} else if (mode === 'browser-net' && rest.length === 2) {
+  browserNet(...rest);
 } else {
   console.error('usage: chromium-guest-test.js delegate SITE_URL WS_URL HTTP_PORT PAGE_TEXT SCREENSHOT.png\n' +
-    '       chromium-guest-test.js offline SITE_URL SCREENSHOT.png');
+    '       chromium-guest-test.js offline SITE_URL SCREENSHOT.png\n' +
+    '       chromium-guest-test.js browser-net SITE_URL SCREENSHOT.png');
   process.exit(2);
 }

@@ -86,6 +86,8 @@
     preRun: [function() {
       if (!config.shareDir) return;
       Module.FS.mkdirTree(config.shareDir);
+      // Something to find with the seed's `cat /mnt/hello.txt`.
+      Module.FS.writeFile(config.shareDir + '/hello.txt', 'hello from the page\n');
       if (caPem) Module.FS.writeFile(config.shareDir + '/proxy.crt', caPem);
     }],
     pty: pty.slave,
@@ -124,7 +126,7 @@
   }
   // The emulator reports its milestones (src/backends/host).
   function machineStatus(detail) {
-    if (detail === 'booting') setStatus('Booting the guest (' + netText + ')');
+    if (detail === 'booting') setStatus('Guest running (' + netText + ')');
     else if (detail.indexOf('stopped: ') === 0) {
       netvm.stopped = detail.substring('stopped: '.length);
       setStatus('Machine stopped: ' + netvm.stopped);

@@ -26,19 +26,22 @@ use crate::backends::terminal::Terminal;
 /// Longest wait for the WebSocket behind the NIC to open.
 const CONNECT_TIMEOUT_MS: f64 = 15_000.0;
 /// Typed input is looked for at most this often (each look is a round trip
-/// to the main thread); well under what a typist notices.
-const INPUT_POLL_MS: f64 = 4.0;
+/// to the main thread, which may be busy drawing); a frame at 60 Hz, well
+/// under what a typist notices.
+const INPUT_POLL_MS: f64 = 16.0;
+/// After the socket had nothing to read, it is not asked again for this long
+/// (each read is a round trip to the main thread; the machine polls its
+/// devices every time slice, a fraction of a millisecond).
+const NET_IDLE_POLL_MS: f64 = 1.0;
 /// Guest output waits at most this long in the batch...
-const OUTPUT_DELAY_MS: f64 = 8.0;
+const OUTPUT_DELAY_MS: f64 = 16.0;
 /// ...and at most this many bytes.
 const OUTPUT_BATCH: usize = 16 * 1024;
 
 /// Process-wide setup: the logger (stderr is the browser console), without
 /// timestamps, which would read std's broken clock.
 pub fn init() {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"))
-        .format_timestamp(None)
-        .init();
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).format_timestamp(None).init();
 }
 
 /// `performance.now()` for monotonic time, `Date.now()` for the wall clock.
@@ -92,11 +95,14 @@ impl PageConsole {
 
 impl Terminal for PageConsole {
     fn read_input(&mut self, buf: &mut [u8]) -> usize {
-        // Called every time slice: the moment to show batched output too.
-        if let Err(e) = self.flush() {
-            log::warn!("console output: {e}");
-        }
+        // Called every time slice: output that waited long enough goes out
+        // even when the guest writes nothing more (a prompt).
         let now = ffi::now_ms();
+        if !self.out.is_empty() && now - self.last_flush_ms >= OUTPUT_DELAY_MS {
+            if let Err(e) = self.flush() {
+                log::warn!("console output: {e}");
+            }
+        }
         if self.input_closed || now - self.last_poll_ms < INPUT_POLL_MS {
             return 0;
         }
@@ -122,11 +128,7 @@ impl Terminal for PageConsole {
 
 pub fn console() -> Box<dyn Terminal> {
     let tty = Tty::stdio();
-    let raw = if tty.is_tty() {
-        tty.raw_mode().map_err(|e| log::warn!("console raw mode: {e}")).ok()
-    } else {
-        None
-    };
+    let raw = if tty.is_tty() { tty.raw_mode().map_err(|e| log::warn!("console raw mode: {e}")).ok() } else { None };
     Box::new(PageConsole {
         tty,
         _raw: raw,
@@ -198,7 +200,37 @@ pub fn connect_net(addr: &str) -> io::Result<Box<dyn FrameBackend>> {
         ffi::sleep_ms(5.0);
     }
     log::info!("network socket open: {url}");
-    Ok(Box::new(SocketNet::new(stream)))
+    Ok(Box::new(PacedNet { inner: SocketNet::new(stream), next_read_ms: 0.0 }))
+}
+
+/// A frame backend whose reads are paced: once the socket came up empty it
+/// is not read again for [`NET_IDLE_POLL_MS`]; while frames arrive, every
+/// call reads. Sends are never delayed.
+struct PacedNet<B> {
+    inner: B,
+    next_read_ms: f64,
+}
+
+impl<B: FrameBackend> FrameBackend for PacedNet<B> {
+    fn recv(&mut self, buf: &mut [u8]) -> io::Result<Option<usize>> {
+        let now = ffi::now_ms();
+        if now < self.next_read_ms {
+            return Ok(None);
+        }
+        let got = self.inner.recv(buf)?;
+        if got.is_none() {
+            self.next_read_ms = now + NET_IDLE_POLL_MS;
+        }
+        Ok(got)
+    }
+    fn send(&mut self, frame: &[u8]) -> io::Result<bool> {
+        // A reply is likely soon: look for it on the next poll.
+        self.next_read_ms = 0.0;
+        self.inner.send(frame)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 fn resolve(addr: &str) -> io::Result<SocketAddrV4> {
