@@ -12,10 +12,14 @@ use testkit::guest::{self, READY_LINE};
 
 const BOOT_TIMEOUT: Duration = Duration::from_secs(240);
 const CMD_TIMEOUT: Duration = Duration::from_secs(60);
-/// How far the guest's clock may be from the host's on host time: the
-/// guest reads the RTC at whole seconds and its clock follows the TSC,
-/// which a loaded host can hold back by a little.
-const HOST_TIME_TOLERANCE_S: i64 = 5;
+/// How far the guest's boot time may be from netvm's start: the kernel
+/// reads the RTC (whole seconds) a fraction of a second into the boot.
+const BOOT_TIME_TOLERANCE_S: i64 = 5;
+/// How far the guest's `date` may be from the host's later on: guest time
+/// follows the host's but never skips timer ticks (machine/clock.rs), so
+/// on a loaded host (CI runs tests in parallel) it can fall a few seconds
+/// behind. 1970 or a wrong day is still far outside.
+const DATE_TOLERANCE_S: i64 = 30;
 
 fn spawn_netvm(rootfs: &Path, extra: &[&str]) -> Console {
     let image = guest::image();
@@ -66,9 +70,9 @@ fn boot_and_read_clock(extra: &[&str]) -> (i64, i64, i64) {
 fn on_host_time_the_guest_clock_is_the_hosts() {
     let (started, btime, guest_now) = boot_and_read_clock(&[]);
     let host = host_now();
-    assert!((guest_now - host).abs() <= HOST_TIME_TOLERANCE_S, "guest date +%s {guest_now}, host {host}");
+    assert!((guest_now - host).abs() <= DATE_TOLERANCE_S, "guest date +%s {guest_now}, host {host}");
     assert!(
-        (btime - started).abs() <= HOST_TIME_TOLERANCE_S,
+        (btime - started).abs() <= BOOT_TIME_TOLERANCE_S,
         "guest boot time {btime}, netvm started at {started}"
     );
 }
