@@ -71,10 +71,7 @@ fn on_host_time_the_guest_clock_is_the_hosts() {
     let (started, btime, guest_now) = boot_and_read_clock(&[]);
     let host = host_now();
     assert!((guest_now - host).abs() <= DATE_TOLERANCE_S, "guest date +%s {guest_now}, host {host}");
-    assert!(
-        (btime - started).abs() <= BOOT_TIME_TOLERANCE_S,
-        "guest boot time {btime}, netvm started at {started}"
-    );
+    assert!((btime - started).abs() <= BOOT_TIME_TOLERANCE_S, "guest boot time {btime}, netvm started at {started}");
 }
 
 #[test]
@@ -89,7 +86,6 @@ fn on_instruction_time_the_clock_starts_at_a_fixed_instant() {
     assert_eq!(again, btime, "the same on every run");
 
     // `date -u -d 2006-06-17T16:01:21 +%s`
-    let (_, btime, _) =
-        boot_and_read_clock(&["-icount", "shift=3,sleep=off", "-rtc", "base=2006-06-17T16:01:21"]);
+    let (_, btime, _) = boot_and_read_clock(&["-icount", "shift=3,sleep=off", "-rtc", "base=2006-06-17T16:01:21"]);
     assert!((1_150_560_080..=1_150_560_081).contains(&btime), "-rtc base= sets the start: {btime}");
 }

@@ -71,14 +71,7 @@ impl DateTime {
         let days = secs.div_euclid(SECONDS_PER_DAY);
         let rem = secs.rem_euclid(SECONDS_PER_DAY);
         let (year, month, day) = civil_from_days(days);
-        DateTime {
-            year,
-            month,
-            day,
-            hour: (rem / 3600) as u8,
-            minute: (rem / 60 % 60) as u8,
-            second: (rem % 60) as u8,
-        }
+        DateTime { year, month, day, hour: (rem / 3600) as u8, minute: (rem / 60 % 60) as u8, second: (rem % 60) as u8 }
     }
 
     /// Seconds since the Unix epoch, or `None` if a field is out of range.
