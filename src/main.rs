@@ -16,6 +16,7 @@ use netvm::devices::block::Block;
 use netvm::devices::net::Net;
 use netvm::devices::p9::P9;
 use netvm::devices::rng::Rng;
+use netvm::devices::rtc::calendar::DateTime;
 use netvm::devices::virtio::VirtioDevice;
 use netvm::machine::{Machine, MachineConfig, Outcome, TimeMode};
 
@@ -24,6 +25,10 @@ const DEFAULT_MAC: [u8; 6] = [0x52, 0x54, 0x00, 0x12, 0x34, 0x56];
 /// The TSC rate in host-time mode: 1 GHz, a round figure the kernel is
 /// told with `tsc_early_khz=` (any rate works: it is not the host's).
 const HOST_TIME_TSC_KHZ: u64 = 1_000_000;
+/// What the guest's RTC shows at power-on on instruction time (`-icount`)
+/// without `-rtc base=`: a fixed instant, so runs stay deterministic
+/// (2024-01-01T00:00:00Z).
+const ICOUNT_RTC_START_UNIX: i64 = 1_704_067_200;
 
 /// The parsed command line.
 #[derive(Debug, Default, PartialEq)]
@@ -38,6 +43,16 @@ struct Options {
     nics: Vec<Nic>,
     rng: bool,
     icount: Option<(u32, bool)>,
+    rtc_base: Option<RtcBase>,
+}
+
+/// QEMU's `-rtc base=`: where the guest's clock starts.
+#[derive(Debug, PartialEq, Clone, Copy)]
+enum RtcBase {
+    /// The host's current time (UTC).
+    Utc,
+    /// A given instant, in seconds since 1970 (UTC).
+    At(i64),
 }
 
 #[derive(Debug, PartialEq)]
@@ -212,6 +227,29 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
                     other => return Err(unsupported("-device", other.unwrap_or(value))),
                 }
             }
+            "rtc" => {
+                let (head, props) = parse_props("-rtc", value)?;
+                if let Some(h) = head {
+                    return Err(format!("-rtc {value}: `{h}` is not key=value"));
+                }
+                for (k, v) in props {
+                    match (k.as_str(), v.as_str()) {
+                        ("base", "utc") => o.rtc_base = Some(RtcBase::Utc),
+                        ("base", date) => {
+                            let t = DateTime::parse(date)
+                                .and_then(|t| t.to_unix())
+                                .filter(|&s| s >= 0)
+                                .ok_or_else(|| {
+                                    format!("-rtc base={date}: expected utc or YYYY-MM-DD[THH:MM:SS] from 1970 on (localtime is not supported)")
+                                })?;
+                            o.rtc_base = Some(RtcBase::At(t));
+                        }
+                        // The RTC always runs on guest time, as QEMU's clock=vm.
+                        ("clock", "vm") | ("driftfix", "none") => {}
+                        _ => return Err(unsupported("-rtc", &format!("{k}={v}"))),
+                    }
+                }
+            }
             "icount" => {
                 let (head, props) = parse_props("-icount", value)?;
                 let mut shift = head.as_deref().map(str::parse::<u32>).transpose().map_err(|_| "-icount: bad shift")?;
@@ -292,6 +330,11 @@ fn run(args: &[String]) -> Result<Outcome, String> {
         Some((shift, sleep)) => TimeMode::Instructions { shift, sleep },
         None => TimeMode::Host { clock: host::clock(), khz: HOST_TIME_TSC_KHZ },
     };
+    let rtc_start_unix_ns = match (o.rtc_base, o.icount) {
+        (Some(RtcBase::At(secs)), _) => secs as i128 * 1_000_000_000,
+        (None, Some(_)) => ICOUNT_RTC_START_UNIX as i128 * 1_000_000_000,
+        (Some(RtcBase::Utc), _) | (None, None) => host::clock().wall_ns() as i128,
+    };
     let virtio = build_devices(&o)?;
     let console = EscapeFilter::new(host::console());
     let quit = console.quit_flag();
@@ -303,6 +346,7 @@ fn run(args: &[String]) -> Result<Outcome, String> {
         time,
         virtio,
         console: Box::new(console),
+        rtc_start_unix_ns,
     })
     .map_err(|e| e.to_string())?;
     host::report(RunEvent::Booting);
@@ -410,5 +454,13 @@ mod tests {
         let o = parse_args(&args(&["-kernel", "k", "-icount", "shift=3,sleep=off"])).unwrap();
         assert_eq!(o.icount, Some((3, false)));
         assert!(parse_args(&args(&["-kernel", "k", "-icount", "shift=40"])).is_err());
+        let o = parse_args(&args(&["-kernel", "k", "-rtc", "base=2006-06-17T16:01:21,clock=vm"])).unwrap();
+        assert_eq!(o.rtc_base, Some(RtcBase::At(1_150_560_081)));
+        let o = parse_args(&args(&["-kernel", "k", "-rtc", "base=utc"])).unwrap();
+        assert_eq!(o.rtc_base, Some(RtcBase::Utc));
+        for bad in ["base=localtime", "base=2006-13-01", "clock=host", "base=1960-01-01", "utc"] {
+            let e = parse_args(&args(&["-kernel", "k", "-rtc", bad])).unwrap_err();
+            assert!(e.contains("-rtc"), "{bad}: {e}");
+        }
     }
 }

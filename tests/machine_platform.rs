@@ -10,6 +10,7 @@ use std::rc::Rc;
 use iced_x86::code_asm::*;
 use netvm::backends::terminal::Terminal;
 use netvm::cpu::Cpu;
+use netvm::devices::rtc::CmosRtc;
 use netvm::devices::serial::Serial;
 use netvm::machine::irq::IrqPins;
 use netvm::machine::{clock, Machine, MachineBus, Outcome, Step, TimeMode};
@@ -122,7 +123,7 @@ fn machine() -> (Machine, Captured) {
     let pins = IrqPins::new();
     let out = Captured::default();
     let uart = Serial::new(pins.line(4), Box::new(out.clone()));
-    let bus = MachineBus::new(mem, Vec::new(), uart, pins);
+    let bus = MachineBus::new(mem, Vec::new(), uart, CmosRtc::new(0), pins);
     (Machine::from_parts(cpu, bus, TimeMode::Instructions { shift: 0, sleep: false }), out)
 }
 

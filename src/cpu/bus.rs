@@ -47,6 +47,28 @@ pub trait Bus {
     fn acknowledge_interrupt(&mut self) -> Option<u8> {
         None
     }
+
+    /// RDMSR of an MSR that belongs to the machine rather than the core
+    /// (e.g. the local APIC's IA32_TSC_DEADLINE). `None`: not the
+    /// machine's; the CPU then handles it (or raises #GP).
+    fn read_msr(&mut self, _msr: u32) -> Option<u64> {
+        None
+    }
+
+    /// WRMSR of an MSR that belongs to the machine; `None`: not the
+    /// machine's. A machine MSR write ends the CPU's time slice after the
+    /// instruction ([`Exit::Budget`](super::Exit::Budget)), so the machine
+    /// sees a reprogrammed timer at once.
+    fn write_msr(&mut self, _msr: u32, _value: u64) -> Option<()> {
+        None
+    }
+
+    /// CPUID as the machine presents it: `regs` (EAX, EBX, ECX, EDX) is
+    /// what the core implements for `leaf`/`subleaf`; the machine adds
+    /// what its devices provide (e.g. the TSC-deadline timer bit).
+    fn cpuid(&mut self, _leaf: u32, _subleaf: u32, regs: [u32; 4]) -> [u32; 4] {
+        regs
+    }
 }
 
 /// A bus made of RAM only: MMIO reads as all ones, writes and port I/O are

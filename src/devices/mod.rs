@@ -8,6 +8,7 @@ pub mod block;
 pub mod net;
 pub mod p9;
 pub mod rng;
+pub mod rtc;
 pub mod serial;
 pub mod virtio;
 

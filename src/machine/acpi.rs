@@ -73,7 +73,10 @@ fn fadt_body(dsdt: u64) -> Vec<u8> {
     let mut b = vec![0u8; 276 - HEADER_LEN];
     let at = |off: usize| off - HEADER_LEN;
     b[at(40)..at(44)].copy_from_slice(&(dsdt as u32).to_le_bytes());
-    // IAPC_BOOT_ARCH: VGA not present (bit 2), so the kernel does not poke
+    // CENTURY: the CMOS RTC's century register, so the kernel reads the
+    // full year (without it Linux maps years 00-69 to 2000-2069).
+    b[at(108)] = crate::devices::rtc::CENTURY_REGISTER;
+    // IAPC_BOOT_ARCH: the CMOS RTC is present (bit 5 clear). VGA not present (bit 2), so the kernel does not poke
     // the legacy VGA ports.
     b[at(109)..at(111)].copy_from_slice(&(1u16 << 2).to_le_bytes());
     // Flags: HW_REDUCED_ACPI (bit 20); no fixed power/sleep buttons (4, 5).
@@ -208,6 +211,8 @@ mod tests {
                 assert_eq!(&b[dsdt..dsdt + 4], b"DSDT");
                 assert_ne!(u32_at(b, off + 112) & (1 << 20), 0, "hardware-reduced");
                 assert_eq!(u64_at(b, off + 248), GED_MMIO_BASE);
+                assert_eq!(b[off + 108], 0x32, "CMOS century register");
+                assert_eq!(b[off + 109] & (1 << 5), 0, "CMOS RTC present");
             }
         }
         assert_eq!(sigs, vec![b"FACP".to_vec(), b"APIC".to_vec()]);

@@ -1,7 +1,7 @@
 //! The machine's side of the CPU's [`Bus`]: guest RAM at 0, MMIO windows
 //! (virtio-mmio devices, the GED's sleep registers, the I/O APIC and the
-//! local APIC) and I/O ports (COM1, PCI configuration ports that find no
-//! device, the legacy reset ports).
+//! local APIC) and I/O ports (COM1, the CMOS RTC, PCI configuration ports
+//! that find no device, the legacy reset ports).
 //!
 //! Register accesses never do device work that writes RAM: virtio queue
 //! processing runs between time slices (see `Machine::step`), where the
@@ -10,7 +10,11 @@
 use std::collections::HashSet;
 
 use crate::cpu::Bus;
-use crate::devices::apic::{ioapic::IoApic, lapic::LocalApic};
+use crate::devices::apic::{
+    ioapic::IoApic,
+    lapic::{LocalApic, MSR_TSC_DEADLINE},
+};
+use crate::devices::rtc::{CmosRtc, RTC_DATA_PORT, RTC_INDEX_PORT};
 use crate::devices::serial::{Serial, PORT_COUNT};
 use crate::devices::virtio::mmio::MmioTransport;
 use crate::memory::GuestMemory;
@@ -33,6 +37,8 @@ const I8042_COMMAND: u16 = 0x64;
 const I8042_RESET: u8 = 0xfe;
 /// The PIIX reset control register: bit 2 resets (`reboot=p`).
 const RESET_CONTROL: u16 = 0xcf9;
+/// CPUID leaf 1 ECX: the local APIC supports TSC-deadline mode.
+const CPUID_1_ECX_TSC_DEADLINE: u32 = 1 << 24;
 /// POST diagnostic port: Linux writes it as an I/O delay.
 const POST_PORT: u16 = 0x80;
 
@@ -51,12 +57,15 @@ pub struct MachineBus {
     /// virtio-mmio devices, window `i` at `VIRTIO_MMIO_BASE + i * VIRTIO_MMIO_SIZE`.
     pub virtio: Vec<MmioTransport>,
     pub uart: Serial,
+    pub rtc: CmosRtc,
     pub lapic: LocalApic,
     pub ioapic: IoApic,
     pub pins: IrqPins,
     /// The TSC at the start of the current slice: the local APIC's "now"
     /// for register accesses (the CPU does not expose its count mid-slice).
     pub now: u64,
+    /// The same instant in nanoseconds since power-on (the RTC's time).
+    pub now_ns: u64,
     /// Set when the guest powers off or resets.
     pub stop: Option<GuestStop>,
     pci_address: u32,
@@ -73,15 +82,17 @@ fn ones(size: u8) -> u64 {
 }
 
 impl MachineBus {
-    pub fn new(mem: GuestMemory, virtio: Vec<MmioTransport>, uart: Serial, pins: IrqPins) -> MachineBus {
+    pub fn new(mem: GuestMemory, virtio: Vec<MmioTransport>, uart: Serial, rtc: CmosRtc, pins: IrqPins) -> MachineBus {
         MachineBus {
             mem,
             virtio,
             uart,
+            rtc,
             lapic: LocalApic::new(0),
             ioapic: IoApic::new(),
             pins,
             now: 0,
+            now_ns: 0,
             stop: None,
             pci_address: 0,
             unknown_ports: HashSet::new(),
@@ -198,6 +209,7 @@ impl Bus for MachineBus {
             return v;
         }
         match port {
+            RTC_INDEX_PORT | RTC_DATA_PORT => self.rtc.read(port - RTC_INDEX_PORT, self.now_ns) as u32,
             PCI_CONFIG_ADDRESS if size == 4 => self.pci_address,
             // No device on any bus: configuration reads return all ones
             // (PCI Local Bus 3.0 §6.1, "master abort").
@@ -218,6 +230,7 @@ impl Bus for MachineBus {
             return;
         }
         match port {
+            RTC_INDEX_PORT | RTC_DATA_PORT => self.rtc.write(port - RTC_INDEX_PORT, value as u8, self.now_ns),
             PCI_CONFIG_ADDRESS if size == 4 => self.pci_address = value,
             PCI_CONFIG_DATA..=0xcff => {}
             I8042_COMMAND if value as u8 == I8042_RESET => self.stop = Some(GuestStop::Reset),
@@ -225,6 +238,23 @@ impl Bus for MachineBus {
             POST_PORT => {}
             _ => self.log_unknown_port(port, "out to"),
         }
+    }
+
+    fn read_msr(&mut self, msr: u32) -> Option<u64> {
+        (msr == MSR_TSC_DEADLINE).then(|| self.lapic.tsc_deadline())
+    }
+
+    fn write_msr(&mut self, msr: u32, value: u64) -> Option<()> {
+        (msr == MSR_TSC_DEADLINE).then(|| self.lapic.write_tsc_deadline(value))
+    }
+
+    /// The core's CPUID plus the machine's local APIC timer: TSC-deadline
+    /// mode lets Linux skip its 100 ms calibration of the APIC timer.
+    fn cpuid(&mut self, leaf: u32, _subleaf: u32, mut regs: [u32; 4]) -> [u32; 4] {
+        if leaf == 1 {
+            regs[2] |= CPUID_1_ECX_TSC_DEADLINE;
+        }
+        regs
     }
 
     #[inline]

@@ -56,6 +56,11 @@ impl TimeMode {
         tsc
     }
 
+    /// Guest nanoseconds since power-on at TSC `tsc`.
+    pub fn ns_at(&self, tsc: u64) -> u64 {
+        ((tsc as u128 * 1_000_000) / self.tsc_khz() as u128) as u64
+    }
+
     /// Host nanoseconds until the TSC reaches `deadline` (host mode), for
     /// an idle wait.
     pub fn ns_until(&self, cpu: &Cpu, deadline: u64) -> u64 {
@@ -87,6 +92,12 @@ mod tests {
     fn icount_rates_follow_the_shift() {
         assert_eq!(TimeMode::Instructions { shift: 0, sleep: false }.tsc_khz(), 1_000_000);
         assert_eq!(TimeMode::Instructions { shift: 3, sleep: true }.tsc_khz(), 125_000);
+    }
+
+    #[test]
+    fn guest_nanoseconds_from_the_tsc() {
+        assert_eq!(TimeMode::Instructions { shift: 3, sleep: false }.ns_at(125_000), 1_000_000);
+        assert_eq!(TimeMode::Instructions { shift: 0, sleep: false }.ns_at(7), 7);
     }
 
     #[test]

@@ -23,6 +23,7 @@ pub use clock::TimeMode;
 use crate::backends::terminal::Terminal;
 use crate::cpu::state::{RSI, RSP};
 use crate::cpu::{Cpu, Exit};
+use crate::devices::rtc::CmosRtc;
 use crate::devices::serial::Serial;
 use crate::devices::virtio::mmio::MmioTransport;
 use crate::devices::virtio::VirtioDevice;
@@ -63,6 +64,9 @@ pub struct MachineConfig<'a> {
     pub virtio: Vec<Box<dyn VirtioDevice>>,
     /// The console behind COM1.
     pub console: Box<dyn Terminal>,
+    /// What the CMOS RTC shows at power-on, in nanoseconds since 1970
+    /// (UTC); from then on it runs with guest time.
+    pub rtc_start_unix_ns: i128,
 }
 
 /// How a run ended.
@@ -152,7 +156,8 @@ impl Machine {
         debug_assert_eq!(cpu.seg[crate::cpu::state::DS].selector, state.data_selector);
 
         let uart = Serial::new(pins.line(COM1_IRQ), cfg.console);
-        let bus = MachineBus::new(mem, virtio, uart, pins);
+        let rtc = CmosRtc::new(cfg.rtc_start_unix_ns);
+        let bus = MachineBus::new(mem, virtio, uart, rtc, pins);
         log::info!("kernel entry {:#x}, command line: {cmdline}", state.rip);
         Ok(Machine { cpu, bus, time: cfg.time, cmdline })
     }
@@ -182,6 +187,7 @@ impl Machine {
         let now = self.time.sync(&mut self.cpu, self.bus.lapic.next_deadline());
         self.bus.lapic.poll_timer(now);
         self.bus.now = now;
+        self.bus.now_ns = self.time.ns_at(now);
         let budget = match self.bus.lapic.next_deadline() {
             Some(d) => d.saturating_sub(now).clamp(1, SLICE),
             None => SLICE,

@@ -231,7 +231,9 @@ impl Cpu {
     pub(crate) fn system<B: Bus>(&mut self, bus: &mut B, i: &Insn) -> Res {
         match i.mnem {
             Mnemonic::Cpuid => {
-                let (a, b, c, d) = self.cpuid(self.gpr[RAX] as u32, self.gpr[RCX] as u32);
+                let (leaf, subleaf) = (self.gpr[RAX] as u32, self.gpr[RCX] as u32);
+                let (a, b, c, d) = self.cpuid(leaf, subleaf);
+                let [a, b, c, d] = bus.cpuid(leaf, subleaf, [a, b, c, d]);
                 self.gpr[RAX] = a as u64;
                 self.gpr[RBX] = b as u64;
                 self.gpr[RCX] = c as u64;
@@ -251,7 +253,7 @@ impl Cpu {
             Mnemonic::Rdmsr => {
                 self.require_cpl0()?;
                 let msr = self.gpr[RCX] as u32;
-                let v = self.rdmsr_value(msr).ok_or_else(|| {
+                let v = bus.read_msr(msr).or_else(|| self.rdmsr_value(msr)).ok_or_else(|| {
                     log::debug!("rdmsr of unknown MSR {msr:#x}");
                     Event::gp(0)
                 })?;
@@ -261,8 +263,12 @@ impl Cpu {
             Mnemonic::Wrmsr => {
                 self.require_cpl0()?;
                 let v = (self.gpr[RDX] & 0xffff_ffff) << 32 | (self.gpr[RAX] & 0xffff_ffff);
-                self.wrmsr_value(self.gpr[RCX] as u32, v)?;
+                let msr = self.gpr[RCX] as u32;
                 self.stop_block = true;
+                if bus.write_msr(msr, v).is_some() {
+                    return Err(Event::Exit(Exit::Budget));
+                }
+                self.wrmsr_value(msr, v)?;
             }
             Mnemonic::Hlt => {
                 self.require_cpl0()?;

@@ -5,8 +5,9 @@
 //! §11.8.3, ESR, the LVT (timer one-shot and periodic with the divide
 //! configuration; LINT0/1, error, thermal, performance and CMCI entries are
 //! stored but never fire: nothing is wired to them), and the ICR for fixed
-//! IPIs to this CPU ("self" shorthand or its own ID). The TSC-deadline mode
-//! is not offered (CPUID does not advertise it).
+//! IPIs to this CPU ("self" shorthand or its own ID), and the TSC-deadline
+//! timer mode (§11.5.4.1) with its IA32_TSC_DEADLINE MSR, which the machine
+//! advertises in CPUID so that Linux needs no calibration of the timer.
 //!
 //! Time: the timer counts in "ticks" the caller supplies (`now`); the
 //! machine passes its TSC, so the APIC bus clock equals the TSC frequency
@@ -47,6 +48,9 @@ pub mod reg {
 const VERSION: u32 = 0x0006_0014;
 const LVT_MASKED: u32 = 1 << 16;
 const LVT_TIMER_PERIODIC: u32 = 1 << 17;
+const LVT_TIMER_TSC_DEADLINE: u32 = 2 << 17;
+/// The IA32_TSC_DEADLINE MSR (SDM vol. 4 table 2-2).
+pub const MSR_TSC_DEADLINE: u32 = 0x6e0;
 const SVR_ENABLED: u32 = 1 << 8;
 /// ESR bits (§11.5.3).
 const ESR_SEND_ILLEGAL_VECTOR: u32 = 1 << 5;
@@ -100,6 +104,8 @@ pub struct LocalApic {
     lvt: [u32; 7],
     divide_config: u32,
     timer: Timer,
+    /// IA32_TSC_DEADLINE in TSC-deadline mode: the expiry, 0 = disarmed.
+    tsc_deadline: u64,
 }
 
 /// The timer's counting state: armed when a non-zero initial count was
@@ -144,6 +150,7 @@ impl LocalApic {
             lvt: [LVT_MASKED; 7],
             divide_config: 0,
             timer: Timer::default(),
+            tsc_deadline: 0,
         }
     }
 
@@ -207,6 +214,10 @@ impl LocalApic {
     /// The timer's next expiry in ticks, if armed and unmasked (the
     /// machine sleeps or stops its time slice there).
     pub fn next_deadline(&self) -> Option<u64> {
+        if self.deadline_mode() {
+            let masked = self.lvt[TIMER] & LVT_MASKED != 0;
+            return (self.tsc_deadline != 0 && !masked).then_some(self.tsc_deadline);
+        }
         let t = &self.timer;
         if !t.armed || self.lvt[TIMER] & LVT_MASKED != 0 {
             return None;
@@ -218,6 +229,17 @@ impl LocalApic {
     /// vector is requested (once, however many periods passed) and a
     /// periodic timer reloads.
     pub fn poll_timer(&mut self, now: u64) {
+        if self.deadline_mode() {
+            if self.tsc_deadline != 0 && now >= self.tsc_deadline {
+                // Expiry disarms (the MSR reads 0 again).
+                self.tsc_deadline = 0;
+                let lvt = self.lvt[TIMER];
+                if lvt & LVT_MASKED == 0 && self.enabled() {
+                    self.accept(lvt as u8, false);
+                }
+            }
+            return;
+        }
         let t = self.timer;
         if !t.armed {
             return;
@@ -235,6 +257,28 @@ impl LocalApic {
         }
         if lvt & LVT_MASKED == 0 && self.enabled() {
             self.accept(lvt as u8, false);
+        }
+    }
+
+    fn deadline_mode(&self) -> bool {
+        self.lvt[TIMER] & LVT_PERIODIC_OR_ONESHOT_MASK == LVT_TIMER_TSC_DEADLINE
+    }
+
+    /// RDMSR IA32_TSC_DEADLINE: the armed deadline; 0 when disarmed or in
+    /// another timer mode (§11.5.4.1).
+    pub fn tsc_deadline(&self) -> u64 {
+        if self.deadline_mode() {
+            self.tsc_deadline
+        } else {
+            0
+        }
+    }
+
+    /// WRMSR IA32_TSC_DEADLINE: arms the timer for TSC `value` (0
+    /// disarms); ignored outside TSC-deadline mode (§11.5.4.1).
+    pub fn write_tsc_deadline(&mut self, value: u64) {
+        if self.deadline_mode() {
+            self.tsc_deadline = value;
         }
     }
 
@@ -314,12 +358,23 @@ impl LocalApic {
                     v |= LVT_MASKED;
                 }
                 if i == TIMER && (v ^ self.lvt[TIMER]) & LVT_PERIODIC_OR_ONESHOT_MASK != 0 {
-                    // A mode change keeps counting from where it is (SDM
-                    // leaves it open; QEMU does the same).
+                    let is_deadline = |lvt: u32| lvt & LVT_PERIODIC_OR_ONESHOT_MASK == LVT_TIMER_TSC_DEADLINE;
+                    let deadline_involved = is_deadline(v) || is_deadline(self.lvt[TIMER]);
+                    if deadline_involved {
+                        // Into or out of TSC-deadline mode disarms the
+                        // timer (§11.5.4.1).
+                        self.timer.armed = false;
+                        self.timer.initial = 0;
+                        self.tsc_deadline = 0;
+                    }
+                    // Between one-shot and periodic the count goes on from
+                    // where it is (SDM leaves it open; QEMU does the same).
                     log::trace!("lapic: timer mode {:#x}", v);
                 }
                 self.lvt[i] = v;
             }
+            // The initial count is ignored in TSC-deadline mode.
+            reg::TIMER_INITIAL if self.deadline_mode() => {}
             reg::TIMER_INITIAL => {
                 self.timer = Timer { initial: value, start: now, shift: self.divide_shift(), armed: value != 0 };
             }
@@ -373,7 +428,7 @@ impl LocalApic {
 const LVT_PERIODIC_OR_ONESHOT_MASK: u32 = 3 << 17;
 /// Writable bits per LVT entry (SDM figure 11-8), in `LVT_OFFSETS` order:
 /// vector, delivery mode, polarity, trigger mode, mask, timer mode.
-const LVT_WRITABLE: [u32; 7] = [0x1_07ff, 0x3_00ff, 0x1_07ff, 0x1_07ff, 0x1_a7ff, 0x1_a7ff, 0x1_00ff];
+const LVT_WRITABLE: [u32; 7] = [0x1_07ff, 0x7_00ff, 0x1_07ff, 0x1_07ff, 0x1_a7ff, 0x1_a7ff, 0x1_00ff];
 
 #[cfg(test)]
 #[path = "lapic_tests.rs"]

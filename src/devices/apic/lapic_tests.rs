@@ -135,3 +135,60 @@ fn software_disable_masks_lvt() {
     a.write(reg::SVR, 0xff, 0);
     assert_ne!(a.read(reg::LVT_TIMER, 0) & LVT_MASKED, 0);
 }
+
+#[test]
+fn tsc_deadline_timer_fires_once_at_its_deadline() {
+    let mut a = enabled();
+    a.write_tsc_deadline(5000);
+    assert_eq!(a.tsc_deadline(), 0, "writes outside TSC-deadline mode are ignored");
+    a.write(reg::LVT_TIMER, LVT_TIMER_TSC_DEADLINE | 0xec, 0);
+    assert_eq!(a.read(reg::LVT_TIMER, 0), LVT_TIMER_TSC_DEADLINE | 0xec);
+    assert_eq!(a.next_deadline(), None, "disarmed until the MSR is written");
+    a.write_tsc_deadline(5000);
+    assert_eq!(a.tsc_deadline(), 5000);
+    assert_eq!(a.next_deadline(), Some(5000));
+    // The initial count is ignored and the current count reads 0.
+    a.write(reg::TIMER_INITIAL, 10, 0);
+    assert_eq!(a.read(reg::TIMER_CURRENT, 1), 0);
+    assert_eq!(a.next_deadline(), Some(5000));
+    a.poll_timer(4999);
+    assert_eq!(a.pending(), None);
+    a.poll_timer(5000);
+    assert_eq!(a.acknowledge(), Some(0xec));
+    assert_eq!(a.tsc_deadline(), 0, "expiry disarms");
+    assert_eq!(a.next_deadline(), None);
+    a.write(reg::EOI, 0, 0);
+    a.poll_timer(9000);
+    assert_eq!(a.pending(), None, "fires once");
+    // A deadline already past fires at the next poll; 0 disarms.
+    a.write_tsc_deadline(100);
+    a.poll_timer(9001);
+    assert_eq!(a.acknowledge(), Some(0xec));
+    a.write(reg::EOI, 0, 0);
+    a.write_tsc_deadline(20_000);
+    a.write_tsc_deadline(0);
+    assert_eq!(a.next_deadline(), None);
+}
+
+#[test]
+fn leaving_tsc_deadline_mode_disarms_and_masking_holds_the_interrupt() {
+    let mut a = enabled();
+    a.write(reg::LVT_TIMER, LVT_TIMER_TSC_DEADLINE | 0xec, 0);
+    a.write_tsc_deadline(5000);
+    a.write(reg::LVT_TIMER, 0xec, 0); // one-shot
+    assert_eq!(a.tsc_deadline(), 0);
+    assert_eq!(a.next_deadline(), None);
+    a.poll_timer(6000);
+    assert_eq!(a.pending(), None);
+    // A counting timer is disarmed by the switch into deadline mode.
+    a.write(reg::TIMER_INITIAL, 100, 0);
+    a.write(reg::LVT_TIMER, LVT_TIMER_TSC_DEADLINE | 0xec, 0);
+    assert_eq!(a.next_deadline(), None);
+    a.poll_timer(1000);
+    assert_eq!(a.pending(), None);
+    // Masked: the deadline passes without an interrupt.
+    a.write(reg::LVT_TIMER, LVT_TIMER_TSC_DEADLINE | LVT_MASKED | 0xec, 0);
+    a.write_tsc_deadline(2000);
+    a.poll_timer(2000);
+    assert_eq!(a.pending(), None);
+}
