@@ -126,12 +126,26 @@ impl Cpu {
         self.run(bus, 1)
     }
 
+    /// Decoder bitness of the current mode.
+    pub(crate) fn bitness(&self) -> u32 {
+        if self.compat {
+            32
+        } else {
+            64
+        }
+    }
+
     fn fetch_block<B: Bus>(&mut self, bus: &mut B) -> Res<Rc<Block>> {
+        // Every CS change ends a block, so the mode holds for a whole block.
+        self.refresh_mode();
         let phys = self.translate(bus, self.rip, Access::Exec)?;
-        if let Some(b) = self.code.get(phys) {
+        // The same bytes decode differently as 32-bit code: the mode is
+        // part of the cache key.
+        let key = phys | if self.compat { cache::COMPAT_KEY } else { 0 };
+        if let Some(b) = self.code.get(key) {
             return Ok(b);
         }
-        if let Some(b) = self.code.get_slow(phys) {
+        if let Some(b) = self.code.get_slow(key) {
             return Ok(b);
         }
         let page_end = (phys | 0xfff) + 1;
@@ -140,8 +154,7 @@ impl Cpu {
             let ram = bus.ram();
             if page_end <= ram.len() as u64 {
                 let bytes = &ram[phys as usize..page_end as usize];
-                let mut d =
-                    iced_x86::Decoder::with_ip(64, bytes, self.rip, iced_x86::DecoderOptions::NONE);
+                let mut d = iced_x86::Decoder::with_ip(self.bitness(), bytes, self.rip, iced_x86::DecoderOptions::NONE);
                 let mut ins = iced_x86::Instruction::default();
                 while d.can_decode() && insns.len() < MAX_BLOCK {
                     d.decode_out(&mut ins);
@@ -167,7 +180,7 @@ impl Cpu {
         }
         self.tlb.drop_writes_to(phys & !0xfff);
         Ok(self.code.insert(
-            phys,
+            key,
             Block {
                 insns: insns.into_boxed_slice(),
             },
@@ -182,7 +195,7 @@ impl Cpu {
                 Ok(p) => p,
                 Err(e) => {
                     // Only fault if the instruction really needs these bytes.
-                    if decode::decode_one(&buf[..n], self.rip).is_some() {
+                    if decode::decode_one(&buf[..n], self.rip, self.bitness()).is_some() {
                         break;
                     }
                     return Err(e);
@@ -191,7 +204,7 @@ impl Cpu {
             buf[n] = self.phys_read(bus, p, 1) as u8;
             n += 1;
         }
-        Ok(decode::decode_one(&buf[..n], self.rip)
+        Ok(decode::decode_one(&buf[..n], self.rip, self.bitness())
             .map(|(i, _)| i)
             .unwrap_or(Insn::INVALID))
     }
