@@ -11,6 +11,7 @@
 
 pub mod bus;
 mod cache;
+mod debug;
 pub mod decode;
 pub mod exception;
 mod exec;
@@ -50,6 +51,16 @@ impl Cpu {
         // returns to the caller.
         let mut end = self.icount.saturating_add(budget);
         while self.icount < end {
+            if self.db_pending != 0 {
+                // Data breakpoints hit by the previous instruction: a trap,
+                // ahead of external interrupts (SDM vol. 3 table 6-2).
+                self.dr[6] |= std::mem::take(&mut self.db_pending);
+                end -= 1;
+                if let Some(x) = self.raise(bus, Event::Fault { vector: exception::DB, error: None }) {
+                    return x;
+                }
+                continue;
+            }
             if self.rflags & flags::IF != 0 && !self.int_shadow && bus.interrupt_pending() {
                 if let Some(v) = bus.acknowledge_interrupt() {
                     end -= 1;
@@ -80,6 +91,19 @@ impl Cpu {
                     self.trace_insn(bus, insn.len);
                 }
                 let single_step = self.rflags & flags::TF != 0;
+                if self.dr_exec_armed {
+                    let hits = self.exec_breakpoints(self.rip);
+                    // RF suppresses instruction breakpoints for one instruction.
+                    self.rflags &= !flags::RF;
+                    if hits != 0 {
+                        self.dr[6] |= hits;
+                        end -= 1;
+                        if let Some(x) = self.raise(bus, Event::Fault { vector: exception::DB, error: None }) {
+                            return x;
+                        }
+                        break;
+                    }
+                }
                 match self.exec(bus, insn) {
                     Ok(()) => {
                         self.rip = self.next_rip;
@@ -87,7 +111,7 @@ impl Cpu {
                         if single_step {
                             // Trap after the instruction (SDM vol. 3 §17.3.1.4):
                             // #DB with DR6.BS, the saved RIP is the next one.
-                            self.dr[6] |= 1 << 14;
+                            self.dr[6] |= debug::DR6_BS | std::mem::take(&mut self.db_pending);
                             end -= 1;
                             if let Some(x) = self.raise(bus, Event::Fault { vector: exception::DB, error: None }) {
                                 return x;
@@ -138,6 +162,11 @@ impl Cpu {
     fn fetch_block<B: Bus>(&mut self, bus: &mut B) -> Res<Rc<Block>> {
         // Every CS change ends a block, so the mode holds for a whole block.
         self.refresh_mode();
+        if !self.dr_exec_armed {
+            // RF only matters to instruction breakpoints; it is cleared
+            // after one instruction (SDM vol. 3 §17.3.1.1).
+            self.rflags &= !flags::RF;
+        }
         let phys = self.translate(bus, self.rip, Access::Exec)?;
         // The same bytes decode differently as 32-bit code: the mode is
         // part of the cache key.

@@ -155,6 +155,13 @@ pub struct Cpu {
     /// Linear-address mask: all ones in 64-bit mode, 4 GiB in
     /// compatibility mode (addresses wrap at 4 GiB).
     pub(crate) addr_mask: u64,
+    /// An instruction breakpoint is enabled in DR7 (checked per instruction).
+    pub(crate) dr_exec_armed: bool,
+    /// A data breakpoint is enabled in DR7 (watched pages skip the TLB).
+    pub(crate) dr_data_armed: bool,
+    /// DR6 B0-B3 bits of data breakpoints hit by the current instruction:
+    /// a #DB trap is delivered before the next one.
+    pub(crate) db_pending: u64,
     pub(crate) tlb: Tlb,
     pub(crate) code: CodeCache,
 }
@@ -223,6 +230,9 @@ impl Cpu {
             stop_block: false,
             compat: false,
             addr_mask: u64::MAX,
+            dr_exec_armed: false,
+            dr_data_armed: false,
+            db_pending: 0,
             tlb: Tlb::new(),
             code: CodeCache::default(),
         }

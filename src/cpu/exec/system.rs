@@ -11,6 +11,7 @@ use crate::cpu::flags;
 use crate::cpu::state::*;
 
 const CR4_TSD: u64 = 1 << 2;
+const CR4_DE: u64 = 1 << 3;
 /// CR4 bits we accept: VME..PGE, OSFXSR, OSXMMEXCPT, FSGSBASE is not
 /// advertised so it is refused.
 const CR4_ALLOWED: u64 = 0x7ff & !1 | (1 << 9) | (1 << 10);
@@ -113,12 +114,10 @@ impl Cpu {
                     8 => self.cr8,
                     _ => return Err(Event::ud()),
                 },
-                _ => match src.reg {
-                    0..=3 => self.dr[src.reg as usize],
-                    4 | 6 => self.dr[6],
-                    5 | 7 => self.dr[7],
-                    _ => return Err(Event::ud()),
-                },
+                _ => {
+                    let n = self.debug_register_access(src.reg)?;
+                    self.dr[n]
+                }
             };
             self.gpr[dst.reg as usize & 15] = v;
             return Ok(());
@@ -152,15 +151,41 @@ impl Cpu {
                 _ => return Err(Event::ud()),
             }
         } else {
-            match dst.reg {
-                0..=3 => self.dr[dst.reg as usize] = v,
-                4 | 6 => self.dr[6] = v | 0xffff_0ff0,
-                5 | 7 => self.dr[7] = v | 0x400,
-                _ => return Err(Event::ud()),
+            let n = self.debug_register_access(dst.reg)?;
+            if n >= 6 && v >> 32 != 0 {
+                return Err(Event::gp(0));
+            }
+            match n {
+                6 => self.dr[6] = (v & 0xe00f) | 0xffff_0ff0,
+                7 => self.dr[7] = (v & !0xd800) | 0x400,
+                _ => self.dr[n] = v,
+            }
+            if n != 6 {
+                self.debug_registers_changed();
             }
         }
         self.stop_block = true;
         Ok(())
+    }
+
+    /// Which debug register a MOV DR names (SDM vol. 2 "MOV—Move to/from
+    /// Debug Registers"): DR4/DR5 alias DR6/DR7 unless CR4.DE makes them
+    /// #UD; with DR7.GD set the access is a #DB fault with DR6.BD.
+    fn debug_register_access(&mut self, reg: u8) -> Res<usize> {
+        let n = match reg {
+            0..=3 | 6 | 7 => reg as usize,
+            4 | 5 if self.cr4 & CR4_DE == 0 => reg as usize + 2,
+            _ => return Err(Event::ud()),
+        };
+        if self.dr[7] & crate::cpu::debug::DR7_GD != 0 {
+            self.dr[7] &= !crate::cpu::debug::DR7_GD;
+            self.dr[6] |= crate::cpu::debug::DR6_BD;
+            return Err(Event::Fault {
+                vector: crate::cpu::exception::DB,
+                error: None,
+            });
+        }
+        Ok(n)
     }
 
     pub(crate) fn rdmsr_value(&self, msr: u32) -> Option<u64> {
