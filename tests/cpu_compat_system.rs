@@ -117,9 +117,16 @@ impl Machine {
     }
 
     fn gate(&mut self, vector: u8, handler: u64, dpl: u64) {
-        let lo = (handler & 0xffff) | (0x10 << 16) | ((0x8e | dpl << 5) << 40) | ((handler >> 16) & 0xffff) << 48;
+        let lo = (handler & 0xffff)
+            | (0x10 << 16)
+            | ((0x8e | dpl << 5) << 40)
+            | ((handler >> 16) & 0xffff) << 48;
         w64(&mut self.bus.mem, IDT + 16 * vector as u64, lo);
-        w64(&mut self.bus.mem, IDT + 16 * vector as u64 + 8, handler >> 32);
+        w64(
+            &mut self.bus.mem,
+            IDT + 16 * vector as u64 + 8,
+            handler >> 32,
+        );
     }
 
     fn load(&mut self, at: u64, a: &mut CodeAssembler) {
@@ -249,8 +256,14 @@ fn iretq_to_compat_int80_syscall_and_far_jump_back() {
     assert_eq!(g[10], USTACK - 4, "saved ESP after a 4-byte push");
     assert_eq!(g[12], 0x2b, "saved SS");
     assert_eq!(g[5], 0x11, "handler saw EBX");
-    assert_eq!(g[2], 0x101, "IRETQ resumed the 32-bit code with EAX from the handler");
-    assert_eq!(g[13], after_syscall, "SYSCALL from compat mode: RCX = return EIP, entry via CSTAR");
+    assert_eq!(
+        g[2], 0x101,
+        "IRETQ resumed the 32-bit code with EAX from the handler"
+    );
+    assert_eq!(
+        g[13], after_syscall,
+        "SYSCALL from compat mode: RCX = return EIP, entry via CSTAR"
+    );
     assert_eq!(g[6], 0x200, "SYSRET returned to 32-bit code");
     assert_eq!(g[7], 0x1_2345_6789, "far jump to 0x33 runs 64-bit code");
     assert_eq!((g[14], g[15]), (0, UCODE64 + 10), "#GP(0) for HLT at CPL 3");
@@ -281,11 +294,23 @@ fn far_call_retf_and_jmp_between_64_and_32_bit_code() {
     m.enter_user(0x33, UCODE64);
     assert_eq!(m.run(), Exit::Halted);
     let g = m.cpu.gpr;
-    assert_eq!(g[1] & 0xffff_ffff, USTACK - 8, "far call pushed two 4-byte slots");
+    assert_eq!(
+        g[1] & 0xffff_ffff,
+        USTACK - 8,
+        "far call pushed two 4-byte slots"
+    );
     assert_eq!(g[2] & 0xffff_ffff, 0x33, "far call pushed the 64-bit CS");
     assert_eq!(g[3], USTACK, "RETF popped both slots");
-    assert_eq!(g[7] & 0xffff_ffff, 0x1234_5678, "jmp far [m16:32] entered 32-bit code");
-    assert_eq!((g[14], g[15]), (0, UCODE64 + 0x100), "jmp far ptr16:32 back to 64-bit code");
+    assert_eq!(
+        g[7] & 0xffff_ffff,
+        0x1234_5678,
+        "jmp far [m16:32] entered 32-bit code"
+    );
+    assert_eq!(
+        (g[14], g[15]),
+        (0, UCODE64 + 0x100),
+        "jmp far ptr16:32 back to 64-bit code"
+    );
 }
 
 #[test]
@@ -300,10 +325,20 @@ fn bad_selectors_raise_gp_with_the_selector() {
         ("SS with RPL 0 at CPL 3", mov_ss(0x28), 0x28, 4),
         ("SS = code segment", mov_ss(0x23), 0x20, 4),
         ("SS = null", mov_ss(0), 0, 4),
-        ("far jump to kernel code", jmp_far(KCODE as u32, 0x10), 0x10, 0),
+        (
+            "far jump to kernel code",
+            jmp_far(KCODE as u32, 0x10),
+            0x10,
+            0,
+        ),
         ("far jump to a data segment", jmp_far(0, 0x2b), 0x28, 0),
         // A valid load followed by HLT: #GP(0) at the HLT.
-        ("valid DS, then HLT", [mov_ds(0x2b), vec![0xf4]].concat(), 0, 6),
+        (
+            "valid DS, then HLT",
+            [mov_ds(0x2b), vec![0xf4]].concat(),
+            0,
+            6,
+        ),
     ];
     for (name, code, err, at) in cases {
         let mut m = Machine::new();
@@ -352,14 +387,26 @@ fn segment_bases_apply_and_addresses_wrap_at_4_gib_in_compat_mode() {
 #[test]
 fn compat_only_opcodes_are_ud_in_64_bit_mode_and_run_in_compat_mode() {
     // DAA, PUSHA, AAM, PUSH ES, LDS: invalid encodings in 64-bit mode.
-    for (name, op) in [("daa", vec![0x27]), ("pusha", vec![0x60]), ("aam", vec![0xd4, 0x0a]), ("push es", vec![0x06]), ("lds", vec![0xc5, 0x06])] {
+    for (name, op) in [
+        ("daa", vec![0x27]),
+        ("pusha", vec![0x60]),
+        ("aam", vec![0xd4, 0x0a]),
+        ("push es", vec![0x06]),
+        ("lds", vec![0xc5, 0x06]),
+    ] {
         let mut m = Machine::new();
         m.load_bytes(UCODE64, &op);
         m.enter_user(0x33, UCODE64);
         m.cpu.gpr[14] = 0x5555;
         assert_eq!(m.run(), Exit::Halted, "{name}");
-        assert_eq!(m.cpu.gpr[15], UCODE64, "{name}: #UD at the opcode in 64-bit mode");
-        assert_eq!(m.cpu.gpr[14], 0x5555, "{name}: #UD (no error code popped as #GP would)");
+        assert_eq!(
+            m.cpu.gpr[15], UCODE64,
+            "{name}: #UD at the opcode in 64-bit mode"
+        );
+        assert_eq!(
+            m.cpu.gpr[14], 0x5555,
+            "{name}: #UD (no error code popped as #GP would)"
+        );
     }
     let mut m = Machine::new();
     m.load_bytes(UCODE32, &[0x40, 0x60, 0x27, 0xf4]); // inc eax; pusha; daa; hlt
@@ -368,8 +415,19 @@ fn compat_only_opcodes_are_ud_in_64_bit_mode_and_run_in_compat_mode() {
     assert_eq!(m.run(), Exit::Halted);
     assert_eq!(m.cpu.gpr[15], UCODE32 + 3, "#GP at the HLT: the rest ran");
     assert_eq!(m.cpu.gpr[0] & 0xff, 0x20, "inc eax then daa: 0x1a -> 0x20");
-    let pushed_eax = u32::from_le_bytes(m.bus.mem[USTACK as usize - 4..USTACK as usize].try_into().unwrap());
+    let pushed_eax = u32::from_le_bytes(
+        m.bus.mem[USTACK as usize - 4..USTACK as usize]
+            .try_into()
+            .unwrap(),
+    );
     assert_eq!(pushed_eax, 0x1a, "PUSHA pushed EAX first, in a 4-byte slot");
-    let pushed_edi = u32::from_le_bytes(m.bus.mem[USTACK as usize - 32..USTACK as usize - 28].try_into().unwrap());
-    assert_eq!(pushed_edi, m.cpu.gpr[7] as u32, "and EDI last, 32 bytes down");
+    let pushed_edi = u32::from_le_bytes(
+        m.bus.mem[USTACK as usize - 32..USTACK as usize - 28]
+            .try_into()
+            .unwrap(),
+    );
+    assert_eq!(
+        pushed_edi, m.cpu.gpr[7] as u32,
+        "and EDI last, 32 bytes down"
+    );
 }

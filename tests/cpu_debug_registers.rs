@@ -44,7 +44,10 @@ impl Machine {
         };
         w64(&mut m.bus.mem, GDT + 8, 0x00af_9b00_0000_ffff);
         w64(&mut m.bus.mem, GDT + 16, 0x00cf_9300_0000_ffff);
-        m.cpu.gdtr = TableReg { base: GDT, limit: 0x17 };
+        m.cpu.gdtr = TableReg {
+            base: GDT,
+            limit: 0x17,
+        };
         m.cpu.idtr = TableReg {
             base: IDT,
             limit: 0xfff,
@@ -93,19 +96,31 @@ impl Machine {
     }
 
     fn gate(&mut self, vector: u8, handler: u64) {
-        let lo = (handler & 0xffff) | (0x08 << 16) | (0xeeu64 << 40) | ((handler >> 16) & 0xffff) << 48;
+        let lo =
+            (handler & 0xffff) | (0x08 << 16) | (0xeeu64 << 40) | ((handler >> 16) & 0xffff) << 48;
         w64(&mut self.bus.mem, IDT + 16 * vector as u64, lo);
-        w64(&mut self.bus.mem, IDT + 16 * vector as u64 + 8, handler >> 32);
+        w64(
+            &mut self.bus.mem,
+            IDT + 16 * vector as u64 + 8,
+            handler >> 32,
+        );
     }
 
     fn load(&mut self, at: u64, a: &mut CodeAssembler) -> Vec<u64> {
         let r = a
-            .assemble_options(at, iced_x86::BlockEncoderOptions::RETURN_NEW_INSTRUCTION_OFFSETS)
+            .assemble_options(
+                at,
+                iced_x86::BlockEncoderOptions::RETURN_NEW_INSTRUCTION_OFFSETS,
+            )
             .expect("assemble");
         let bytes = r.inner.code_buffer.clone();
         self.bus.mem[at as usize..at as usize + bytes.len()].copy_from_slice(&bytes);
         self.cpu.notify_ram_write(at, bytes.len() as u64);
-        r.inner.new_instruction_offsets.iter().map(|o| at + *o as u64).collect()
+        r.inner
+            .new_instruction_offsets
+            .iter()
+            .map(|o| at + *o as u64)
+            .collect()
     }
 
     fn run(&mut self) -> Exit {
@@ -114,7 +129,10 @@ impl Machine {
 
     /// (saved RIP, DR6) of the n-th #DB (1-based).
     fn hit(&self, n: u64) -> (u64, u64) {
-        (r64(&self.bus.mem, LOG + 16 * n), r64(&self.bus.mem, LOG + 16 * n + 8))
+        (
+            r64(&self.bus.mem, LOG + 16 * n),
+            r64(&self.bus.mem, LOG + 16 * n + 8),
+        )
     }
 }
 
@@ -137,9 +155,17 @@ fn instruction_breakpoint_faults_once_and_rf_resumes() {
     assert_eq!(m.run(), Exit::Halted);
     assert_eq!(m.cpu.gpr[12], 1, "one #DB: RF suppressed it on the retry");
     let (rip, status) = m.hit(1);
-    assert_eq!(rip, KCODE + 0x100, "a fault: the saved RIP is the breakpoint's");
+    assert_eq!(
+        rip,
+        KCODE + 0x100,
+        "a fault: the saved RIP is the breakpoint's"
+    );
     assert_eq!(status & 0xf, 1, "DR6.B0");
-    assert_eq!((m.cpu.gpr[3], m.cpu.gpr[1]), (0x42, 0x43), "the instruction ran after the handler");
+    assert_eq!(
+        (m.cpu.gpr[3], m.cpu.gpr[1]),
+        (0x42, 0x43),
+        "the instruction ran after the handler"
+    );
 }
 
 #[test]
@@ -152,7 +178,11 @@ fn data_breakpoints_trap_after_the_access() {
     k.mov(dr1, rax).unwrap();
     k.mov(rax, DATA + 0x40).unwrap();
     k.mov(dr2, rax).unwrap();
-    k.mov(eax, (1u32 << 2) | (1 << 4) | (0b1101 << 20) | (0b1011 << 24)).unwrap();
+    k.mov(
+        eax,
+        (1u32 << 2) | (1 << 4) | (0b1101 << 20) | (0b1011 << 24),
+    )
+    .unwrap();
     k.mov(dr7, rax).unwrap();
     k.mov(rsi, DATA).unwrap();
     k.mov(ecx, 7u32).unwrap();
@@ -203,7 +233,11 @@ fn mov_dr_access_rules() {
     m.cpu.rip = 0x40000;
     m.cpu.gpr[4] = 0x50000;
     assert_eq!(m.run(), Exit::Halted);
-    assert_eq!((m.cpu.gpr[14], m.cpu.gpr[15]), (13, 0x40000), "MOV from DR7 at CPL 3 is #GP");
+    assert_eq!(
+        (m.cpu.gpr[14], m.cpu.gpr[15]),
+        (13, 0x40000),
+        "MOV from DR7 at CPL 3 is #GP"
+    );
 
     // DR4 aliases DR6 without CR4.DE, is #UD with it.
     let mut m = Machine::new();
@@ -217,7 +251,11 @@ fn mov_dr_access_rules() {
     m.cpu.rip = KCODE;
     assert_eq!(m.run(), Exit::Halted);
     assert_eq!(m.cpu.gpr[0], m.cpu.dr[6], "DR4 reads DR6");
-    assert_eq!((m.cpu.gpr[14], m.cpu.gpr[15]), (6, at[4]), "DR5 with CR4.DE is #UD");
+    assert_eq!(
+        (m.cpu.gpr[14], m.cpu.gpr[15]),
+        (6, at[4]),
+        "DR5 with CR4.DE is #UD"
+    );
 
     // DR7.GD: the next MOV DR is a #DB fault with DR6.BD, GD cleared.
     let mut m = Machine::new();

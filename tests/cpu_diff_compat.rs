@@ -42,7 +42,13 @@ impl Suite {
         }
     }
 
-    fn check(&mut self, name: &str, bytes: Vec<u8>, prep: &dyn Fn(&mut State, &mut Rng), mask: u64) {
+    fn check(
+        &mut self,
+        name: &str,
+        bytes: Vec<u8>,
+        prep: &dyn Fn(&mut State, &mut Rng),
+        mask: u64,
+    ) {
         self.forms += 1;
         let form = Form {
             name: name.to_string(),
@@ -122,8 +128,22 @@ fn compat_alu_forms() {
         let b = op as u8 * 8;
         t.rm(&format!("{name} rm,ebx"), Some(b), b + 1, 3, None, mask);
         t.rm(&format!("{name} ebx,rm"), Some(b + 2), b + 3, 3, None, mask);
-        t.rm(&format!("{name} rm,imm"), Some(0x80), 0x81, op as u8, Some(0), mask);
-        t.rm(&format!("{name} rm,imm8"), None, 0x83, op as u8, Some(1), mask);
+        t.rm(
+            &format!("{name} rm,imm"),
+            Some(0x80),
+            0x81,
+            op as u8,
+            Some(0),
+            mask,
+        );
+        t.rm(
+            &format!("{name} rm,imm8"),
+            None,
+            0x83,
+            op as u8,
+            Some(1),
+            mask,
+        );
     }
     // One-byte INC/DEC (REX prefixes in 64-bit mode), 32 and 16 bits.
     for r in 0..8u8 {
@@ -151,15 +171,55 @@ fn compat_alu_forms() {
     );
     t.check("cwde", vec![0x98], &none, STATUS);
     t.check("cdq", vec![0x99], &none, STATUS);
-    t.check("cmovz eax,[esi+0x10]", vec![0x0f, 0x44, 0x46, 0x10], &none, STATUS);
-    t.check("setb [esi+0x10]", vec![0x0f, 0x92, 0x46, 0x10], &none, STATUS);
-    t.check("movzx eax,word [esi+0x10]", vec![0x0f, 0xb7, 0x46, 0x10], &none, STATUS);
-    t.check("movsx eax,byte [esi+0x10]", vec![0x0f, 0xbe, 0x46, 0x10], &none, STATUS);
-    t.check("xadd [esi+0x10],ecx", vec![0x0f, 0xc1, 0x4e, 0x10], &none, STATUS);
-    t.check("cmpxchg [esi+0x10],ecx", vec![0x0f, 0xb1, 0x4e, 0x10], &none, STATUS);
-    t.check("cmpxchg8b [esi+0x10]", vec![0x0f, 0xc7, 0x4e, 0x10], &none, ZF);
+    t.check(
+        "cmovz eax,[esi+0x10]",
+        vec![0x0f, 0x44, 0x46, 0x10],
+        &none,
+        STATUS,
+    );
+    t.check(
+        "setb [esi+0x10]",
+        vec![0x0f, 0x92, 0x46, 0x10],
+        &none,
+        STATUS,
+    );
+    t.check(
+        "movzx eax,word [esi+0x10]",
+        vec![0x0f, 0xb7, 0x46, 0x10],
+        &none,
+        STATUS,
+    );
+    t.check(
+        "movsx eax,byte [esi+0x10]",
+        vec![0x0f, 0xbe, 0x46, 0x10],
+        &none,
+        STATUS,
+    );
+    t.check(
+        "xadd [esi+0x10],ecx",
+        vec![0x0f, 0xc1, 0x4e, 0x10],
+        &none,
+        STATUS,
+    );
+    t.check(
+        "cmpxchg [esi+0x10],ecx",
+        vec![0x0f, 0xb1, 0x4e, 0x10],
+        &none,
+        STATUS,
+    );
+    t.check(
+        "cmpxchg8b [esi+0x10]",
+        vec![0x0f, 0xc7, 0x4e, 0x10],
+        &none,
+        ZF,
+    );
     t.check("bswap edx", vec![0x0f, 0xca], &none, STATUS);
-    t.check("bt [esi+0x10],ecx", vec![0x0f, 0xa3, 0x4e, 0x10], &|s, _| s.gpr[1] &= 0x3f, CF);
+    t.check(
+        "bt [esi+0x10],ecx",
+        vec![0x0f, 0xa3, 0x4e, 0x10],
+        &|s, _| s.gpr[1] &= 0x3f,
+        CF,
+    );
     t.finish();
 }
 
@@ -180,7 +240,12 @@ fn compat_addressing_forms() {
     // [esi + disp32] wrapping past 4 GiB lands back in the data window.
     let mut v = vec![0x8b, 0x86];
     v.extend(0xffff_ff00u32.to_le_bytes());
-    t.check("mov eax,[esi-0x100] (4 GiB wrap)", v, &|s, _| s.gpr[6] = DATA + 0x200, STATUS);
+    t.check(
+        "mov eax,[esi-0x100] (4 GiB wrap)",
+        v,
+        &|s, _| s.gpr[6] = DATA + 0x200,
+        STATUS,
+    );
     let mut v = vec![0x01, 0x9c, 0x8e];
     v.extend(0xffff_f000u32.to_le_bytes());
     t.check(
@@ -190,11 +255,36 @@ fn compat_addressing_forms() {
         STATUS,
     );
     // LEA: 32-bit, and 16-bit addressing (0x67) wrapping at 64 KiB.
-    t.check("lea eax,[ecx+edx*8+0x7f]", vec![0x8d, 0x44, 0xd1, 0x7f], &none, STATUS);
-    t.check("lea eax,[bx+si+0x7f]", vec![0x67, 0x8d, 0x40, 0x7f], &none, STATUS);
-    t.check("lea eax,[bp+di-0x80]", vec![0x67, 0x8d, 0x43, 0x80], &none, STATUS);
-    t.check("lea ax,[bp+0x1234]", vec![0x66, 0x67, 0x8d, 0x86, 0x34, 0x12], &none, STATUS);
-    t.check("lea ecx,[0xfffe]", vec![0x67, 0x8d, 0x0e, 0xfe, 0xff], &none, STATUS);
+    t.check(
+        "lea eax,[ecx+edx*8+0x7f]",
+        vec![0x8d, 0x44, 0xd1, 0x7f],
+        &none,
+        STATUS,
+    );
+    t.check(
+        "lea eax,[bx+si+0x7f]",
+        vec![0x67, 0x8d, 0x40, 0x7f],
+        &none,
+        STATUS,
+    );
+    t.check(
+        "lea eax,[bp+di-0x80]",
+        vec![0x67, 0x8d, 0x43, 0x80],
+        &none,
+        STATUS,
+    );
+    t.check(
+        "lea ax,[bp+0x1234]",
+        vec![0x66, 0x67, 0x8d, 0x86, 0x34, 0x12],
+        &none,
+        STATUS,
+    );
+    t.check(
+        "lea ecx,[0xfffe]",
+        vec![0x67, 0x8d, 0x0e, 0xfe, 0xff],
+        &none,
+        STATUS,
+    );
     t.check("xlat", vec![0xd7], &|s, _| s.gpr[3] = DATA + 0x80, STATUS);
     t.finish();
 }
@@ -210,7 +300,12 @@ fn compat_stack_forms() {
             t.check("pop r16", vec![0x66, 0x58 + r], &none, STATUS);
         }
     }
-    t.check("push imm32", vec![0x68, 0x78, 0x56, 0x34, 0x92], &none, STATUS);
+    t.check(
+        "push imm32",
+        vec![0x68, 0x78, 0x56, 0x34, 0x92],
+        &none,
+        STATUS,
+    );
     t.check("push imm8", vec![0x6a, 0x80], &none, STATUS);
     t.check("push [esi+0x10]", vec![0xff, 0x76, 0x10], &none, STATUS);
     t.check("pop [esi+0x10]", vec![0x8f, 0x46, 0x10], &none, STATUS);
@@ -228,7 +323,12 @@ fn compat_stack_forms() {
     t.check("popaw", vec![0x66, 0x61], &none, STATUS);
     // Segment registers: pushes of ES/CS/SS/DS, pops of the flat data
     // selector.
-    for (name, op) in [("push es", 0x06), ("push cs", 0x0e), ("push ss", 0x16), ("push ds", 0x1e)] {
+    for (name, op) in [
+        ("push es", 0x06),
+        ("push cs", 0x0e),
+        ("push ss", 0x16),
+        ("push ds", 0x1e),
+    ] {
         t.check(name, vec![op], &none, STATUS);
     }
     let data_sel = |s: &mut State, _: &mut Rng| {
@@ -240,7 +340,12 @@ fn compat_stack_forms() {
     // Frames: EBP inside the stack window.
     let frame = |s: &mut State, r: &mut Rng| s.gpr[5] = STACK + 0x120 + 4 * r.below(8);
     t.check("leave", vec![0xc9], &frame, STATUS);
-    t.check("leave (16)", vec![0x66, 0xc9], &|s, _| s.gpr[5] = STACK_TOP - 0x20, STATUS);
+    t.check(
+        "leave (16)",
+        vec![0x66, 0xc9],
+        &|s, _| s.gpr[5] = STACK_TOP - 0x20,
+        STATUS,
+    );
     t.check("enter 0x10,0", vec![0xc8, 0x10, 0, 0], &frame, STATUS);
     t.check("enter 0x8,1", vec![0xc8, 0x08, 0, 1], &frame, STATUS);
     t.check("enter 0x4,3", vec![0xc8, 0x04, 0, 3], &frame, STATUS);
@@ -265,7 +370,12 @@ fn compat_stack_forms() {
     );
     let call = [0xff, 0xd0];
     let end = ret_to(&call) as u64;
-    t.check("call eax", call.to_vec(), &move |s, _| s.gpr[0] = end, STATUS);
+    t.check(
+        "call eax",
+        call.to_vec(),
+        &move |s, _| s.gpr[0] = end,
+        STATUS,
+    );
     let call = [0xff, 0x56, 0x10];
     let end = ret_to(&call);
     t.check(
@@ -337,7 +447,12 @@ fn compat_only_instruction_forms() {
     t.check("aad", vec![0xd5, 0x0a], &none, SF | ZF | PF);
     t.check("aad 0x13", vec![0xd5, 0x13], &none, SF | ZF | PF);
     t.check("salc", vec![0xd6], &none, STATUS);
-    t.check("into (OF clear)", vec![0xce], &|s, _| s.rflags &= !OF, STATUS);
+    t.check(
+        "into (OF clear)",
+        vec![0xce],
+        &|s, _| s.rflags &= !OF,
+        STATUS,
+    );
     // BOUND with the index inside [lower, upper].
     let bounds = |s: &mut State, r: &mut Rng| {
         let a = r.next() as i32 as i64;
@@ -348,7 +463,12 @@ fn compat_only_instruction_forms() {
         put(s, 0x114, &(hi as i32).to_le_bytes());
         s.gpr[3] = idx as u32 as u64;
     };
-    t.check("bound ebx,[esi+0x10]", vec![0x62, 0x5e, 0x10], &bounds, STATUS);
+    t.check(
+        "bound ebx,[esi+0x10]",
+        vec![0x62, 0x5e, 0x10],
+        &bounds,
+        STATUS,
+    );
     t.check("arpl [esi+0x10],cx", vec![0x63, 0x4e, 0x10], &none, ZF);
     t.check("arpl dx,cx", vec![0x63, 0xca], &none, ZF);
     // LDS/LES/LSS/LFS-free far pointers with the flat data selector.
@@ -356,13 +476,33 @@ fn compat_only_instruction_forms() {
         put(s, 0x110, &(r.next() as u32).to_le_bytes());
         put(s, 0x114, &USER_DS.to_le_bytes());
     };
-    t.check("lds ebx,[esi+0x10]", vec![0xc5, 0x5e, 0x10], &far_ptr, STATUS);
-    t.check("les edx,[esi+0x10]", vec![0xc4, 0x56, 0x10], &far_ptr, STATUS);
-    t.check("lss ecx,[esi+0x10]", vec![0x0f, 0xb2, 0x4e, 0x10], &far_ptr, STATUS);
+    t.check(
+        "lds ebx,[esi+0x10]",
+        vec![0xc5, 0x5e, 0x10],
+        &far_ptr,
+        STATUS,
+    );
+    t.check(
+        "les edx,[esi+0x10]",
+        vec![0xc4, 0x56, 0x10],
+        &far_ptr,
+        STATUS,
+    );
+    t.check(
+        "lss ecx,[esi+0x10]",
+        vec![0x0f, 0xb2, 0x4e, 0x10],
+        &far_ptr,
+        STATUS,
+    );
     let far_ptr16 = |s: &mut State, r: &mut Rng| {
         put(s, 0x110, &(r.next() as u16).to_le_bytes());
         put(s, 0x112, &USER_DS.to_le_bytes());
     };
-    t.check("lds bx,[esi+0x10]", vec![0x66, 0xc5, 0x5e, 0x10], &far_ptr16, STATUS);
+    t.check(
+        "lds bx,[esi+0x10]",
+        vec![0x66, 0xc5, 0x5e, 0x10],
+        &far_ptr16,
+        STATUS,
+    );
     t.finish();
 }

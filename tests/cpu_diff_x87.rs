@@ -264,7 +264,15 @@ fn x87_single_precision_forms() {
     ] {
         forms += 1;
         let bytes = seq(&[&FLD_A, &FLD_B, &op, &FSTP_R]);
-        fails.extend(check_form(&Form { name: name.into(), bytes }, &mut rng, &single, &|_| STATUS));
+        fails.extend(check_form(
+            &Form {
+                name: name.into(),
+                bytes,
+            },
+            &mut rng,
+            &single,
+            &|_| STATUS,
+        ));
     }
     for (name, op) in [
         ("fadd m64", vec![0xdc, 0x46, 0x08]),
@@ -276,7 +284,15 @@ fn x87_single_precision_forms() {
     ] {
         forms += 1;
         let bytes = seq(&[&FLD_A, &op, &FSTP_R]);
-        fails.extend(check_form(&Form { name: name.into(), bytes }, &mut rng, &single, &|_| STATUS));
+        fails.extend(check_form(
+            &Form {
+                name: name.into(),
+                bytes,
+            },
+            &mut rng,
+            &single,
+            &|_| STATUS,
+        ));
     }
     assert!(
         fails.is_empty(),

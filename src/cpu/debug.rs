@@ -56,7 +56,8 @@ impl Cpu {
     /// change; the TLB is flushed so watched pages lose their fast tags.
     pub(crate) fn debug_registers_changed(&mut self) {
         self.dr_exec_armed = (0..4).any(|n| self.watch(n) == Watch::Exec);
-        self.dr_data_armed = (0..4).any(|n| matches!(self.watch(n), Watch::Write | Watch::ReadWrite));
+        self.dr_data_armed =
+            (0..4).any(|n| matches!(self.watch(n), Watch::Write | Watch::ReadWrite));
         self.flush_tlb();
     }
 

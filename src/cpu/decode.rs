@@ -266,19 +266,29 @@ fn stack_operand_size(ins: &Instruction) -> u8 {
     use Mnemonic as M;
     let code = ins.code();
     match code {
-        Leavew | Enterw_imm16_imm8 | Retfw | Retfw_imm16 | Call_ptr1616 | Call_m1616 | Jmp_ptr1616
-        | Jmp_m1616 | Pushaw | Popaw => return 2,
-        Leaved | Enterd_imm16_imm8 | Retfd | Retfd_imm16 | Call_ptr1632 | Call_m1632 | Jmp_ptr1632
-        | Jmp_m1632 | Pushad | Popad => return 4,
+        Leavew | Enterw_imm16_imm8 | Retfw | Retfw_imm16 | Call_ptr1616 | Call_m1616
+        | Jmp_ptr1616 | Jmp_m1616 | Pushaw | Popaw => return 2,
+        Leaved | Enterd_imm16_imm8 | Retfd | Retfd_imm16 | Call_ptr1632 | Call_m1632
+        | Jmp_ptr1632 | Jmp_m1632 | Pushad | Popad => return 4,
         Leaveq | Enterq_imm16_imm8 | Retfq | Retfq_imm16 | Call_m1664 | Jmp_m1664 => return 8,
         _ => {}
     }
     match ins.mnemonic() {
-        M::Push | M::Pop | M::Pushf | M::Pushfd | M::Pushfq | M::Popf | M::Popfd | M::Popfq | M::Call => {
-            ins.stack_pointer_increment().unsigned_abs().clamp(2, 8) as u8
-        }
+        M::Push
+        | M::Pop
+        | M::Pushf
+        | M::Pushfd
+        | M::Pushfq
+        | M::Popf
+        | M::Popfd
+        | M::Popfq
+        | M::Call => ins.stack_pointer_increment().unsigned_abs().clamp(2, 8) as u8,
         M::Ret => {
-            let imm = if ins.op_count() == 1 { ins.immediate(0) as i32 } else { 0 };
+            let imm = if ins.op_count() == 1 {
+                ins.immediate(0) as i32
+            } else {
+                0
+            };
             (ins.stack_pointer_increment() - imm).clamp(2, 8) as u8
         }
         _ => 8,
@@ -444,7 +454,10 @@ pub fn convert(ins: &Instruction) -> Insn {
                 ) {
                     out.prefixes |= P_ADDR32;
                 }
-                if matches!(ins.op_kind(i), OpKind::MemorySegSI | OpKind::MemorySegDI | OpKind::MemoryESDI) {
+                if matches!(
+                    ins.op_kind(i),
+                    OpKind::MemorySegSI | OpKind::MemorySegDI | OpKind::MemoryESDI
+                ) {
                     out.prefixes |= P_ADDR16;
                 }
                 if matches!(

@@ -48,6 +48,13 @@ impl Event {
             error: Some(code),
         }
     }
+    /// #DB (debug exception; DR6 says why).
+    pub fn db() -> Event {
+        Event::Fault {
+            vector: DB,
+            error: None,
+        }
+    }
     pub fn de() -> Event {
         Event::Fault {
             vector: DE,

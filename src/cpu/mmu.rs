@@ -282,7 +282,10 @@ impl Cpu {
             }
             e.phys = w.phys;
             let (watch_read, watch_write) = if self.dr_data_armed {
-                (self.page_watched(page, false), self.page_watched(page, true))
+                (
+                    self.page_watched(page, false),
+                    self.page_watched(page, true),
+                )
             } else {
                 (false, false)
             };

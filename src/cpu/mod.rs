@@ -56,7 +56,7 @@ impl Cpu {
                 // ahead of external interrupts (SDM vol. 3 table 6-2).
                 self.dr[6] |= std::mem::take(&mut self.db_pending);
                 end -= 1;
-                if let Some(x) = self.raise(bus, Event::Fault { vector: exception::DB, error: None }) {
+                if let Some(x) = self.raise(bus, Event::db()) {
                     return x;
                 }
                 continue;
@@ -98,7 +98,7 @@ impl Cpu {
                     if hits != 0 {
                         self.dr[6] |= hits;
                         end -= 1;
-                        if let Some(x) = self.raise(bus, Event::Fault { vector: exception::DB, error: None }) {
+                        if let Some(x) = self.raise(bus, Event::db()) {
                             return x;
                         }
                         break;
@@ -113,7 +113,7 @@ impl Cpu {
                             // #DB with DR6.BS, the saved RIP is the next one.
                             self.dr[6] |= debug::DR6_BS | std::mem::take(&mut self.db_pending);
                             end -= 1;
-                            if let Some(x) = self.raise(bus, Event::Fault { vector: exception::DB, error: None }) {
+                            if let Some(x) = self.raise(bus, Event::db()) {
                                 return x;
                             }
                             break;
@@ -183,7 +183,12 @@ impl Cpu {
             let ram = bus.ram();
             if page_end <= ram.len() as u64 {
                 let bytes = &ram[phys as usize..page_end as usize];
-                let mut d = iced_x86::Decoder::with_ip(self.bitness(), bytes, self.rip, iced_x86::DecoderOptions::NONE);
+                let mut d = iced_x86::Decoder::with_ip(
+                    self.bitness(),
+                    bytes,
+                    self.rip,
+                    iced_x86::DecoderOptions::NONE,
+                );
                 let mut ins = iced_x86::Instruction::default();
                 while d.can_decode() && insns.len() < MAX_BLOCK {
                     d.decode_out(&mut ins);

@@ -727,7 +727,13 @@ impl Cpu {
 /// error of sign `err_neg` (or none, `err_zero`), to `bits` significand
 /// bits with rounding mode `round`. Returns the value and whether it is
 /// inexact.
-fn round_significand(r: f64, err_neg: bool, err_zero: bool, bits: u32, round: sf::Round) -> (f64, bool) {
+fn round_significand(
+    r: f64,
+    err_neg: bool,
+    err_zero: bool,
+    bits: u32,
+    round: sf::Round,
+) -> (f64, bool) {
     let drop = 53 - bits;
     let raw = r.to_bits();
     let ulp = 1u64 << drop;
@@ -742,7 +748,11 @@ fn round_significand(r: f64, err_neg: bool, err_zero: bool, bits: u32, round: sf
     // whether the exact value lies just above a grid point (true) or r
     // itself is a grid point with the exact value just below it.
     let truncated = raw & !(ulp - 1);
-    let lower = if low == 0 && !err_mag_up { truncated - ulp } else { truncated };
+    let lower = if low == 0 && !err_mag_up {
+        truncated - ulp
+    } else {
+        truncated
+    };
     let away = match round {
         sf::Round::Zero => false,
         sf::Round::Up => !neg,

@@ -304,7 +304,12 @@ impl Harness {
         };
         far(w, S_FAR_TO32, insn_addr, USER32_CS);
         // After the instruction and the 6-byte jump back.
-        far(w, S_FAR_TO64, insn_addr + form.bytes.len() as u64 + 6, USER64_CS);
+        far(
+            w,
+            S_FAR_TO64,
+            insn_addr + form.bytes.len() as u64 + 6,
+            USER64_CS,
+        );
         let mut bus = RamBus::new(WINDOW + BASE as usize);
         let o = insn_addr as usize;
         bus.mem[o..o + form.bytes.len()].copy_from_slice(&form.bytes);
@@ -472,7 +477,11 @@ pub fn diff(native: &State, emu: &State, flag_mask: u64) -> Option<String> {
 pub fn diff_in(native: &State, emu: &State, flag_mask: u64, mode: Mode) -> Option<String> {
     let mut out = String::new();
     for k in 0..16 {
-        let m = if mode == Mode::Compat32 && k < 8 { 0xffff_ffff } else { u64::MAX };
+        let m = if mode == Mode::Compat32 && k < 8 {
+            0xffff_ffff
+        } else {
+            u64::MAX
+        };
         if native.gpr[k] & m != emu.gpr[k] & m {
             out += &format!(
                 "  r{k}: native {:#x} emu {:#x}\n",

@@ -84,10 +84,11 @@ impl Cpu {
             Mnemonic::Jecxz => 4,
             Mnemonic::Jrcxz => 8,
             _ => match i.code {
-                Loop_rel8_16_CX | Loop_rel8_32_CX | Loope_rel8_16_CX | Loope_rel8_32_CX | Loopne_rel8_16_CX
-                | Loopne_rel8_32_CX => 2,
-                Loop_rel8_16_ECX | Loop_rel8_32_ECX | Loop_rel8_64_ECX | Loope_rel8_16_ECX | Loope_rel8_32_ECX
-                | Loope_rel8_64_ECX | Loopne_rel8_16_ECX | Loopne_rel8_32_ECX | Loopne_rel8_64_ECX => 4,
+                Loop_rel8_16_CX | Loop_rel8_32_CX | Loope_rel8_16_CX | Loope_rel8_32_CX
+                | Loopne_rel8_16_CX | Loopne_rel8_32_CX => 2,
+                Loop_rel8_16_ECX | Loop_rel8_32_ECX | Loop_rel8_64_ECX | Loope_rel8_16_ECX
+                | Loope_rel8_32_ECX | Loope_rel8_64_ECX | Loopne_rel8_16_ECX
+                | Loopne_rel8_32_ECX | Loopne_rel8_64_ECX => 4,
                 _ => 8,
             },
         };
@@ -114,7 +115,11 @@ impl Cpu {
     /// the frame pointer is popped with the operand size.
     pub(crate) fn leave<B: Bus>(&mut self, bus: &mut B, i: &Insn) -> Res {
         let bp = self.gpr[RBP];
-        let sp = if self.compat { self.stack_width_of(bp) } else { bp };
+        let sp = if self.compat {
+            self.stack_width_of(bp)
+        } else {
+            bp
+        };
         let v = self.read_mem(bus, self.stack_addr(sp), i.osz)?;
         self.set_sp(sp.wrapping_add(i.osz as u64));
         self.gpr_set(RBP as u8, i.osz, v);
@@ -128,7 +133,12 @@ impl Cpu {
         let level = i.imm2 as u64 & 31;
         let osz = i.osz as u64;
         let mut sp = self.sp().wrapping_sub(osz);
-        self.write_mem(bus, self.stack_addr(sp), i.osz, self.gpr_get(RBP as u8, i.osz))?;
+        self.write_mem(
+            bus,
+            self.stack_addr(sp),
+            i.osz,
+            self.gpr_get(RBP as u8, i.osz),
+        )?;
         let frame = sp;
         let mut bp = self.gpr[RBP];
         if level > 0 {

@@ -62,7 +62,11 @@ impl Cpu {
         let sp = self.sp();
         let mut vals = [0u64; 8];
         for (k, v) in vals.iter_mut().enumerate() {
-            *v = self.read_mem(bus, self.stack_addr(sp.wrapping_add(k as u64 * osz as u64)), osz)?;
+            *v = self.read_mem(
+                bus,
+                self.stack_addr(sp.wrapping_add(k as u64 * osz as u64)),
+                osz,
+            )?;
         }
         for (k, v) in vals.iter().enumerate() {
             let r = 7 - k as u8;
@@ -115,7 +119,11 @@ impl Cpu {
             }
         }
         if old_al > 0x99 || old_cf {
-            al = if sub { al.wrapping_sub(0x60) } else { al.wrapping_add(0x60) };
+            al = if sub {
+                al.wrapping_sub(0x60)
+            } else {
+                al.wrapping_add(0x60)
+            };
             cf = true;
         }
         self.gpr_set(RAX as u8, 1, al as u64);
@@ -161,9 +169,15 @@ impl Cpu {
     fn bound<B: Bus>(&mut self, bus: &mut B, i: &Insn) -> Res {
         let size = i.ops[0].size;
         let a = self.ea(i);
-        let sext = |v: u64| if size == 2 { v as i16 as i64 } else { v as i32 as i64 };
+        let sext = |v: u64| {
+            if size == 2 {
+                v as i16 as i64
+            } else {
+                v as i32 as i64
+            }
+        };
         let lower = sext(self.read_mem(bus, a, size)?);
-        let upper = sext(self.read_mem(bus, (a + size as u64) & self.addr_mask, size)?);
+        let upper = sext(self.read_mem(bus, a.wrapping_add(size as u64) & self.addr_mask, size)?);
         let idx = sext(self.gpr_get(i.ops[0].reg, size));
         if idx < lower || idx > upper {
             return Err(Event::Fault {

@@ -36,7 +36,9 @@ impl Cpu {
     /// wrapped at 4 GiB in compatibility mode.
     #[inline(always)]
     pub(crate) fn ea(&self, i: &Insn) -> u64 {
-        self.seg_base(i.mem.seg as usize).wrapping_add(self.mem_offset(i)) & self.addr_mask
+        self.seg_base(i.mem.seg as usize)
+            .wrapping_add(self.mem_offset(i))
+            & self.addr_mask
     }
 
     /// Linear address of `offset` in segment `seg` (string operands,
@@ -64,7 +66,11 @@ impl Cpu {
             a = a.wrapping_add(self.gpr[m.index as usize & 15] << m.scale);
         }
         if i.prefixes & (P_ADDR32 | P_ADDR16) != 0 {
-            a &= if i.prefixes & P_ADDR16 != 0 { 0xffff } else { 0xffff_ffff };
+            a &= if i.prefixes & P_ADDR16 != 0 {
+                0xffff
+            } else {
+                0xffff_ffff
+            };
         }
         a
     }

@@ -180,10 +180,7 @@ impl Cpu {
         if self.dr[7] & crate::cpu::debug::DR7_GD != 0 {
             self.dr[7] &= !crate::cpu::debug::DR7_GD;
             self.dr[6] |= crate::cpu::debug::DR6_BD;
-            return Err(Event::Fault {
-                vector: crate::cpu::exception::DB,
-                error: None,
-            });
+            return Err(Event::db());
         }
         Ok(n)
     }
@@ -567,7 +564,11 @@ impl Cpu {
             attr: 0xc093,
         };
         self.cpl = 0;
-        self.next_rip = if self.compat { self.msr.cstar } else { self.msr.lstar };
+        self.next_rip = if self.compat {
+            self.msr.cstar
+        } else {
+            self.msr.lstar
+        };
         Ok(())
     }
 
@@ -666,7 +667,8 @@ impl Cpu {
             let a = self.ea(i);
             let off_size = i.osz;
             let offset = self.read_mem(bus, a, off_size)?;
-            let sel = self.read_mem(bus, a.wrapping_add(off_size as u64) & self.addr_mask, 2)? as u16;
+            let sel =
+                self.read_mem(bus, a.wrapping_add(off_size as u64) & self.addr_mask, 2)? as u16;
             (sel, offset)
         };
         let seg = self.far_target(bus, sel)?;
@@ -677,7 +679,12 @@ impl Cpu {
             let osz = i.osz as u64;
             let cs = self.seg[CS].selector as u64;
             self.write_mem(bus, self.stack_addr(sp.wrapping_sub(osz)), i.osz, cs)?;
-            self.write_mem(bus, self.stack_addr(sp.wrapping_sub(2 * osz)), i.osz, self.next_rip)?;
+            self.write_mem(
+                bus,
+                self.stack_addr(sp.wrapping_sub(2 * osz)),
+                i.osz,
+                self.next_rip,
+            )?;
             self.set_sp(sp.wrapping_sub(2 * osz));
         }
         self.seg[CS] = seg;
@@ -799,7 +806,11 @@ impl Cpu {
             self.seg[CS] = seg;
             self.set_sp(sp.wrapping_add(2 * sz as u64).wrapping_add(extra));
         }
-        self.next_rip = if seg.attr & Segment::ATTR_L != 0 { rip } else { rip & 0xffff_ffff };
+        self.next_rip = if seg.attr & Segment::ATTR_L != 0 {
+            rip
+        } else {
+            rip & 0xffff_ffff
+        };
         self.stop_block = true;
         Ok(())
     }
