@@ -72,6 +72,23 @@ impl Cpu {
             if self.halted {
                 return Exit::Halted;
             }
+            let mut block_end = end;
+            if self.dr_exec_armed {
+                let hits = self.exec_breakpoints(self.rip);
+                // RF suppresses instruction breakpoints for one instruction.
+                self.rflags &= !flags::RF;
+                if hits != 0 {
+                    self.dr[6] |= hits;
+                    end -= 1;
+                    if let Some(x) = self.raise(bus, Event::db()) {
+                        return x;
+                    }
+                    continue;
+                }
+                // One instruction per block, so each is checked here (the
+                // per-instruction path stays free of breakpoint checks).
+                block_end = self.icount + 1;
+            }
             let block = match self.fetch_block(bus) {
                 Ok(b) => b,
                 Err(e) => {
@@ -91,19 +108,6 @@ impl Cpu {
                     self.trace_insn(bus, insn.len);
                 }
                 let single_step = self.rflags & flags::TF != 0;
-                if self.dr_exec_armed {
-                    let hits = self.exec_breakpoints(self.rip);
-                    // RF suppresses instruction breakpoints for one instruction.
-                    self.rflags &= !flags::RF;
-                    if hits != 0 {
-                        self.dr[6] |= hits;
-                        end -= 1;
-                        if let Some(x) = self.raise(bus, Event::db()) {
-                            return x;
-                        }
-                        break;
-                    }
-                }
                 match self.exec(bus, insn) {
                     Ok(()) => {
                         self.rip = self.next_rip;
@@ -137,7 +141,7 @@ impl Cpu {
                     // so a pending interrupt is taken right here.
                     self.int_shadow = false;
                 }
-                if shadow || self.stop_block || self.rip != fallthrough || self.icount >= end {
+                if shadow || self.stop_block || self.rip != fallthrough || self.icount >= block_end {
                     break;
                 }
             }

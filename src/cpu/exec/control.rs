@@ -60,13 +60,18 @@ impl Cpu {
         }
         let target = self.branch_target(bus, i)?;
         let ret = self.next_rip;
-        self.push(bus, i.osz, ret)?;
+        if i.osz == 8 {
+            // The 64-bit case with a constant size: the store folds.
+            self.push(bus, 8, ret)?;
+        } else {
+            self.push(bus, i.osz, ret)?;
+        }
         self.next_rip = target;
         Ok(())
     }
 
     pub(crate) fn ret<B: Bus>(&mut self, bus: &mut B, i: &Insn) -> Res {
-        let t = self.pop(bus, i.osz)?;
+        let t = if i.osz == 8 { self.pop(bus, 8)? } else { self.pop(bus, i.osz)? };
         if i.nops == 1 {
             let sp = self.sp().wrapping_add(i.imm & 0xffff);
             self.set_sp(sp);
