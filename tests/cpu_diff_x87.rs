@@ -240,3 +240,64 @@ fn x87_forms() {
     );
     eprintln!("{forms} x87 forms x {} cases matched the host CPU", cases());
 }
+
+/// The arithmetic forms again with the control word's precision control at
+/// single precision (PC = 00): the significand of each result is rounded to
+/// 24 bits in all four rounding modes, the exponent range stays the
+/// register's.
+#[test]
+fn x87_single_precision_forms() {
+    let mut rng = Rng::new(seed() ^ 0x8724);
+    let mut fails = Vec::new();
+    let mut forms = 0;
+    let single = |s: &mut State, r: &mut Rng| {
+        prep(100, false)(s, r);
+        let rc = r.below(4);
+        s.data[0x130..0x138].copy_from_slice(&(0x007f | rc << 10).to_le_bytes());
+    };
+    for (name, op) in [
+        ("faddp", vec![0xde, 0xc1]),
+        ("fsubp", vec![0xde, 0xe9]),
+        ("fmulp", vec![0xde, 0xc9]),
+        ("fdivp", vec![0xde, 0xf9]),
+        ("fdivrp", vec![0xde, 0xf1]),
+    ] {
+        forms += 1;
+        let bytes = seq(&[&FLD_A, &FLD_B, &op, &FSTP_R]);
+        fails.extend(check_form(
+            &Form {
+                name: name.into(),
+                bytes,
+            },
+            &mut rng,
+            &single,
+            &|_| STATUS,
+        ));
+    }
+    for (name, op) in [
+        ("fadd m64", vec![0xdc, 0x46, 0x08]),
+        ("fmul m64", vec![0xdc, 0x4e, 0x08]),
+        ("fdiv m64", vec![0xdc, 0x76, 0x08]),
+        ("fsubr m64", vec![0xdc, 0x6e, 0x08]),
+        ("fiadd m32", vec![0xda, 0x46, 0x20]),
+        ("fsqrt", vec![0xd9, 0xfa]),
+    ] {
+        forms += 1;
+        let bytes = seq(&[&FLD_A, &op, &FSTP_R]);
+        fails.extend(check_form(
+            &Form {
+                name: name.into(),
+                bytes,
+            },
+            &mut rng,
+            &single,
+            &|_| STATUS,
+        ));
+    }
+    assert!(
+        fails.is_empty(),
+        "{} of {forms} single-precision x87 forms differ:\n{}",
+        fails.len(),
+        fails.join("\n")
+    );
+}

@@ -106,6 +106,14 @@ impl Machine {
             limit: 0xffff_ffff,
             attr: 0xa09b,
         };
+        // Kernel SS: IRETQ reloads it with the SDM's checks (a writable
+        // data segment with DPL = RPL = CPL).
+        cpu.seg[SS] = Segment {
+            selector: 0x10,
+            base: 0,
+            limit: 0xffff_ffff,
+            attr: 0xc093,
+        };
         cpu.gpr[4] = KSTACK;
         Machine {
             cpu,

@@ -11,6 +11,10 @@ pub(crate) struct Block {
     pub insns: Box<[Insn]>,
 }
 
+/// Set in a block key for compatibility-mode (32-bit) code: the same
+/// physical bytes decode differently in 64-bit and 32-bit mode.
+pub(crate) const COMPAT_KEY: u64 = 1 << 63;
+
 /// Direct-mapped front cache in front of the hash map (hot loops hit it).
 const FRONT: usize = 4096;
 
@@ -60,7 +64,7 @@ impl CodeCache {
     }
 
     pub fn insert(&mut self, phys: u64, block: Block) -> Rc<Block> {
-        let page = phys >> 12;
+        let page = (phys & !COMPAT_KEY) >> 12;
         let w = (page >> 6) as usize;
         if w >= self.bitmap.len() {
             self.bitmap.resize(w + 1, 0);

@@ -30,6 +30,9 @@ pub enum Kind {
     /// A relative branch target (`Insn::imm` holds the displacement from the
     /// next instruction).
     Rel,
+    /// A direct far pointer (JMP/CALL ptr16:16/ptr16:32): `Insn::imm` holds
+    /// selector << 32 | offset.
+    Far,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -64,6 +67,8 @@ pub const P_ADDR32: u8 = 8;
 /// The instruction ends a decoded block (control transfer or a change of
 /// state the following instructions depend on).
 pub const P_ENDS_BLOCK: u8 = 16;
+/// 16-bit addressing (0x67 in compatibility mode): offsets wrap at 64 KiB.
+pub const P_ADDR16: u8 = 32;
 
 #[derive(Clone, Copy, Debug)]
 pub struct Insn {
@@ -77,6 +82,9 @@ pub struct Insn {
     pub imm: u64,
     /// Second immediate (ENTER's nesting level, EXTRQ...).
     pub imm2: u8,
+    /// Operand size in bytes of stack operations (PUSH/POP/CALL/RET/
+    /// PUSHF/POPF/LEAVE/ENTER/PUSHA/POPA, far transfers): 2, 4 or 8.
+    pub osz: u8,
 }
 
 impl Insn {
@@ -100,6 +108,7 @@ impl Insn {
         },
         imm: 0,
         imm2: 0,
+        osz: 8,
     };
 
     #[inline(always)]
@@ -196,6 +205,7 @@ fn ends_block(m: Mnemonic) -> bool {
             | Jno
             | Jrcxz
             | Jecxz
+            | Jcxz
             | Loop
             | Loope
             | Loopne
@@ -244,7 +254,45 @@ fn ends_block(m: Mnemonic) -> bool {
             | Enter
             | Sysretq
             | Jmpe
+            | Lds
+            | Les
     )
+}
+
+/// The operand size of a stack operation: what one slot pushed or popped
+/// by this instruction is (2, 4 or 8 bytes); 8 for anything else.
+fn stack_operand_size(ins: &Instruction) -> u8 {
+    use Code::*;
+    use Mnemonic as M;
+    let code = ins.code();
+    match code {
+        Leavew | Enterw_imm16_imm8 | Retfw | Retfw_imm16 | Call_ptr1616 | Call_m1616
+        | Jmp_ptr1616 | Jmp_m1616 | Pushaw | Popaw => return 2,
+        Leaved | Enterd_imm16_imm8 | Retfd | Retfd_imm16 | Call_ptr1632 | Call_m1632
+        | Jmp_ptr1632 | Jmp_m1632 | Pushad | Popad => return 4,
+        Leaveq | Enterq_imm16_imm8 | Retfq | Retfq_imm16 | Call_m1664 | Jmp_m1664 => return 8,
+        _ => {}
+    }
+    match ins.mnemonic() {
+        M::Push
+        | M::Pop
+        | M::Pushf
+        | M::Pushfd
+        | M::Pushfq
+        | M::Popf
+        | M::Popfd
+        | M::Popfq
+        | M::Call => ins.stack_pointer_increment().unsigned_abs().clamp(2, 8) as u8,
+        M::Ret => {
+            let imm = if ins.op_count() == 1 {
+                ins.immediate(0) as i32
+            } else {
+                0
+            };
+            (ins.stack_pointer_increment() - imm).clamp(2, 8) as u8
+        }
+        _ => 8,
+    }
 }
 
 /// Condition-code nibble (SDM vol. 1 appendix B) of Jcc/SETcc/CMOVcc.
@@ -297,6 +345,7 @@ pub fn convert(ins: &Instruction) -> Insn {
         },
         imm: 0,
         imm2: 0,
+        osz: stack_operand_size(ins),
     };
     if let Some(cc) = cond_of(out.mnem) {
         out.imm2 = cc;
@@ -329,6 +378,14 @@ pub fn convert(ins: &Instruction) -> Insn {
                 out.imm = ins.near_branch64().wrapping_sub(next_ip);
                 Opnd {
                     kind: Kind::Rel,
+                    reg: 0,
+                    size: 8,
+                }
+            }
+            OpKind::FarBranch16 | OpKind::FarBranch32 => {
+                out.imm = (ins.far_branch_selector() as u64) << 32 | ins.far_branch32() as u64;
+                Opnd {
+                    kind: Kind::Far,
                     reg: 0,
                     size: 8,
                 }
@@ -366,6 +423,9 @@ pub fn convert(ins: &Instruction) -> Insn {
                 if base.is_gpr32() || ins.memory_index().is_gpr32() {
                     out.prefixes |= P_ADDR32;
                 }
+                if base.is_gpr16() || ins.memory_index().is_gpr16() {
+                    out.prefixes |= P_ADDR16;
+                }
                 out.mem = MemRef {
                     base: b,
                     index: gpr_num(ins.memory_index()),
@@ -396,6 +456,12 @@ pub fn convert(ins: &Instruction) -> Insn {
                 }
                 if matches!(
                     ins.op_kind(i),
+                    OpKind::MemorySegSI | OpKind::MemorySegDI | OpKind::MemoryESDI
+                ) {
+                    out.prefixes |= P_ADDR16;
+                }
+                if matches!(
+                    ins.op_kind(i),
                     OpKind::MemorySegRSI | OpKind::MemorySegESI | OpKind::MemorySegSI
                 ) {
                     out.mem.seg = seg_num(ins.memory_segment());
@@ -406,6 +472,7 @@ pub fn convert(ins: &Instruction) -> Insn {
                     size: ins.memory_size().size() as u8,
                 }
             }
+            #[allow(unreachable_patterns)]
             _ => Opnd {
                 kind: Kind::None,
                 reg: 0,
@@ -417,10 +484,11 @@ pub fn convert(ins: &Instruction) -> Insn {
     out
 }
 
-/// Decode one instruction from `bytes` at virtual address `ip`.
+/// Decode one instruction from `bytes` at virtual address `ip`, as 64-bit
+/// code or (`bitness` 32) compatibility-mode code.
 /// Returns `None` when the bytes end before the instruction does.
-pub fn decode_one(bytes: &[u8], ip: u64) -> Option<(Insn, Instruction)> {
-    let mut d = Decoder::with_ip(64, bytes, ip, DecoderOptions::NONE);
+pub fn decode_one(bytes: &[u8], ip: u64, bitness: u32) -> Option<(Insn, Instruction)> {
+    let mut d = Decoder::with_ip(bitness, bytes, ip, DecoderOptions::NONE);
     let mut ins = Instruction::default();
     d.decode_out(&mut ins);
     if ins.is_invalid() && d.last_error() == iced_x86::DecoderError::NoMoreBytes {
@@ -436,7 +504,7 @@ mod tests {
     #[test]
     fn rip_relative_is_stored_relative() {
         // lea rax, [rip+0x10]
-        let (i, _) = decode_one(&[0x48, 0x8d, 0x05, 0x10, 0, 0, 0], 0x1000).unwrap();
+        let (i, _) = decode_one(&[0x48, 0x8d, 0x05, 0x10, 0, 0, 0], 0x1000, 64).unwrap();
         assert_eq!(i.mem.base, RIP_REG);
         assert_eq!(i.mem.disp, 0x10);
     }
@@ -444,13 +512,28 @@ mod tests {
     #[test]
     fn branch_is_relative() {
         // jmp -2 (self loop)
-        let (i, _) = decode_one(&[0xeb, 0xfe], 0x5000).unwrap();
+        let (i, _) = decode_one(&[0xeb, 0xfe], 0x5000, 64).unwrap();
         assert_eq!(i.imm as i64, -2);
         assert!(i.prefixes & P_ENDS_BLOCK != 0);
     }
 
     #[test]
+    fn compat_stack_operand_sizes() {
+        // push eax; call rel32; ret 8; pushfd; 66 push ax (32-bit code)
+        assert_eq!(decode_one(&[0x50], 0, 32).unwrap().0.osz, 4);
+        assert_eq!(decode_one(&[0xe8, 0, 0, 0, 0], 0, 32).unwrap().0.osz, 4);
+        assert_eq!(decode_one(&[0xc2, 8, 0], 0, 32).unwrap().0.osz, 4);
+        assert_eq!(decode_one(&[0x9c], 0, 32).unwrap().0.osz, 4);
+        assert_eq!(decode_one(&[0x66, 0x50], 0, 32).unwrap().0.osz, 2);
+        assert_eq!(decode_one(&[0x50], 0, 64).unwrap().0.osz, 8);
+        assert_eq!(decode_one(&[0xc2, 8, 0], 0, 64).unwrap().0.osz, 8);
+        // lea eax, [bx+si+4] (16-bit addressing in 32-bit code)
+        let (i, _) = decode_one(&[0x67, 0x8d, 0x40, 4], 0, 32).unwrap();
+        assert!(i.prefixes & P_ADDR16 != 0);
+    }
+
+    #[test]
     fn truncated_bytes_report_none() {
-        assert!(decode_one(&[0x48, 0xb8, 1, 2], 0).is_none());
+        assert!(decode_one(&[0x48, 0xb8, 1, 2], 0, 64).is_none());
     }
 }

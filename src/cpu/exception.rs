@@ -48,6 +48,13 @@ impl Event {
             error: Some(code),
         }
     }
+    /// #DB (debug exception; DR6 says why).
+    pub fn db() -> Event {
+        Event::Fault {
+            vector: DB,
+            error: None,
+        }
+    }
     pub fn de() -> Event {
         Event::Fault {
             vector: DE,
@@ -86,6 +93,12 @@ impl Cpu {
             }
             Event::Fault { vector, error } => {
                 let ret = self.rip;
+                // The saved RFLAGS of a fault has RF set, so an instruction
+                // breakpoint does not fire again when the handler returns to
+                // the instruction; not for #DB itself (SDM vol. 3 §17.3.1.1).
+                if vector != DB {
+                    self.rflags |= flags::RF;
+                }
                 self.last_exception = Some((vector, error, ret));
                 self.deliver(bus, vector, error, ret, false, 0)
             }

@@ -147,6 +147,14 @@ impl Cpu {
 
     #[cold]
     fn read_mem_slow<B: Bus>(&mut self, bus: &mut B, va: u64, size: u8) -> Res<u64> {
+        let v = self.read_mem_untracked(bus, va, size)?;
+        if self.dr_data_armed {
+            self.note_data_access(va, size, false);
+        }
+        Ok(v)
+    }
+
+    fn read_mem_untracked<B: Bus>(&mut self, bus: &mut B, va: u64, size: u8) -> Res<u64> {
         if (va & 0xfff) + size as u64 > 0x1000 {
             // Page-crossing access: translate both pages before reading.
             let last = va.wrapping_add(size as u64 - 1);
@@ -165,6 +173,14 @@ impl Cpu {
 
     #[cold]
     fn write_mem_slow<B: Bus>(&mut self, bus: &mut B, va: u64, size: u8, v: u64) -> Res {
+        self.write_mem_untracked(bus, va, size, v)?;
+        if self.dr_data_armed {
+            self.note_data_access(va, size, true);
+        }
+        Ok(())
+    }
+
+    fn write_mem_untracked<B: Bus>(&mut self, bus: &mut B, va: u64, size: u8, v: u64) -> Res {
         if (va & 0xfff) + size as u64 > 0x1000 {
             let last = va.wrapping_add(size as u64 - 1);
             self.translate(bus, va, Access::Write)?;
@@ -265,8 +281,19 @@ impl Cpu {
                 *e = EMPTY;
             }
             e.phys = w.phys;
-            e.read = page;
-            if w.writable && w.dirty && !self.code.has_code(w.phys >> 12) {
+            let (watch_read, watch_write) = if self.dr_data_armed {
+                (
+                    self.page_watched(page, false),
+                    self.page_watched(page, true),
+                )
+            } else {
+                (false, false)
+            };
+            let e = &mut self.tlb.sets[set][idx];
+            if !watch_read {
+                e.read = page;
+            }
+            if w.writable && w.dirty && !self.code.has_code(w.phys >> 12) && !watch_write {
                 e.write = page;
             }
             if w.executable {

@@ -11,6 +11,7 @@
 
 pub mod bus;
 mod cache;
+mod debug;
 pub mod decode;
 pub mod exception;
 mod exec;
@@ -50,6 +51,16 @@ impl Cpu {
         // returns to the caller.
         let mut end = self.icount.saturating_add(budget);
         while self.icount < end {
+            if self.db_pending != 0 {
+                // Data breakpoints hit by the previous instruction: a trap,
+                // ahead of external interrupts (SDM vol. 3 table 6-2).
+                self.dr[6] |= std::mem::take(&mut self.db_pending);
+                end -= 1;
+                if let Some(x) = self.raise(bus, Event::db()) {
+                    return x;
+                }
+                continue;
+            }
             if self.rflags & flags::IF != 0 && !self.int_shadow && bus.interrupt_pending() {
                 if let Some(v) = bus.acknowledge_interrupt() {
                     end -= 1;
@@ -60,6 +71,23 @@ impl Cpu {
             }
             if self.halted {
                 return Exit::Halted;
+            }
+            let mut block_end = end;
+            if self.dr_exec_armed {
+                let hits = self.exec_breakpoints(self.rip);
+                // RF suppresses instruction breakpoints for one instruction.
+                self.rflags &= !flags::RF;
+                if hits != 0 {
+                    self.dr[6] |= hits;
+                    end -= 1;
+                    if let Some(x) = self.raise(bus, Event::db()) {
+                        return x;
+                    }
+                    continue;
+                }
+                // One instruction per block, so each is checked here (the
+                // per-instruction path stays free of breakpoint checks).
+                block_end = self.icount + 1;
             }
             let block = match self.fetch_block(bus) {
                 Ok(b) => b,
@@ -87,9 +115,9 @@ impl Cpu {
                         if single_step {
                             // Trap after the instruction (SDM vol. 3 §17.3.1.4):
                             // #DB with DR6.BS, the saved RIP is the next one.
-                            self.dr[6] |= 1 << 14;
+                            self.dr[6] |= debug::DR6_BS | std::mem::take(&mut self.db_pending);
                             end -= 1;
-                            if let Some(x) = self.raise(bus, Event::Fault { vector: exception::DB, error: None }) {
+                            if let Some(x) = self.raise(bus, Event::db()) {
                                 return x;
                             }
                             break;
@@ -113,7 +141,7 @@ impl Cpu {
                     // so a pending interrupt is taken right here.
                     self.int_shadow = false;
                 }
-                if shadow || self.stop_block || self.rip != fallthrough || self.icount >= end {
+                if shadow || self.stop_block || self.rip != fallthrough || self.icount >= block_end {
                     break;
                 }
             }
@@ -126,12 +154,31 @@ impl Cpu {
         self.run(bus, 1)
     }
 
+    /// Decoder bitness of the current mode.
+    pub(crate) fn bitness(&self) -> u32 {
+        if self.compat {
+            32
+        } else {
+            64
+        }
+    }
+
     fn fetch_block<B: Bus>(&mut self, bus: &mut B) -> Res<Rc<Block>> {
+        // Every CS change ends a block, so the mode holds for a whole block.
+        self.refresh_mode();
+        if !self.dr_exec_armed {
+            // RF only matters to instruction breakpoints; it is cleared
+            // after one instruction (SDM vol. 3 §17.3.1.1).
+            self.rflags &= !flags::RF;
+        }
         let phys = self.translate(bus, self.rip, Access::Exec)?;
-        if let Some(b) = self.code.get(phys) {
+        // The same bytes decode differently as 32-bit code: the mode is
+        // part of the cache key.
+        let key = phys | if self.compat { cache::COMPAT_KEY } else { 0 };
+        if let Some(b) = self.code.get(key) {
             return Ok(b);
         }
-        if let Some(b) = self.code.get_slow(phys) {
+        if let Some(b) = self.code.get_slow(key) {
             return Ok(b);
         }
         let page_end = (phys | 0xfff) + 1;
@@ -140,8 +187,12 @@ impl Cpu {
             let ram = bus.ram();
             if page_end <= ram.len() as u64 {
                 let bytes = &ram[phys as usize..page_end as usize];
-                let mut d =
-                    iced_x86::Decoder::with_ip(64, bytes, self.rip, iced_x86::DecoderOptions::NONE);
+                let mut d = iced_x86::Decoder::with_ip(
+                    self.bitness(),
+                    bytes,
+                    self.rip,
+                    iced_x86::DecoderOptions::NONE,
+                );
                 let mut ins = iced_x86::Instruction::default();
                 while d.can_decode() && insns.len() < MAX_BLOCK {
                     d.decode_out(&mut ins);
@@ -167,7 +218,7 @@ impl Cpu {
         }
         self.tlb.drop_writes_to(phys & !0xfff);
         Ok(self.code.insert(
-            phys,
+            key,
             Block {
                 insns: insns.into_boxed_slice(),
             },
@@ -182,7 +233,7 @@ impl Cpu {
                 Ok(p) => p,
                 Err(e) => {
                     // Only fault if the instruction really needs these bytes.
-                    if decode::decode_one(&buf[..n], self.rip).is_some() {
+                    if decode::decode_one(&buf[..n], self.rip, self.bitness()).is_some() {
                         break;
                     }
                     return Err(e);
@@ -191,7 +242,7 @@ impl Cpu {
             buf[n] = self.phys_read(bus, p, 1) as u8;
             n += 1;
         }
-        Ok(decode::decode_one(&buf[..n], self.rip)
+        Ok(decode::decode_one(&buf[..n], self.rip, self.bitness())
             .map(|(i, _)| i)
             .unwrap_or(Insn::INVALID))
     }

@@ -148,6 +148,20 @@ pub struct Cpu {
     /// executed (paging or mode change, write to cached code): the run loop
     /// leaves the block after the current instruction.
     pub(crate) stop_block: bool,
+    /// Compatibility mode (IA-32e with CS.L = 0): 32-bit code under a
+    /// 64-bit kernel. Follows CS; refreshed at every block fetch (every
+    /// CS change ends the block).
+    pub(crate) compat: bool,
+    /// Linear-address mask: all ones in 64-bit mode, 4 GiB in
+    /// compatibility mode (addresses wrap at 4 GiB).
+    pub(crate) addr_mask: u64,
+    /// An instruction breakpoint is enabled in DR7 (checked per instruction).
+    pub(crate) dr_exec_armed: bool,
+    /// A data breakpoint is enabled in DR7 (watched pages skip the TLB).
+    pub(crate) dr_data_armed: bool,
+    /// DR6 B0-B3 bits of data breakpoints hit by the current instruction:
+    /// a #DB trap is delivered before the next one.
+    pub(crate) db_pending: u64,
     pub(crate) tlb: Tlb,
     pub(crate) code: CodeCache,
 }
@@ -214,6 +228,11 @@ impl Cpu {
             halted: false,
             int_shadow: false,
             stop_block: false,
+            compat: false,
+            addr_mask: u64::MAX,
+            dr_exec_armed: false,
+            dr_data_armed: false,
+            db_pending: 0,
             tlb: Tlb::new(),
             code: CodeCache::default(),
         }
@@ -257,6 +276,13 @@ impl Cpu {
     /// 64-bit mode (IA-32e with CS.L = 1) versus compatibility mode.
     pub fn long_mode_64(&self) -> bool {
         self.seg[CS].attr & Segment::ATTR_L != 0
+    }
+
+    /// Re-derive the execution mode from CS (64-bit or compatibility).
+    #[inline(always)]
+    pub(crate) fn refresh_mode(&mut self) {
+        self.compat = !self.long_mode_64();
+        self.addr_mask = if self.compat { 0xffff_ffff } else { u64::MAX };
     }
 
     #[inline(always)]

@@ -20,7 +20,7 @@ impl Cpu {
                 Err(_) => return,
             }
         }
-        let mut d = Decoder::with_ip(64, &bytes[..n], self.rip, DecoderOptions::NONE);
+        let mut d = Decoder::with_ip(self.bitness(), &bytes[..n], self.rip, DecoderOptions::NONE);
         let mut ins = Instruction::default();
         d.decode_out(&mut ins);
         let mut text = String::new();

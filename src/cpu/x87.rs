@@ -1,6 +1,8 @@
 //! x87 floating point (Intel SDM vol. 1 ch. 8): an f64-precision model with
 //! exact 80-bit register/memory format conversion and the control word's
-//! rounding control honoured for integer conversion and FRNDINT.
+//! rounding control honoured for arithmetic, integer conversion and
+//! FRNDINT; precision control 24 bits rounds arithmetic results to single
+//! precision (53 and 64 bits both compute at double precision).
 
 use iced_x86::Mnemonic as M;
 
@@ -225,13 +227,47 @@ impl Cpu {
     }
 
     /// Arithmetic with IEEE semantics, RC rounding and the exception flags
-    /// (the x87 status word uses the same bit positions as MXCSR).
+    /// (the x87 status word uses the same bit positions as MXCSR). The
+    /// control word's precision control applies: 24 bits (PC = 00) rounds
+    /// the significand to single precision; 53 and 64 bits compute at this
+    /// model's double precision.
     fn x87_arith(&mut self, op: sf::Op, a: f64, b: f64) -> f64 {
+        if (self.fpu.cw >> 8) & 3 == 0 {
+            if let Some(r) = self.x87_arith_single(op, a, b) {
+                return r;
+            }
+        }
         let env = self.x87_round_env();
         let mut flags = 0;
         let r = sf::arith(&env, op, a, b, &mut flags);
         self.fpu.sw |= flags as u16 & 0x3f;
         r
+    }
+
+    /// PC = 24 bits: the exact result rounded once to a 24-bit significand
+    /// (the exponent range stays the register's, so nothing over- or
+    /// underflows at single-precision bounds). From the nearest double and
+    /// the sign of its exact error, one rounding step is exact: a 24-bit
+    /// grid point or midpoint other than the double itself lies at least
+    /// one double ulp away from it, farther than the exact value. `None`
+    /// for zero, infinite, NaN or subnormal results (left to the double path).
+    fn x87_arith_single(&mut self, op: sf::Op, a: f64, b: f64) -> Option<f64> {
+        use sf::Float;
+        let nearest = sf::Env {
+            round: sf::Round::Nearest,
+            daz: false,
+            ftz: false,
+        };
+        let mut flags = 0;
+        let r = sf::arith(&nearest, op, a, b, &mut flags);
+        if !r.is_normal() {
+            return None;
+        }
+        let (err_neg, err_zero) = <f64 as Float>::residual(op, a, b, r);
+        let round = sf::Round::from_rc((self.fpu.cw >> 10) as u32);
+        let (v, inexact) = round_significand(r, err_neg, err_zero, 24, round);
+        self.fpu.sw |= (flags as u16 & 0x1f) | if inexact { PE } else { 0 };
+        Some(v)
     }
 
     fn x87_binop(&mut self, m: M, a: f64, b: f64) -> f64 {
@@ -685,6 +721,58 @@ impl Cpu {
             tw | t << (2 * p)
         })
     }
+}
+
+/// Round a normal double `r`, whose exact value differs from it by an
+/// error of sign `err_neg` (or none, `err_zero`), to `bits` significand
+/// bits with rounding mode `round`. Returns the value and whether it is
+/// inexact.
+fn round_significand(
+    r: f64,
+    err_neg: bool,
+    err_zero: bool,
+    bits: u32,
+    round: sf::Round,
+) -> (f64, bool) {
+    let drop = 53 - bits;
+    let raw = r.to_bits();
+    let ulp = 1u64 << drop;
+    let low = raw & (ulp - 1);
+    let neg = r < 0.0;
+    // Does the exact magnitude exceed |r|?
+    let err_mag_up = !err_zero && (err_neg == neg);
+    if low == 0 && err_zero {
+        return (r, false);
+    }
+    // The grid point at or below the exact magnitude (as raw bits) and
+    // whether the exact value lies just above a grid point (true) or r
+    // itself is a grid point with the exact value just below it.
+    let truncated = raw & !(ulp - 1);
+    let lower = if low == 0 && !err_mag_up {
+        truncated - ulp
+    } else {
+        truncated
+    };
+    let away = match round {
+        sf::Round::Zero => false,
+        sf::Round::Up => !neg,
+        sf::Round::Down => neg,
+        sf::Round::Nearest => {
+            let half = ulp >> 1;
+            if low == 0 {
+                // r is on the grid and the exact value within half a double
+                // ulp of it: r is nearest.
+                return (r, true);
+            }
+            match low.cmp(&half) {
+                std::cmp::Ordering::Greater => true,
+                std::cmp::Ordering::Less => false,
+                std::cmp::Ordering::Equal if err_zero => truncated & ulp != 0,
+                std::cmp::Ordering::Equal => err_mag_up,
+            }
+        }
+    };
+    (f64::from_bits(if away { lower + ulp } else { lower }), true)
 }
 
 fn is_x87(m: M) -> bool {

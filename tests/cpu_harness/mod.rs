@@ -35,6 +35,18 @@ const S_OUT_REGS: u64 = STATE + 256;
 const S_OUT_FLAGS: u64 = STATE + 384;
 const S_XMM: u64 = STATE + 512;
 const S_OUT_XMM: u64 = STATE + 768;
+/// Far pointers (offset32, selector) for the switches into and out of
+/// compatibility mode around a 32-bit form.
+const S_FAR_TO32: u64 = STATE + 1024;
+const S_FAR_TO64: u64 = STATE + 1040;
+
+/// Linux x86_64's user code/data selectors: 32-bit code (compatibility
+/// mode), flat data, 64-bit code.
+pub const USER32_CS: u16 = 0x23;
+pub const USER_DS: u16 = 0x2b;
+pub const USER64_CS: u16 = 0x33;
+/// The emulator's GDT (same selectors as Linux) lives below the window.
+const GDT: u64 = 0x1000;
 
 /// Flags the harness randomises: the six status flags (DF optional).
 pub const STATUS: u64 = 0x8d5;
@@ -128,7 +140,12 @@ fn window() -> &'static mut [u8] {
 
 /// Native snippet: save callee-saved registers, load the state, run the
 /// instruction, store the state, restore. Returns (code, insn offset).
-fn build_snippet(insn: &[u8]) -> (Vec<u8>, usize) {
+///
+/// A `compat` form runs as 32-bit code: DS/ES get the flat user data
+/// selector, a far jump through S_FAR_TO32 enters the 32-bit code segment
+/// right before the instruction and one through S_FAR_TO64 returns after
+/// it (neither touches registers or flags).
+fn build_snippet(insn: &[u8], compat: bool) -> (Vec<u8>, usize) {
     let mut c = Vec::new();
     let abs = |c: &mut Vec<u8>, reg_op: u8, v: u64| {
         c.extend_from_slice(&[0x48, reg_op]);
@@ -137,6 +154,12 @@ fn build_snippet(insn: &[u8]) -> (Vec<u8>, usize) {
     let d32 = |c: &mut Vec<u8>, v: u64| c.extend_from_slice(&(v as u32).to_le_bytes());
     // push rbx, rbp, r12-r15
     c.extend_from_slice(&[0x53, 0x55, 0x41, 0x54, 0x41, 0x55, 0x41, 0x56, 0x41, 0x57]);
+    if compat {
+        // mov eax, USER_DS; mov ds, eax; mov es, eax
+        c.push(0xb8);
+        c.extend_from_slice(&(USER_DS as u32).to_le_bytes());
+        c.extend_from_slice(&[0x8e, 0xd8, 0x8e, 0xc0]);
+    }
     abs(&mut c, 0xb8, S_SAVED_RSP); // mov rax, imm64
     c.extend_from_slice(&[0x48, 0x89, 0x20]); // mov [rax], rsp
                                               // stmxcsr [host]; ldmxcsr [test]
@@ -163,8 +186,16 @@ fn build_snippet(insn: &[u8]) -> (Vec<u8>, usize) {
         c.extend_from_slice(&[0x41, 0x58 + r]);
     }
     abs(&mut c, 0xbc, STACK_TOP);
+    if compat {
+        c.extend_from_slice(&[0xff, 0x2c, 0x25]); // jmp far [S_FAR_TO32]
+        d32(&mut c, S_FAR_TO32);
+    }
     let at = c.len();
     c.extend_from_slice(insn);
+    if compat {
+        c.extend_from_slice(&[0xff, 0x2d]); // (32-bit) jmp far [S_FAR_TO64]
+        d32(&mut c, S_FAR_TO64);
+    }
     // mov [S_OUT_REGS + 32], rsp
     c.extend_from_slice(&[0x48, 0x89, 0x24, 0x25]);
     d32(&mut c, S_OUT_REGS + 32);
@@ -191,6 +222,9 @@ fn build_snippet(insn: &[u8]) -> (Vec<u8>, usize) {
     d32(&mut c, S_HOST_MXCSR);
     abs(&mut c, 0xb8, S_SAVED_RSP);
     c.extend_from_slice(&[0x48, 0x8b, 0x20]); // mov rsp, [rax]
+    if compat {
+        c.extend_from_slice(&[0x31, 0xc0, 0x8e, 0xd8, 0x8e, 0xc0]); // null DS/ES again
+    }
     c.extend_from_slice(&[0x41, 0x5f, 0x41, 0x5e, 0x41, 0x5d, 0x41, 0x5c, 0x5d, 0x5b]);
     c.push(0xfc); // cld (the Rust ABI needs DF = 0)
     c.push(0xc3);
@@ -212,6 +246,35 @@ pub struct Form {
     pub bytes: Vec<u8>,
 }
 
+/// The execution mode a form runs in.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Mode {
+    Long64,
+    /// Compatibility mode: 32-bit code under the 64-bit kernel.
+    Compat32,
+}
+
+/// Where a form's instruction ends (its fall-through RIP) in `mode`: what
+/// a RET or an indirect branch must target to come back to the harness.
+pub fn insn_end_of(bytes: &[u8], mode: Mode) -> u64 {
+    let (_, at) = build_snippet(bytes, mode == Mode::Compat32);
+    CODE + (at + bytes.len()) as u64
+}
+
+/// A GDT with Linux's layout: kernel code/data at 0x10/0x18, 32-bit user
+/// code 0x23, user data 0x2b, 64-bit user code 0x33.
+fn gdt_entries() -> [u64; 7] {
+    [
+        0,
+        0,
+        0x00af_9b00_0000_ffff,
+        0x00cf_9300_0000_ffff,
+        0x00cf_fb00_0000_ffff,
+        0x00cf_f300_0000_ffff,
+        0x00af_fb00_0000_ffff,
+    ]
+}
+
 /// Runs a form natively and in the emulator.
 pub struct Harness {
     guard: std::sync::MutexGuard<'static, ()>,
@@ -219,24 +282,71 @@ pub struct Harness {
     bus: RamBus,
     cpu: Cpu,
     len: usize,
+    mode: Mode,
 }
 
 impl Harness {
     pub fn new(form: &Form) -> Harness {
+        Self::new_in(form, Mode::Long64)
+    }
+
+    pub fn new_in(form: &Form, mode: Mode) -> Harness {
         let guard = native().lock().unwrap_or_else(|e| e.into_inner());
-        let (code, at) = build_snippet(&form.bytes);
+        let compat = mode == Mode::Compat32;
+        let (code, at) = build_snippet(&form.bytes, compat);
         let w = window();
         w[..code.len()].copy_from_slice(&code);
         let insn_addr = CODE + at as u64;
+        let far = |w: &mut [u8], slot: u64, offset: u64, sel: u16| {
+            let o = (slot - BASE) as usize;
+            w[o..o + 4].copy_from_slice(&(offset as u32).to_le_bytes());
+            w[o + 4..o + 6].copy_from_slice(&sel.to_le_bytes());
+        };
+        far(w, S_FAR_TO32, insn_addr, USER32_CS);
+        // After the instruction and the 6-byte jump back.
+        far(
+            w,
+            S_FAR_TO64,
+            insn_addr + form.bytes.len() as u64 + 6,
+            USER64_CS,
+        );
         let mut bus = RamBus::new(WINDOW + BASE as usize);
         let o = insn_addr as usize;
         bus.mem[o..o + form.bytes.len()].copy_from_slice(&form.bytes);
+        for (k, d) in gdt_entries().iter().enumerate() {
+            let o = GDT as usize + 8 * k;
+            bus.mem[o..o + 8].copy_from_slice(&d.to_le_bytes());
+        }
+        let mut cpu = Cpu::new();
+        cpu.gdtr = netvm::cpu::TableReg {
+            base: GDT,
+            limit: (gdt_entries().len() * 8 - 1) as u16,
+        };
+        if compat {
+            let data = netvm::cpu::Segment {
+                selector: USER_DS,
+                base: 0,
+                limit: 0xffff_ffff,
+                attr: 0xc0f3,
+            };
+            cpu.seg = [data; 6];
+            cpu.seg[1] = netvm::cpu::Segment {
+                selector: USER32_CS,
+                base: 0,
+                limit: 0xffff_ffff,
+                attr: 0xc0fb,
+            };
+            // FS/GS stay null as in a Linux process (unused by 32-bit forms).
+            cpu.seg[4] = netvm::cpu::Segment::default();
+            cpu.seg[5] = netvm::cpu::Segment::default();
+        }
         Harness {
             guard,
             insn_addr,
             bus,
-            cpu: Cpu::new(),
+            cpu,
             len: form.bytes.len(),
+            mode,
         }
     }
 
@@ -358,9 +468,21 @@ pub fn random_state(rng: &mut Rng) -> State {
 
 /// Compare two end states; `flag_mask` selects the defined flags.
 pub fn diff(native: &State, emu: &State, flag_mask: u64) -> Option<String> {
+    diff_in(native, emu, flag_mask, Mode::Long64)
+}
+
+/// Compare two end states of a form run in `mode`. After compatibility
+/// mode the upper halves of RAX..RDI are undefined (SDM vol. 1 §3.4.1.1):
+/// only the low 32 bits are compared.
+pub fn diff_in(native: &State, emu: &State, flag_mask: u64, mode: Mode) -> Option<String> {
     let mut out = String::new();
     for k in 0..16 {
-        if native.gpr[k] != emu.gpr[k] {
+        let m = if mode == Mode::Compat32 && k < 8 {
+            0xffff_ffff
+        } else {
+            u64::MAX
+        };
+        if native.gpr[k] & m != emu.gpr[k] & m {
             out += &format!(
                 "  r{k}: native {:#x} emu {:#x}\n",
                 native.gpr[k], emu.gpr[k]
@@ -428,7 +550,18 @@ pub fn check_form(
     prepare: &dyn Fn(&mut State, &mut Rng),
     mask: &dyn Fn(&State) -> u64,
 ) -> Vec<String> {
-    let mut h = Harness::new(form);
+    check_form_in(form, Mode::Long64, rng, prepare, mask)
+}
+
+/// `check_form` for a form run in `mode`.
+pub fn check_form_in(
+    form: &Form,
+    mode: Mode,
+    rng: &mut Rng,
+    prepare: &dyn Fn(&mut State, &mut Rng),
+    mask: &dyn Fn(&State) -> u64,
+) -> Vec<String> {
+    let mut h = Harness::new_in(form, mode);
     let mut fails = Vec::new();
     for case in 0..cases() {
         let mut s = random_state(rng);
@@ -444,7 +577,7 @@ pub fn check_form(
             }
         };
         let nat = h.run_native(&s);
-        if let Some(d) = diff(&nat, &emu, mask(&s)) {
+        if let Some(d) = diff_in(&nat, &emu, mask(&s), mode) {
             fails.push(format!(
                 "{} ({:02x?}) case {case}:\n{d}  input gpr {:x?} flags {:#x}",
                 form.name, form.bytes, s.gpr, s.rflags

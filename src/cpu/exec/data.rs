@@ -1,7 +1,7 @@
 //! Data movement: MOV/MOVZX/MOVSX/LEA/XCHG/CMOVcc/SETcc, stack pushes and
 //! pops, flag transfers, sign extensions and the atomic exchanges.
 
-use iced_x86::{Code, Mnemonic};
+use iced_x86::Mnemonic;
 
 use crate::cpu::bus::Bus;
 use crate::cpu::decode::{Insn, Kind};
@@ -76,50 +76,34 @@ impl Cpu {
         self.op_write(bus, i, 0, v)
     }
 
-    /// The stack slot size of PUSH/POP forms.
-    fn stack_size(i: &Insn) -> u8 {
-        match i.ops[0].kind {
-            Kind::Gpr | Kind::Mem => i.ops[0].size,
-            Kind::Imm => match i.code {
-                Code::Push_imm16 | Code::Pushw_imm8 => 2,
-                _ => 8,
-            },
-            Kind::Seg => match i.code {
-                Code::Pushw_FS | Code::Pushw_GS | Code::Popw_FS | Code::Popw_GS => 2,
-                _ => 8,
-            },
-            _ => 8,
-        }
-    }
-
     pub(crate) fn push_op<B: Bus>(&mut self, bus: &mut B, i: &Insn) -> Res {
-        let size = Self::stack_size(i);
         let v = self.op_read(bus, i, 0)?;
-        self.push(bus, size, v)
+        self.push(bus, i.osz, v)
     }
 
     /// POP: a memory destination addressed through RSP uses the value of
     /// RSP after the increment (SDM vol. 2 "POP").
     pub(crate) fn pop_op<B: Bus>(&mut self, bus: &mut B, i: &Insn) -> Res {
-        let size = Self::stack_size(i);
-        let sp = self.gpr[4];
-        let v = self.read_mem(bus, sp, size)?;
+        let size = i.osz;
+        let old_rsp = self.gpr[4];
+        let sp = self.sp();
+        let v = self.read_mem(bus, self.stack_addr(sp), size)?;
         match i.ops[0].kind {
             Kind::Seg => {
                 self.load_segment(bus, i.ops[0].reg as usize, v as u16)?;
-                self.gpr[4] = sp.wrapping_add(size as u64);
+                self.set_sp(sp.wrapping_add(size as u64));
                 Ok(())
             }
             Kind::Mem => {
-                self.gpr[4] = sp.wrapping_add(size as u64);
+                self.set_sp(sp.wrapping_add(size as u64));
                 if let Err(e) = self.op_write(bus, i, 0, v) {
-                    self.gpr[4] = sp;
+                    self.gpr[4] = old_rsp;
                     return Err(e);
                 }
                 Ok(())
             }
             _ => {
-                self.gpr[4] = sp.wrapping_add(size as u64);
+                self.set_sp(sp.wrapping_add(size as u64));
                 self.op_write(bus, i, 0, v)
             }
         }
@@ -127,14 +111,13 @@ impl Cpu {
 
     pub(crate) fn pushf<B: Bus>(&mut self, bus: &mut B, i: &Insn) -> Res {
         let f = self.rflags() & !(flags::VM | flags::RF);
-        let size = if i.mnem == Mnemonic::Pushf { 2 } else { 8 };
-        self.push(bus, size, f)
+        self.push(bus, i.osz, f)
     }
 
     /// POPF with the privilege rules of SDM vol. 2 "POPF": IOPL only at
     /// CPL 0, IF only when CPL <= IOPL; VM and RF are cleared.
     pub(crate) fn popf<B: Bus>(&mut self, bus: &mut B, i: &Insn) -> Res {
-        let size = if i.mnem == Mnemonic::Popf { 2 } else { 8 };
+        let size = i.osz;
         let v = self.pop(bus, size)?;
         let iopl = ((self.rflags & flags::IOPL) >> 12) as u8;
         let mut mask = ARITH | flags::TF | flags::DF | flags::NT | flags::AC | flags::ID;

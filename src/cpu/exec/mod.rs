@@ -6,6 +6,7 @@ mod bits;
 mod control;
 mod cpuid;
 mod data;
+mod legacy;
 mod operand;
 mod shift;
 mod string;
@@ -14,7 +15,7 @@ mod system;
 use iced_x86::Mnemonic as M;
 
 use super::bus::Bus;
-use super::decode::{Insn, Kind};
+use super::decode::{Insn, Kind, P_ADDR16, P_ADDR32};
 use super::exception::{Event, Res};
 use super::mmu::Access;
 use super::state::Cpu;
@@ -103,12 +104,12 @@ impl Cpu {
             M::Cmpxchg8b | M::Cmpxchg16b => self.cmpxchg_wide(bus, i),
             M::Cbw | M::Cwde | M::Cdqe | M::Cwd | M::Cdq | M::Cqo => self.sign_extend_acc(i),
             M::Clc | M::Stc | M::Cmc | M::Cld | M::Std => self.flag_op(i),
-            M::Pushf | M::Pushfq => self.pushf(bus, i),
-            M::Popf | M::Popfq => self.popf(bus, i),
+            M::Pushf | M::Pushfd | M::Pushfq => self.pushf(bus, i),
+            M::Popf | M::Popfd | M::Popfq => self.popf(bus, i),
             M::Lahf => self.lahf(),
             M::Sahf => self.sahf(),
-            M::Loop | M::Loope | M::Loopne | M::Jrcxz | M::Jecxz => self.loop_op(i),
-            M::Leave => self.leave(bus),
+            M::Loop | M::Loope | M::Loopne | M::Jrcxz | M::Jecxz | M::Jcxz => self.loop_op(i),
+            M::Leave => self.leave(bus, i),
             M::Enter => self.enter(bus, i),
             M::Movsd | M::Cmpsd if i.ops[0].kind == Kind::Mem && i.ops[0].reg == 1 => {
                 self.string_op(bus, i)
@@ -141,10 +142,16 @@ impl Cpu {
             | M::Outsw
             | M::Outsd => self.string_op(bus, i),
             M::Xlatb => {
-                let a = self
-                    .seg_base(i.mem.seg as usize)
-                    .wrapping_add(self.gpr[3])
-                    .wrapping_add(self.gpr[0] & 0xff);
+                // Offset RBX/EBX/BX + AL with the address size.
+                let mask = if i.prefixes & P_ADDR16 != 0 {
+                    0xffff
+                } else if i.prefixes & P_ADDR32 != 0 {
+                    0xffff_ffff
+                } else {
+                    u64::MAX
+                };
+                let off = self.gpr[3].wrapping_add(self.gpr[0] & 0xff) & mask;
+                let a = self.linear(i.mem.seg as usize, off);
                 let v = self.read_mem(bus, a, 1)?;
                 self.gpr_set(0, 1, v);
                 Ok(())
@@ -201,6 +208,9 @@ impl Cpu {
                     return r;
                 }
                 if let Some(r) = self.x87(bus, i) {
+                    return r;
+                }
+                if let Some(r) = self.legacy(bus, i) {
                     return r;
                 }
                 self.undefined(bus, i)

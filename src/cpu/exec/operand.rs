@@ -2,9 +2,9 @@
 //! addresses and memory operands.
 
 use crate::cpu::bus::Bus;
-use crate::cpu::decode::{Insn, Kind, NO_REG, P_ADDR32, RIP_REG};
+use crate::cpu::decode::{Insn, Kind, NO_REG, P_ADDR16, P_ADDR32, RIP_REG};
 use crate::cpu::exception::{Event, Res};
-use crate::cpu::state::{Cpu, FS, GS};
+use crate::cpu::state::{Cpu, Segment, FS, GS, SS};
 
 impl Cpu {
     /// Read the low `size` bytes of GPR `r`.
@@ -32,10 +32,20 @@ impl Cpu {
         };
     }
 
-    /// Effective address of the memory operand, segment base included.
+    /// Linear address of the memory operand: segment base plus offset,
+    /// wrapped at 4 GiB in compatibility mode.
     #[inline(always)]
     pub(crate) fn ea(&self, i: &Insn) -> u64 {
-        self.seg_base(i.mem.seg as usize).wrapping_add(self.mem_offset(i))
+        self.seg_base(i.mem.seg as usize)
+            .wrapping_add(self.mem_offset(i))
+            & self.addr_mask
+    }
+
+    /// Linear address of `offset` in segment `seg` (string operands,
+    /// stack, XLAT).
+    #[inline(always)]
+    pub(crate) fn linear(&self, seg: usize, offset: u64) -> u64 {
+        self.seg_base(seg).wrapping_add(offset) & self.addr_mask
     }
 
     /// The memory operand's offset (base + index << scale + displacement,
@@ -55,16 +65,22 @@ impl Cpu {
         if m.index != NO_REG {
             a = a.wrapping_add(self.gpr[m.index as usize & 15] << m.scale);
         }
-        if i.prefixes & P_ADDR32 != 0 {
-            a &= 0xffff_ffff;
+        if i.prefixes & (P_ADDR32 | P_ADDR16) != 0 {
+            a &= if i.prefixes & P_ADDR16 != 0 {
+                0xffff
+            } else {
+                0xffff_ffff
+            };
         }
         a
     }
 
-    /// In 64-bit mode only FS and GS have a base (SDM vol. 1 §3.3.7.1).
+    /// In 64-bit mode only FS and GS have a base (SDM vol. 1 §3.3.7.1); in
+    /// compatibility mode every segment's base applies. Segment limits are
+    /// not checked (flat 4 GiB segments, as Linux uses, are exact).
     #[inline(always)]
     pub(crate) fn seg_base(&self, seg: usize) -> u64 {
-        if seg == FS || seg == GS {
+        if seg == FS || seg == GS || self.compat {
             self.seg[seg].base
         } else {
             0
@@ -110,17 +126,80 @@ impl Cpu {
         }
     }
 
+    #[inline(always)]
     pub(crate) fn push<B: Bus>(&mut self, bus: &mut B, size: u8, v: u64) -> Res {
+        if self.compat {
+            return self.push_compat(bus, size, v);
+        }
         let sp = self.gpr[4].wrapping_sub(size as u64);
         self.write_mem(bus, sp, size, v)?;
         self.gpr[4] = sp;
         Ok(())
     }
 
+    #[inline(always)]
     pub(crate) fn pop<B: Bus>(&mut self, bus: &mut B, size: u8) -> Res<u64> {
+        if self.compat {
+            return self.pop_compat(bus, size);
+        }
         let sp = self.gpr[4];
         let v = self.read_mem(bus, sp, size)?;
         self.gpr[4] = sp.wrapping_add(size as u64);
+        Ok(v)
+    }
+
+    /// The stack pointer as an offset into SS: RSP in 64-bit mode; ESP or
+    /// SP (SS.B) in compatibility mode.
+    #[inline(always)]
+    pub(crate) fn sp(&self) -> u64 {
+        self.gpr[4] & self.sp_mask()
+    }
+
+    #[inline(always)]
+    fn sp_mask(&self) -> u64 {
+        if !self.compat {
+            u64::MAX
+        } else if self.seg[SS].attr & Segment::ATTR_DB != 0 {
+            0xffff_ffff
+        } else {
+            0xffff
+        }
+    }
+
+    /// Set the stack pointer with the stack's width: a 16-bit stack keeps
+    /// the rest of RSP, a 32-bit one writes ESP (zero-extended).
+    #[inline(always)]
+    pub(crate) fn set_sp(&mut self, v: u64) {
+        match self.sp_mask() {
+            0xffff => self.gpr_set(4, 2, v),
+            0xffff_ffff => self.gpr_set(4, 4, v),
+            _ => self.gpr[4] = v,
+        }
+    }
+
+    /// Linear address of stack offset `sp` (SS base in compatibility mode).
+    #[inline(always)]
+    pub(crate) fn stack_addr(&self, sp: u64) -> u64 {
+        if self.compat {
+            self.linear(SS, sp & self.sp_mask())
+        } else {
+            sp
+        }
+    }
+
+    #[cold]
+    fn push_compat<B: Bus>(&mut self, bus: &mut B, size: u8, v: u64) -> Res {
+        let sp = self.sp().wrapping_sub(size as u64) & self.sp_mask();
+        self.write_mem(bus, self.stack_addr(sp), size, v)?;
+        self.set_sp(sp);
+        Ok(())
+    }
+
+    #[cold]
+    fn pop_compat<B: Bus>(&mut self, bus: &mut B, size: u8) -> Res<u64> {
+        let sp = self.sp();
+        let v = self.read_mem(bus, self.stack_addr(sp), size)?;
+        self.set_sp(sp.wrapping_add(size as u64));
         Ok(v)
     }
 }

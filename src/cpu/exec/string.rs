@@ -9,10 +9,10 @@
 use iced_x86::Mnemonic;
 
 use crate::cpu::bus::Bus;
-use crate::cpu::decode::{Insn, Kind, P_ADDR32, P_REP, P_REPNE};
+use crate::cpu::decode::{Insn, Kind, P_ADDR16, P_ADDR32, P_REP, P_REPNE};
 use crate::cpu::exception::{Event, Res};
 use crate::cpu::flags::{size_mask, CcOp};
-use crate::cpu::state::{Cpu, RAX, RCX, RDI, RDX, RSI};
+use crate::cpu::state::{Cpu, ES, RAX, RCX, RDI, RDX, RSI};
 
 const CHUNK: u32 = 4096;
 
@@ -51,7 +51,13 @@ impl Cpu {
             self.check_io_privilege(bus, port, size)?;
         }
         let bits = size * 8;
-        let asz: u8 = if i.prefixes & P_ADDR32 != 0 { 4 } else { 8 };
+        let asz: u8 = if i.prefixes & P_ADDR16 != 0 {
+            2
+        } else if i.prefixes & P_ADDR32 != 0 {
+            4
+        } else {
+            8
+        };
         let rep = i.prefixes & (P_REP | P_REPNE) != 0;
         // Only CMPS/SCAS distinguish REPE from REPNE.
         let cond_rep = matches!(op, Op::Cmps | Op::Scas);
@@ -60,7 +66,7 @@ impl Cpu {
         } else {
             size as u64
         };
-        let src_base = self.seg_base(i.mem.seg as usize);
+        let src_seg = i.mem.seg as usize;
         let mut n = 0u32;
         loop {
             if rep && self.gpr_get(RCX as u8, asz) == 0 {
@@ -68,37 +74,39 @@ impl Cpu {
             }
             let si = self.gpr_get(RSI as u8, asz);
             let di = self.gpr_get(RDI as u8, asz);
+            // Source: DS (overridable) : rSI; destination: ES : rDI.
+            let (src, dst) = (self.linear(src_seg, si), self.linear(ES, di));
             match op {
                 Op::Movs => {
-                    let v = self.read_mem(bus, src_base.wrapping_add(si), size)?;
-                    self.write_mem(bus, di, size, v)?;
+                    let v = self.read_mem(bus, src, size)?;
+                    self.write_mem(bus, dst, size, v)?;
                 }
                 Op::Stos => {
                     let v = self.gpr_get(RAX as u8, size);
-                    self.write_mem(bus, di, size, v)?;
+                    self.write_mem(bus, dst, size, v)?;
                 }
                 Op::Lods => {
-                    let v = self.read_mem(bus, src_base.wrapping_add(si), size)?;
+                    let v = self.read_mem(bus, src, size)?;
                     self.gpr_set(RAX as u8, size, v);
                 }
                 Op::Cmps => {
-                    let a = self.read_mem(bus, src_base.wrapping_add(si), size)?;
-                    let b = self.read_mem(bus, di, size)?;
+                    let a = self.read_mem(bus, src, size)?;
+                    let b = self.read_mem(bus, dst, size)?;
                     self.cc.set(CcOp::Sub, bits, a.wrapping_sub(b), a, b);
                 }
                 Op::Scas => {
                     let a = self.gpr_get(RAX as u8, size);
-                    let b = self.read_mem(bus, di, size)?;
+                    let b = self.read_mem(bus, dst, size)?;
                     self.cc.set(CcOp::Sub, bits, a.wrapping_sub(b), a, b);
                 }
                 Op::Ins => {
                     // Probe the destination before the port read has side effects.
-                    self.translate(bus, di, crate::cpu::mmu::Access::Write)?;
+                    self.translate(bus, dst, crate::cpu::mmu::Access::Write)?;
                     let v = bus.io_in(self.gpr[RDX] as u16, size) as u64;
-                    self.write_mem(bus, di, size, v & size_mask(bits))?;
+                    self.write_mem(bus, dst, size, v & size_mask(bits))?;
                 }
                 Op::Outs => {
-                    let v = self.read_mem(bus, src_base.wrapping_add(si), size)?;
+                    let v = self.read_mem(bus, src, size)?;
                     bus.io_out(self.gpr[RDX] as u16, size, v as u32);
                 }
             }

@@ -11,6 +11,7 @@ use crate::cpu::flags;
 use crate::cpu::state::*;
 
 const CR4_TSD: u64 = 1 << 2;
+const CR4_DE: u64 = 1 << 3;
 /// CR4 bits we accept: VME..PGE, OSFXSR, OSXMMEXCPT, FSGSBASE is not
 /// advertised so it is refused.
 const CR4_ALLOWED: u64 = 0x7ff & !1 | (1 << 9) | (1 << 10);
@@ -48,14 +49,17 @@ impl Cpu {
         Ok(())
     }
 
-    /// Load a data segment register in 64-bit mode (SDM vol. 3 §5.4.1):
-    /// only FS/GS bases and SS's DPL matter.
+    /// Load a data segment register (MOV/POP/LxS; SDM vol. 2 "MOV",
+    /// vol. 3 §5.4.1 and §5.7): type and privilege checks, then the hidden
+    /// base/limit/attributes from the descriptor. A null selector is
+    /// accepted for DS/ES/FS/GS (and for SS in 64-bit mode below CPL 3).
     pub(crate) fn load_segment<B: Bus>(&mut self, bus: &mut B, seg: usize, sel: u16) -> Res {
         if seg == CS {
             return Err(Event::ud());
         }
+        let rpl = (sel & 3) as u8;
         if sel & !3 == 0 {
-            if seg == SS && (self.cpl == 3 || sel & 3 != self.cpl as u16) {
+            if seg == SS && (self.compat || self.cpl == 3 || rpl != self.cpl) {
                 return Err(Event::gp(0));
             }
             self.seg[seg] = Segment {
@@ -66,6 +70,21 @@ impl Cpu {
             };
         } else {
             let d = self.read_descriptor(bus, sel)?;
+            let system = d & (1 << 44) == 0;
+            let ty = (d >> 40) & 0xf;
+            let code = ty & 8 != 0;
+            let dpl = ((d >> 45) & 3) as u8;
+            let allowed = if seg == SS {
+                // A writable data segment at exactly the current privilege.
+                !system && !code && ty & 2 != 0 && rpl == self.cpl && dpl == self.cpl
+            } else {
+                let readable = !code || ty & 2 != 0;
+                let conforming_code = code && ty & 4 != 0;
+                !system && readable && (conforming_code || dpl >= self.cpl.max(rpl))
+            };
+            if !allowed {
+                return Err(Event::gp(sel as u32 & !3));
+            }
             if d & (1 << 47) == 0 {
                 let v = if seg == SS { SS_FAULT } else { NP };
                 return Err(Event::Fault {
@@ -73,14 +92,7 @@ impl Cpu {
                     error: Some(sel as u32 & !3),
                 });
             }
-            let base = ((d >> 16) & 0xff_ffff) | ((d >> 32) & 0xff00_0000);
-            let limit = ((d & 0xffff) | ((d >> 32) & 0xf_0000)) as u32;
-            self.seg[seg] = Segment {
-                selector: sel,
-                base,
-                limit,
-                attr: ((d >> 40) & 0xf0ff) as u16,
-            };
+            self.seg[seg] = descriptor_cache(sel, d);
         }
         if seg == SS {
             self.int_shadow = true;
@@ -102,12 +114,10 @@ impl Cpu {
                     8 => self.cr8,
                     _ => return Err(Event::ud()),
                 },
-                _ => match src.reg {
-                    0..=3 => self.dr[src.reg as usize],
-                    4 | 6 => self.dr[6],
-                    5 | 7 => self.dr[7],
-                    _ => return Err(Event::ud()),
-                },
+                _ => {
+                    let n = self.debug_register_access(src.reg)?;
+                    self.dr[n]
+                }
             };
             self.gpr[dst.reg as usize & 15] = v;
             return Ok(());
@@ -141,15 +151,38 @@ impl Cpu {
                 _ => return Err(Event::ud()),
             }
         } else {
-            match dst.reg {
-                0..=3 => self.dr[dst.reg as usize] = v,
-                4 | 6 => self.dr[6] = v | 0xffff_0ff0,
-                5 | 7 => self.dr[7] = v | 0x400,
-                _ => return Err(Event::ud()),
+            let n = self.debug_register_access(dst.reg)?;
+            if n >= 6 && v >> 32 != 0 {
+                return Err(Event::gp(0));
+            }
+            match n {
+                6 => self.dr[6] = (v & 0xe00f) | 0xffff_0ff0,
+                7 => self.dr[7] = (v & !0xd800) | 0x400,
+                _ => self.dr[n] = v,
+            }
+            if n != 6 {
+                self.debug_registers_changed();
             }
         }
         self.stop_block = true;
         Ok(())
+    }
+
+    /// Which debug register a MOV DR names (SDM vol. 2 "MOV—Move to/from
+    /// Debug Registers"): DR4/DR5 alias DR6/DR7 unless CR4.DE makes them
+    /// #UD; with DR7.GD set the access is a #DB fault with DR6.BD.
+    fn debug_register_access(&mut self, reg: u8) -> Res<usize> {
+        let n = match reg {
+            0..=3 | 6 | 7 => reg as usize,
+            4 | 5 if self.cr4 & CR4_DE == 0 => reg as usize + 2,
+            _ => return Err(Event::ud()),
+        };
+        if self.dr[7] & crate::cpu::debug::DR7_GD != 0 {
+            self.dr[7] &= !crate::cpu::debug::DR7_GD;
+            self.dr[6] |= crate::cpu::debug::DR6_BD;
+            return Err(Event::db());
+        }
+        Ok(n)
     }
 
     pub(crate) fn rdmsr_value(&self, msr: u32) -> Option<u64> {
@@ -510,7 +543,8 @@ impl Cpu {
     }
 
     /// SYSCALL (SDM vol. 2): RCX = return RIP, R11 = RFLAGS, CS/SS from
-    /// STAR[47:32], RFLAGS &= ~SFMASK, RIP = LSTAR.
+    /// STAR[47:32], RFLAGS &= ~SFMASK, RIP = LSTAR (CSTAR when called from
+    /// compatibility mode, AMD APM vol. 3 "SYSCALL").
     fn syscall(&mut self) -> Res {
         if self.efer & EFER_SCE == 0 {
             return Err(Event::ud());
@@ -536,7 +570,11 @@ impl Cpu {
             attr: 0xc093,
         };
         self.cpl = 0;
-        self.next_rip = self.msr.lstar;
+        self.next_rip = if self.compat {
+            self.msr.cstar
+        } else {
+            self.msr.lstar
+        };
         Ok(())
     }
 
@@ -580,24 +618,89 @@ impl Cpu {
         Ok(())
     }
 
-    /// The hidden-part attributes of a code segment for a selector.
+    /// The descriptor cache of a code segment for a selector (#GP if it
+    /// is not a code segment, #NP if not present). A 64-bit segment has no
+    /// base or limit; a compatibility-mode one keeps the descriptor's.
     fn code_segment<B: Bus>(&mut self, bus: &mut B, sel: u16) -> Res<Segment> {
         let d = self.read_descriptor(bus, sel)?;
+        if d & (1 << 44) == 0 || d & (1 << 43) == 0 {
+            return Err(Event::gp(sel as u32 & !3));
+        }
         if d & (1 << 47) == 0 {
             return Err(Event::Fault {
                 vector: NP,
                 error: Some(sel as u32 & !3),
             });
         }
-        if d & (1 << 43) == 0 {
+        let s = descriptor_cache(sel, d);
+        if s.attr & Segment::ATTR_L != 0 {
+            return Ok(Segment {
+                base: 0,
+                limit: 0xffff_ffff,
+                ..s
+            });
+        }
+        Ok(s)
+    }
+
+    /// Privilege rules of a far JMP/CALL/RET to a code segment (SDM vol. 3
+    /// §5.8.1): a conforming segment needs DPL <= CPL, a nonconforming one
+    /// DPL == CPL and RPL <= CPL. Call gates are not supported (#GP).
+    fn far_target<B: Bus>(&mut self, bus: &mut B, sel: u16) -> Res<Segment> {
+        let s = self.code_segment(bus, sel)?;
+        let dpl = s.dpl();
+        let conforming = s.attr & 4 != 0;
+        let ok = if conforming {
+            dpl <= self.cpl
+        } else {
+            dpl == self.cpl && (sel & 3) as u8 <= self.cpl
+        };
+        if !ok {
             return Err(Event::gp(sel as u32 & !3));
         }
         Ok(Segment {
-            selector: sel,
-            base: 0,
-            limit: 0xffff_ffff,
-            attr: ((d >> 40) & 0xf0ff) as u16,
+            selector: (sel & !3) | self.cpl as u16,
+            ..s
         })
+    }
+
+    /// Direct and indirect far JMP/CALL at the same privilege level: to
+    /// 64-bit or compatibility-mode code.
+    pub(crate) fn far_branch<B: Bus>(&mut self, bus: &mut B, i: &Insn) -> Res {
+        let (sel, offset) = if i.ops[0].kind == Kind::Far {
+            ((i.imm >> 32) as u16, i.imm & 0xffff_ffff)
+        } else {
+            let a = self.ea(i);
+            let off_size = i.osz;
+            let offset = self.read_mem(bus, a, off_size)?;
+            let sel =
+                self.read_mem(bus, a.wrapping_add(off_size as u64) & self.addr_mask, 2)? as u16;
+            (sel, offset)
+        };
+        let seg = self.far_target(bus, sel)?;
+        if i.mnem == Mnemonic::Call {
+            // Push CS then the return offset, both slots of the operand
+            // size; committed only if both writes succeed.
+            let sp = self.sp();
+            let osz = i.osz as u64;
+            let cs = self.seg[CS].selector as u64;
+            self.write_mem(bus, self.stack_addr(sp.wrapping_sub(osz)), i.osz, cs)?;
+            self.write_mem(
+                bus,
+                self.stack_addr(sp.wrapping_sub(2 * osz)),
+                i.osz,
+                self.next_rip,
+            )?;
+            self.set_sp(sp.wrapping_sub(2 * osz));
+        }
+        self.seg[CS] = seg;
+        self.next_rip = if seg.attr & Segment::ATTR_L != 0 {
+            offset
+        } else {
+            offset & 0xffff_ffff
+        };
+        self.stop_block = true;
+        Ok(())
     }
 
     /// IRET in IA-32e mode always pops RIP, CS, RFLAGS, RSP and SS
@@ -608,19 +711,26 @@ impl Cpu {
             Mnemonic::Iretd => 4,
             _ => 2,
         };
-        let sp = self.gpr[RSP];
+        let sp = self.sp();
         let rd = |cpu: &mut Cpu, bus: &mut B, k: u64| {
-            cpu.read_mem(bus, sp.wrapping_add(k * sz as u64), sz)
+            let at = cpu.stack_addr(sp.wrapping_add(k * sz as u64));
+            cpu.read_mem(bus, at, sz)
         };
         let rip = rd(self, bus, 0)?;
         let cs = rd(self, bus, 1)? as u16;
         let fl = rd(self, bus, 2)?;
-        let rsp = rd(self, bus, 3)?;
-        let ss = rd(self, bus, 4)? as u16;
         let new_cpl = (cs & 3) as u8;
         if new_cpl < self.cpl {
             return Err(Event::gp(cs as u32 & !3));
         }
+        // From 64-bit mode IRET always pops SS:RSP; from compatibility
+        // mode only when returning to an outer level (SDM vol. 2 "IRET").
+        let pops_stack = !self.compat || new_cpl > self.cpl;
+        let (rsp, ss) = if pops_stack {
+            (rd(self, bus, 3)?, rd(self, bus, 4)? as u16)
+        } else {
+            (sp.wrapping_add(3 * sz as u64), self.seg[SS].selector)
+        };
         let cs_seg = self.code_segment(bus, cs)?;
         // RFLAGS with the POPF privilege rules of the *old* CPL.
         let iopl = ((self.rflags & flags::IOPL) >> 12) as u8;
@@ -642,7 +752,9 @@ impl Cpu {
         self.set_rflags(nf);
         self.seg[CS] = cs_seg;
         self.cpl = new_cpl;
-        if ss & !3 == 0 {
+        if !pops_stack {
+            self.set_sp(rsp);
+        } else if ss & !3 == 0 {
             self.seg[SS] = Segment {
                 selector: ss,
                 base: 0,
@@ -653,7 +765,9 @@ impl Cpu {
             self.load_segment(bus, SS, ss)?;
         }
         self.int_shadow = false;
-        self.gpr[RSP] = rsp;
+        if pops_stack {
+            self.gpr[RSP] = rsp;
+        }
         self.next_rip = if cs_seg.attr & Segment::ATTR_L != 0 {
             rip
         } else {
@@ -663,44 +777,64 @@ impl Cpu {
         Ok(())
     }
 
-    /// Far return (LRETQ is how Linux reloads CS after LGDT).
+    /// Far return (LRETQ is how Linux reloads CS after LGDT): pops the
+    /// offset and CS with the operand size; a return to an outer level
+    /// also pops the stack pointer and SS.
     fn retf<B: Bus>(&mut self, bus: &mut B, i: &Insn) -> Res {
-        let sz: u8 = if i.ops[0].kind == Kind::Imm || i.nops == 0 {
-            8
-        } else {
-            8
-        };
-        let sp = self.gpr[RSP];
-        let rip = self.read_mem(bus, sp, sz)?;
-        let cs = self.read_mem(bus, sp.wrapping_add(sz as u64), sz)? as u16;
+        let sz = i.osz;
+        let sp = self.sp();
+        let slot = |cpu: &Cpu, k: u64| cpu.stack_addr(sp.wrapping_add(k * sz as u64));
+        let rip = self.read_mem(bus, slot(self, 0), sz)?;
+        let cs = self.read_mem(bus, slot(self, 1), sz)? as u16;
+        let extra = if i.nops == 1 { i.imm & 0xffff } else { 0 };
         let new_cpl = (cs & 3) as u8;
-        if new_cpl != self.cpl {
-            // Returns to an outer level also pop SS:RSP; not used by Linux.
+        if new_cpl < self.cpl {
             return Err(Event::gp(cs as u32 & !3));
         }
         let seg = self.code_segment(bus, cs)?;
-        self.seg[CS] = seg;
-        let extra = if i.nops == 1 { i.imm & 0xffff } else { 0 };
-        self.gpr[RSP] = sp.wrapping_add(2 * sz as u64).wrapping_add(extra);
-        self.next_rip = rip;
+        let conforming = seg.attr & 4 != 0;
+        if (conforming && seg.dpl() > new_cpl) || (!conforming && seg.dpl() != new_cpl) {
+            return Err(Event::gp(cs as u32 & !3));
+        }
+        if new_cpl > self.cpl {
+            let at = |k: u64| sp.wrapping_add(k * sz as u64 + extra);
+            let new_sp = self.read_mem(bus, self.stack_addr(at(2)), sz)?;
+            let ss = self.read_mem(bus, self.stack_addr(at(3)), sz)? as u16;
+            self.seg[CS] = seg;
+            let old_cpl = self.cpl;
+            self.cpl = new_cpl;
+            if let Err(e) = self.load_segment(bus, SS, ss) {
+                self.cpl = old_cpl;
+                return Err(e);
+            }
+            self.gpr[RSP] = new_sp;
+        } else {
+            self.seg[CS] = seg;
+            self.set_sp(sp.wrapping_add(2 * sz as u64).wrapping_add(extra));
+        }
+        self.next_rip = if seg.attr & Segment::ATTR_L != 0 {
+            rip
+        } else {
+            rip & 0xffff_ffff
+        };
         self.stop_block = true;
         Ok(())
     }
+}
 
-    /// JMP m16:64 (far jump through memory).
-    pub(crate) fn far_jmp_mem<B: Bus>(&mut self, bus: &mut B, i: &Insn) -> Res {
-        let a = self.ea(i);
-        let off_size = i.ops[0].size - 2;
-        let rip = self.read_mem(bus, a, off_size)?;
-        let cs = self.read_mem(bus, a.wrapping_add(off_size as u64), 2)? as u16;
-        let seg = self.code_segment(bus, cs)?;
-        self.seg[CS] = Segment {
-            selector: (cs & !3) | self.cpl as u16,
-            ..seg
-        };
-        self.next_rip = rip;
-        self.stop_block = true;
-        Ok(())
+/// The hidden descriptor cache for a segment descriptor: base, limit in
+/// bytes (scaled by G) and attributes.
+fn descriptor_cache(sel: u16, d: u64) -> Segment {
+    let base = ((d >> 16) & 0xff_ffff) | ((d >> 32) & 0xff00_0000);
+    let mut limit = ((d & 0xffff) | ((d >> 32) & 0xf_0000)) as u32;
+    if d & (1 << 55) != 0 {
+        limit = (limit << 12) | 0xfff;
+    }
+    Segment {
+        selector: sel,
+        base,
+        limit,
+        attr: ((d >> 40) & 0xf0ff) as u16,
     }
 }
 
