@@ -17,7 +17,10 @@ pub fn netvm_with_socket_nic(image: &GuestImage, rootfs: &Path, peer: &str, mac:
     let child = Command::new(env!("CARGO_BIN_EXE_netvm"))
         .args(["-nographic", "-m", "256M", "-kernel"])
         .arg(image.vmlinux())
-        .args(["-append", "console=ttyS0 root=/dev/vda rw", "-drive"])
+        // `quiet`: the kernel's info messages (e.g. "eth0: link becomes
+        // ready" once DHCP brings the link up) share the console with the
+        // commands' output and would land inside it at random.
+        .args(["-append", "console=ttyS0 root=/dev/vda rw quiet", "-drive"])
         .arg(format!("if=virtio,format=raw,file={}", rootfs.display()))
         .arg("-netdev")
         .arg(format!("socket,id=vmnic,connect={peer}"))
