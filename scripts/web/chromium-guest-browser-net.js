@@ -11,7 +11,7 @@
 // accept its test certificate (--ignore-certificate-errors-spki-list).
 'use strict';
 const { chromium } = require('playwright-core');
-const { waitForText, terminalText } = require('./page-driver');
+const { waitForText, terminalText, runCommand } = require('./page-driver');
 
 const [siteUrl, origin, size, sha, spki, screenshot] = process.argv.slice(2);
 if (!screenshot) {
@@ -23,19 +23,8 @@ const ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run
   '--disable-background-networking', '--disable-component-update', '--disable-sync',
   `--ignore-certificate-errors-spki-list=${spki}`];
 
-let commandCount = 0;
-// Types `command` and waits for its status (0 required); returns its output.
-async function run(page, command, timeoutMs = 180000) {
-  const n = ++commandCount;
-  const before = (await terminalText(page)).length;
-  await page.keyboard.type(`${command}; echo DONE-${n}-$?`);
-  await page.keyboard.press('Enter');
-  const match = await waitForText(page, new RegExp(`\\nDONE-${n}-(\\d+)`), timeoutMs);
-  const text = await terminalText(page);
-  const output = text.substring(before, text.indexOf(`\nDONE-${n}-`, before));
-  if (match[1] !== '0') throw new Error(`\`${command}\` failed with status ${match[1]}:\n${output}`);
-  return output;
-}
+// Commands at the guest's shell (page-driver's runCommand).
+const run = (page, command, timeoutMs = 180000) => runCommand(page, command, timeoutMs);
 
 (async () => {
   const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: ARGS });

@@ -20,7 +20,7 @@
 // `echo DONE-<n>-$?`, and the test waits for the echoed marker with the
 // status filled in (the typed line itself shows `$?`, never the digits).
 'use strict';
-const { waitForText, terminalText, runPageTest } = require('./page-driver');
+const { waitForText, terminalText, runCommand, runPageTest } = require('./page-driver');
 
 const READY_LINE = 'netvm-guest: ready';
 const BOOT_TIMEOUT_MS = 300000;
@@ -28,20 +28,8 @@ const COMMAND_TIMEOUT_MS = 120000;
 
 const [mode, ...rest] = process.argv.slice(2);
 
-let commandCount = 0;
-// Types `command`, waits for it to finish with status 0; returns its output
-// (the terminal text between the typed line and the marker).
-async function run(page, command, timeoutMs = COMMAND_TIMEOUT_MS) {
-  const n = ++commandCount;
-  const before = (await terminalText(page)).length;
-  await page.keyboard.type(`${command}; echo DONE-${n}-$?`);
-  await page.keyboard.press('Enter');
-  const match = await waitForText(page, new RegExp(`\\nDONE-${n}-(\\d+)`), timeoutMs);
-  const text = await terminalText(page);
-  const output = text.substring(before, text.indexOf(`\nDONE-${n}-`, before));
-  if (match[1] !== '0') throw new Error(`\`${command}\` failed with status ${match[1]}:\n${output}`);
-  return output;
-}
+// Commands at the guest's shell (page-driver's runCommand).
+const run = (page, command, timeoutMs = COMMAND_TIMEOUT_MS) => runCommand(page, command, timeoutMs);
 
 async function boot(page) {
   const started = Date.now();

@@ -53,6 +53,22 @@ async function waitForText(page, want, timeoutMs) {
 
 // Runs `test(page)`; on failure saves the screenshot anyway and prints the
 // page's console, then exits non-zero.
+let commandCount = 0;
+// Types `command` at the guest's shell and waits for it to finish with
+// status 0; returns its output (the terminal text between the typed line and
+// the marker). A numbered marker, so an earlier command's cannot match.
+async function runCommand(page, command, timeoutMs = 180000) {
+  const n = ++commandCount;
+  const before = (await terminalText(page)).length;
+  await page.keyboard.type(`${command}; echo DONE-${n}-$?`);
+  await page.keyboard.press('Enter');
+  const match = await waitForText(page, new RegExp(`\\nDONE-${n}-(\\d+)`), timeoutMs);
+  const text = await terminalText(page);
+  const output = text.substring(before, text.indexOf(`\nDONE-${n}-`, before));
+  if (match[1] !== '0') throw new Error(`\`${command}\` failed with status ${match[1]}:\n${output}`);
+  return output;
+}
+
 async function runPageTest(name, url, screenshot, test) {
   const browser = await launch();
   let page = null;
@@ -72,4 +88,4 @@ async function runPageTest(name, url, screenshot, test) {
   }
 }
 
-module.exports = { launch, openPage, terminalText, waitForText, runPageTest };
+module.exports = { launch, openPage, terminalText, waitForText, runCommand, runPageTest };
