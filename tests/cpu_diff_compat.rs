@@ -28,17 +28,13 @@ fn modrm_mem(reg: u8) -> [u8; 2] {
 }
 
 struct Suite {
-    rng: Rng,
-    fails: Vec<String>,
-    forms: usize,
+    tally: Tally,
 }
 
 impl Suite {
     fn new() -> Self {
         Suite {
-            rng: Rng::new(seed()),
-            fails: Vec::new(),
-            forms: 0,
+            tally: Tally::new(),
         }
     }
 
@@ -49,7 +45,6 @@ impl Suite {
         prep: &dyn Fn(&mut State, &mut Rng),
         mask: u64,
     ) {
-        self.forms += 1;
         let form = Form {
             name: name.to_string(),
             bytes,
@@ -58,8 +53,7 @@ impl Suite {
             s.gpr[6] = DATA + 0x100;
             prep(s, r);
         };
-        let f = check_form_in(&form, Mode::Compat32, &mut self.rng, &p, &|_| mask);
-        self.fails.extend(f);
+        self.tally.check_in(&form, Mode::Compat32, &p, &|_| mask);
     }
 
     /// Register (ECX, EDX) and memory variants of `opc /reg` for 8/16/32-bit
@@ -87,7 +81,7 @@ impl Suite {
                 }
                 if let Some(n) = imm {
                     let n = if n == 0 { size } else { n };
-                    let x = self.rng.interesting();
+                    let x = self.tally.rng.interesting();
                     v.extend(&x.to_le_bytes()[..n as usize]);
                 }
                 self.check(&format!("{name}/{}", size * 8), v, &|_, _| {}, mask);
@@ -96,18 +90,7 @@ impl Suite {
     }
 
     fn finish(self) {
-        assert!(
-            self.fails.is_empty(),
-            "{} of {} compatibility-mode forms differ:\n{}",
-            self.fails.len(),
-            self.forms,
-            self.fails.join("\n")
-        );
-        eprintln!(
-            "{} compatibility-mode forms x {} cases matched the host CPU",
-            self.forms,
-            cases()
-        );
+        self.tally.finish("compatibility-mode forms");
     }
 }
 

@@ -72,17 +72,13 @@ fn imm_for(size: u8, rng: &mut Rng) -> Vec<u8> {
 }
 
 struct Suite {
-    rng: Rng,
-    fails: Vec<String>,
-    forms: usize,
+    tally: Tally,
 }
 
 impl Suite {
     fn new() -> Self {
         Suite {
-            rng: Rng::new(seed()),
-            fails: Vec::new(),
-            forms: 0,
+            tally: Tally::new(),
         }
     }
     fn check(
@@ -92,10 +88,8 @@ impl Suite {
         prep: &dyn Fn(&mut State, &mut Rng),
         mask: &dyn Fn(&State) -> u64,
     ) {
-        self.forms += 1;
-        let form = Form { name, bytes };
-        let f = check_form(&form, &mut self.rng, prep, mask);
-        self.fails.extend(f);
+        self.tally
+            .check_in(&Form { name, bytes }, Mode::Long64, prep, mask);
     }
     /// Register and memory variants of an r/m form.
     fn rm_forms(
@@ -122,7 +116,9 @@ impl Suite {
             let isz = imm.map(|i| if i == 0 { size.min(4) } else { i });
             let rms: &[(Rm, u8)] = &[(Rm::Reg(2), reg), (Rm::Reg(14), reg), (Rm::Mem(0x10), reg)];
             for &(rm, r) in rms {
-                let immb = isz.map(|n| imm_for(n, &mut self.rng)).unwrap_or_default();
+                let immb = isz
+                    .map(|n| imm_for(n, &mut self.tally.rng))
+                    .unwrap_or_default();
                 let bytes = enc(pre, size, o, r, rm, &immb);
                 let m = |s: &State| mask(s, size);
                 let p = |s: &mut State, rng: &mut Rng| {
@@ -134,18 +130,7 @@ impl Suite {
         }
     }
     fn finish(self) {
-        assert!(
-            self.fails.is_empty(),
-            "{} of {} forms differ:\n{}",
-            self.fails.len(),
-            self.forms,
-            self.fails.join("\n")
-        );
-        eprintln!(
-            "{} forms x {} cases matched the host CPU",
-            self.forms,
-            cases()
-        );
+        self.tally.finish("forms");
     }
 }
 
@@ -217,7 +202,7 @@ fn alu_binary_forms() {
                 4 => vec![b + 5],
                 _ => vec![b + 4],
             };
-            v.extend(imm_for(size.min(4), &mut t.rng));
+            v.extend(imm_for(size.min(4), &mut t.tally.rng));
             t.check(format!("{name} acc,imm/{}", size * 8), v, &none, &|_| {
                 if logic {
                     STATUS & !AF

@@ -115,17 +115,13 @@ fn mem_prep(s: &mut State, _r: &mut Rng) {
 }
 
 struct Suite {
-    rng: Rng,
-    fails: Vec<String>,
-    forms: usize,
+    tally: Tally,
 }
 
 impl Suite {
     fn new() -> Self {
         Suite {
-            rng: Rng::new(seed() ^ 0x55e),
-            fails: Vec::new(),
-            forms: 0,
+            tally: Tally::with_seed(seed() ^ 0x55e),
         }
     }
     fn check(
@@ -135,17 +131,11 @@ impl Suite {
         prep: &dyn Fn(&mut State, &mut Rng),
         mask: u64,
     ) {
-        self.forms += 1;
-        let f = check_form(
-            &Form {
-                name: name.to_string(),
-                bytes,
-            },
-            &mut self.rng,
-            prep,
-            &|_| mask,
-        );
-        self.fails.extend(f);
+        let form = Form {
+            name: name.to_string(),
+            bytes,
+        };
+        self.tally.check_in(&form, Mode::Long64, prep, &|_| mask);
     }
     /// xmm,xmm (two register pairs) and xmm,m forms.
     fn xform(
@@ -167,18 +157,7 @@ impl Suite {
         }
     }
     fn finish(self) {
-        assert!(
-            self.fails.is_empty(),
-            "{} of {} forms differ:\n{}",
-            self.fails.len(),
-            self.forms,
-            self.fails.join("\n")
-        );
-        eprintln!(
-            "{} forms x {} cases matched the host CPU",
-            self.forms,
-            cases()
-        );
+        self.tally.finish("forms");
     }
 }
 

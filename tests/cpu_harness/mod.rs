@@ -541,6 +541,59 @@ pub fn seed() -> u64 {
         .unwrap_or(0x6e65_7476_6d)
 }
 
+/// A differential suite's findings: how many forms it checked and their
+/// failures, with one RNG (from `seed()`) drawn on by all its forms.
+pub struct Tally {
+    pub rng: Rng,
+    fails: Vec<String>,
+    forms: usize,
+}
+
+impl Tally {
+    pub fn new() -> Tally {
+        Tally::with_seed(seed())
+    }
+
+    /// A suite whose cases differ from other suites' for the same `seed()`.
+    pub fn with_seed(seed: u64) -> Tally {
+        Tally {
+            rng: Rng::new(seed),
+            fails: Vec::new(),
+            forms: 0,
+        }
+    }
+
+    /// Checks `form` in `mode` (see `check_form_in`) and keeps its failures.
+    pub fn check_in(
+        &mut self,
+        form: &Form,
+        mode: Mode,
+        prepare: &dyn Fn(&mut State, &mut Rng),
+        mask: &dyn Fn(&State) -> u64,
+    ) {
+        self.forms += 1;
+        let f = check_form_in(form, mode, &mut self.rng, prepare, mask);
+        self.fails.extend(f);
+    }
+
+    /// Fails the test with every difference found; `what` names the forms
+    /// in the messages (e.g. "forms", "compatibility-mode forms").
+    pub fn finish(self, what: &str) {
+        assert!(
+            self.fails.is_empty(),
+            "{} of {} {what} differ:\n{}",
+            self.fails.len(),
+            self.forms,
+            self.fails.join("\n")
+        );
+        eprintln!(
+            "{} {what} x {} cases matched the host CPU",
+            self.forms,
+            cases()
+        );
+    }
+}
+
 /// Run `cases()` random cases of `form`; `prepare` adjusts the state (e.g.
 /// points RSI at DATA, bounds a divisor) and `mask` gives the defined flags
 /// for that input. Returns the failures (at most a few, described).
