@@ -350,7 +350,7 @@ fn run(args: &[String]) -> Result<Outcome, String> {
     })
     .map_err(|e| e.to_string())?;
     host::report(RunEvent::Booting);
-    let outcome = machine.run_with(|| quit.is_set(), host::wait);
+    let outcome = machine.run(|| quit.is_set());
     log::info!("stopped: {outcome:?} after {} instructions", machine.cpu.icount);
     Ok(outcome)
 }

@@ -271,14 +271,10 @@ impl Machine {
         self.bus.route_interrupts();
     }
 
-    /// The native driver: steps until the guest stops or `quit` says so,
-    /// sleeping when the guest is idle.
+    /// Steps until the guest stops or `quit` says so, waiting the host's
+    /// way ([`host::wait`](crate::backends::host::wait)) when the guest is idle.
     pub fn run(&mut self, quit: impl FnMut() -> bool) -> Outcome {
-        self.run_with(quit, |ns| {
-            let start = std::time::Instant::now();
-            std::thread::sleep(std::time::Duration::from_nanos(ns));
-            start.elapsed().as_nanos() as u64
-        })
+        self.run_with(quit, crate::backends::host::wait)
     }
 
     /// Steps until the guest stops or `quit` says so. When the guest idles,
