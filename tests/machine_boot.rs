@@ -106,3 +106,35 @@ fn reboot_ends_the_run_and_ctrl_a_x_quits() {
     c.send_raw(b"\x01x");
     assert!(c.wait_exit(Duration::from_secs(30)).unwrap().success(), "Ctrl-A x quits with status 0");
 }
+
+/// Words after `--` on the command line are init's arguments: they reach
+/// init untouched, and the machine's own kernel parameter (the TSC rate)
+/// still reaches the kernel. (When it landed among init's arguments, the
+/// kernel marked the TSC unstable and the guest never got to init.)
+#[test]
+fn init_arguments_after_double_dash_reach_init() {
+    let image = guest::image();
+    let work = tempfile::tempdir().unwrap();
+    let rootfs = image.rootfs_copy(work.path());
+    let child = Command::new(env!("CARGO_BIN_EXE_netvm"))
+        .args(["-nographic", "-m", "256M", "-kernel"])
+        .arg(image.vmlinux())
+        .args([
+            "-append",
+            r#"console=ttyS0 root=/dev/vda rw init=/bin/sh -- -c "echo init-args: $((6 * 7)) -- ok; poweroff -f""#,
+            "-drive",
+        ])
+        .arg(format!("if=virtio,format=raw,file={}", rootfs.display()))
+        .args(["-icount", "shift=3,sleep=off"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start netvm");
+    let mut c = Console::new("netvm", child);
+    c.wait_for("tsc: Detected 125.000 MHz", BOOT_TIMEOUT);
+    c.wait_for("init-args: 42 -- ok", BOOT_TIMEOUT);
+    let status = c.wait_exit(CMD_TIMEOUT).expect("netvm exits after poweroff -f");
+    assert!(status.success(), "netvm exit status {status:?}\n{}", c.transcript());
+    assert!(!c.transcript().contains("Marking TSC unstable"), "{}", c.transcript());
+}

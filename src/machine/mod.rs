@@ -14,6 +14,7 @@ pub mod aml;
 pub mod boot;
 mod bus;
 pub mod clock;
+mod cmdline;
 pub mod irq;
 pub mod layout;
 
@@ -57,7 +58,8 @@ pub struct MachineConfig<'a> {
     /// bzImage or ELF vmlinux.
     pub kernel: &'a [u8],
     pub initrd: Option<&'a [u8]>,
-    /// The user's command line; the machine appends `tsc_early_khz=`.
+    /// The user's command line; the machine adds `tsc_early_khz=` (before
+    /// init's arguments, see `cmdline`).
     pub cmdline: &'a str,
     pub time: TimeMode,
     /// virtio devices in window order (GSI 5, 6, ...).
@@ -122,7 +124,7 @@ impl Machine {
         for (i, dev) in cfg.virtio.into_iter().enumerate() {
             virtio.push(MmioTransport::new(dev, pins.line(VIRTIO_MMIO_FIRST_IRQ + i as u32)));
         }
-        let cmdline = format!("{} tsc_early_khz={}", cfg.cmdline.trim(), cfg.time.tsc_khz());
+        let cmdline = cmdline::with_machine_params(cfg.cmdline, &format!("tsc_early_khz={}", cfg.time.tsc_khz()));
 
         let tables = acpi::build_with(ACPI_TABLES_ADDR, &devices_aml);
         if ACPI_TABLES_ADDR + tables.bytes.len() as u64 > ACPI_TABLES_END {
