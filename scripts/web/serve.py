@@ -7,8 +7,11 @@ Standard library only. What the page needs from its server:
   and Cross-Origin-Embedder-Policy: require-corp on every response.
 - MIME types browsers insist on: application/wasm for streaming compile,
   text/javascript for scripts and workers.
-- gzip for the large binary files (.wasm, .data) when the client accepts it,
-  compressed once per file version and kept in memory.
+- gzip for the large binary files (.wasm, .data) when the client accepts it:
+  the file's precompressed sibling FILE.gz when it is at least as new as the
+  file (scripts/build-site writes them, so no page load waits for
+  compression), otherwise compressed once per file version and kept in
+  memory.
 """
 import argparse
 import gzip
@@ -40,7 +43,15 @@ _gzip_lock = threading.Lock()
 
 
 def gzipped(path, stat):
-    """The gzip encoding of `path`, cached by (size, mtime)."""
+    """The gzip encoding of `path`: its up-to-date .gz sibling, or compressed
+    here and cached by (size, mtime)."""
+    try:
+        pre = os.stat(path + ".gz")
+        if pre.st_mtime_ns >= stat.st_mtime_ns:
+            with open(path + ".gz", "rb") as f:
+                return f.read()
+    except OSError:
+        pass
     key = (path, stat.st_size, stat.st_mtime_ns)
     with _gzip_lock:
         hit = _gzip_cache.get(key)

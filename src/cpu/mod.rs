@@ -45,6 +45,15 @@ impl Cpu {
     /// Pending external interrupts are taken at block boundaries when IF is
     /// set and no STI/MOV SS shadow is active; HLT returns [`Exit::Halted`]
     /// until an interrupt is pending.
+    ///
+    /// Never inlined: as wasm, a function runs the code V8 compiled for it
+    /// when it was entered, and V8 replaces its quick baseline code with
+    /// optimised code only for later calls (no on-stack replacement for
+    /// wasm). Inlined into the caller's endless loop, the interpreter would
+    /// stay on baseline code, several times slower; as its own function it
+    /// is entered again every time slice. (scripts/build-wasm keeps
+    /// wasm-opt from inlining it too.)
+    #[inline(never)]
     pub fn run<B: Bus>(&mut self, bus: &mut B, budget: u64) -> Exit {
         // Exception and interrupt deliveries also consume budget, so code
         // that faults forever (e.g. a handler on an unmapped page) still
