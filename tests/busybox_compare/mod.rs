@@ -344,6 +344,15 @@ pub fn numbers_and_files(bb: &Busybox) {
         b"",
     );
     bb.same(
+        "hexdump",
+        &[
+            "sh",
+            "-c",
+            "hexdump -C data.txt | tail -n 3; tac data.txt | head -n 2; rev data.txt | tail -n 1",
+        ],
+        b"",
+    );
+    bb.same(
         "dd",
         &[
             "sh",

@@ -166,6 +166,7 @@ fn same_as_amd64(nr: u32) -> Option<i64> {
         306 => SYS_fchmodat,
         307 => SYS_faccessat,
         311 => SYS_set_robust_list,
+        330 => SYS_dup3,
         331 => SYS_pipe2,
         340 => SYS_prlimit64,
         353 => SYS_renameat2,
