@@ -65,22 +65,27 @@ fn seq(parts: &[&[u8]]) -> Vec<u8> {
     v
 }
 
+/// Checks one x87 sequence in 64-bit mode; `flags` are the compared RFLAGS
+/// bits and the status word bits kept in AX.
+fn check_x87(
+    tally: &mut Tally,
+    name: &str,
+    bytes: Vec<u8>,
+    prepare: &dyn Fn(&mut State, &mut Rng),
+    flags: u64,
+) {
+    let form = Form {
+        name: name.into(),
+        bytes,
+    };
+    tally.check_in(&form, Mode::Long64, prepare, &|_| flags);
+}
+
 #[test]
 fn x87_forms() {
-    let mut rng = Rng::new(seed() ^ 0x87);
-    let mut fails = Vec::new();
-    let mut forms = 0;
+    let mut tally = Tally::with_seed(seed() ^ 0x87);
     let mut check = |name: &str, bytes: Vec<u8>, p: &dyn Fn(&mut State, &mut Rng), flags: u64| {
-        forms += 1;
-        fails.extend(check_form(
-            &Form {
-                name: name.into(),
-                bytes,
-            },
-            &mut rng,
-            p,
-            &|_| flags,
-        ));
+        check_x87(&mut tally, name, bytes, p, flags)
     };
     let p = prep(100, false);
     let near = prep(100, true);
@@ -232,13 +237,7 @@ fn x87_forms() {
         &p,
         STATUS,
     );
-    assert!(
-        fails.is_empty(),
-        "{} of {forms} x87 forms differ:\n{}",
-        fails.len(),
-        fails.join("\n")
-    );
-    eprintln!("{forms} x87 forms x {} cases matched the host CPU", cases());
+    tally.finish("x87 forms");
 }
 
 /// The arithmetic forms again with the control word's precision control at
@@ -247,9 +246,7 @@ fn x87_forms() {
 /// register's.
 #[test]
 fn x87_single_precision_forms() {
-    let mut rng = Rng::new(seed() ^ 0x8724);
-    let mut fails = Vec::new();
-    let mut forms = 0;
+    let mut tally = Tally::with_seed(seed() ^ 0x8724);
     let single = |s: &mut State, r: &mut Rng| {
         prep(100, false)(s, r);
         let rc = r.below(4);
@@ -262,17 +259,8 @@ fn x87_single_precision_forms() {
         ("fdivp", vec![0xde, 0xf9]),
         ("fdivrp", vec![0xde, 0xf1]),
     ] {
-        forms += 1;
         let bytes = seq(&[&FLD_A, &FLD_B, &op, &FSTP_R]);
-        fails.extend(check_form(
-            &Form {
-                name: name.into(),
-                bytes,
-            },
-            &mut rng,
-            &single,
-            &|_| STATUS,
-        ));
+        check_x87(&mut tally, name, bytes, &single, STATUS);
     }
     for (name, op) in [
         ("fadd m64", vec![0xdc, 0x46, 0x08]),
@@ -282,24 +270,10 @@ fn x87_single_precision_forms() {
         ("fiadd m32", vec![0xda, 0x46, 0x20]),
         ("fsqrt", vec![0xd9, 0xfa]),
     ] {
-        forms += 1;
         let bytes = seq(&[&FLD_A, &op, &FSTP_R]);
-        fails.extend(check_form(
-            &Form {
-                name: name.into(),
-                bytes,
-            },
-            &mut rng,
-            &single,
-            &|_| STATUS,
-        ));
+        check_x87(&mut tally, name, bytes, &single, STATUS);
     }
-    assert!(
-        fails.is_empty(),
-        "{} of {forms} single-precision x87 forms differ:\n{}",
-        fails.len(),
-        fails.join("\n")
-    );
+    tally.finish("single-precision x87 forms");
 }
 
 /// The arithmetic forms at extended precision (PC = 11b, Linux's i386
@@ -310,9 +284,7 @@ fn x87_single_precision_forms() {
 /// in the last digits while this model computed at 53 bits.
 #[test]
 fn x87_extended_precision_forms() {
-    let mut rng = Rng::new(seed() ^ 0x8764);
-    let mut fails = Vec::new();
-    let mut forms = 0;
+    let mut tally = Tally::with_seed(seed() ^ 0x8764);
     let extended = |s: &mut State, r: &mut Rng| {
         prep(100, false)(s, r);
         let rc = r.below(4);
@@ -373,21 +345,7 @@ fn x87_extended_precision_forms() {
         ),
     ];
     for (name, bytes) in forms_list {
-        forms += 1;
-        fails.extend(check_form(
-            &Form {
-                name: name.into(),
-                bytes,
-            },
-            &mut rng,
-            &extended,
-            &|_| STATUS | ZF | PF | CF,
-        ));
+        check_x87(&mut tally, name, bytes, &extended, STATUS | ZF | PF | CF);
     }
-    assert!(
-        fails.is_empty(),
-        "{} of {forms} extended-precision x87 forms differ:\n{}",
-        fails.len(),
-        fails.join("\n")
-    );
+    tally.finish("extended-precision x87 forms");
 }
