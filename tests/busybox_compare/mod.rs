@@ -185,7 +185,31 @@ fn sample_text() -> String {
 }
 
 // The script: one function per group of applets, each test binary calls
-// them for its busybox.
+// them for its busybox through `busybox_script_tests!`.
+
+/// The test functions of a busybox test binary: the runner entry point and
+/// one test per group of the script, each on the busybox `$busybox()` gives.
+#[macro_export]
+macro_rules! busybox_script_tests {
+    ($busybox:ident) => {
+        /// Not a test: the runner process when re-executed (see busybox_compare).
+        #[test]
+        fn runner_entry_point() {
+            busybox_compare::runner_entry_point();
+        }
+        $crate::busybox_script_tests!(@groups $busybox: echo_and_seq, hashes, text_tools,
+            awk_floats_and_printf, calculators_and_compressors, shell_pipelines,
+            numbers_and_files);
+    };
+    (@groups $busybox:ident: $($group:ident),*) => {
+        $(
+            #[test]
+            fn $group() {
+                busybox_compare::$group(&$busybox());
+            }
+        )*
+    };
+}
 
 pub fn echo_and_seq(bb: &Busybox) {
     bb.same("echo", &["echo", "hello", "from", "netvm"], b"");
