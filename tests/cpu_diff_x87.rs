@@ -65,27 +65,11 @@ fn seq(parts: &[&[u8]]) -> Vec<u8> {
     v
 }
 
-/// Checks one x87 sequence in 64-bit mode; `flags` are the compared RFLAGS
-/// bits and the status word bits kept in AX.
-fn check_x87(
-    tally: &mut Tally,
-    name: &str,
-    bytes: Vec<u8>,
-    prepare: &dyn Fn(&mut State, &mut Rng),
-    flags: u64,
-) {
-    let form = Form {
-        name: name.into(),
-        bytes,
-    };
-    tally.check_in(&form, Mode::Long64, prepare, &|_| flags);
-}
-
 #[test]
 fn x87_forms() {
     let mut tally = Tally::with_seed(seed() ^ 0x87);
     let mut check = |name: &str, bytes: Vec<u8>, p: &dyn Fn(&mut State, &mut Rng), flags: u64| {
-        check_x87(&mut tally, name, bytes, p, flags)
+        tally.check_bytes(name, bytes, Mode::Long64, p, &|_| flags)
     };
     let p = prep(100, false);
     let near = prep(100, true);
@@ -260,7 +244,7 @@ fn x87_single_precision_forms() {
         ("fdivrp", vec![0xde, 0xf1]),
     ] {
         let bytes = seq(&[&FLD_A, &FLD_B, &op, &FSTP_R]);
-        check_x87(&mut tally, name, bytes, &single, STATUS);
+        tally.check_bytes(name, bytes, Mode::Long64, &single, &|_| STATUS);
     }
     for (name, op) in [
         ("fadd m64", vec![0xdc, 0x46, 0x08]),
@@ -271,7 +255,7 @@ fn x87_single_precision_forms() {
         ("fsqrt", vec![0xd9, 0xfa]),
     ] {
         let bytes = seq(&[&FLD_A, &op, &FSTP_R]);
-        check_x87(&mut tally, name, bytes, &single, STATUS);
+        tally.check_bytes(name, bytes, Mode::Long64, &single, &|_| STATUS);
     }
     tally.finish("single-precision x87 forms");
 }
@@ -345,7 +329,9 @@ fn x87_extended_precision_forms() {
         ),
     ];
     for (name, bytes) in forms_list {
-        check_x87(&mut tally, name, bytes, &extended, STATUS | ZF | PF | CF);
+        tally.check_bytes(name, bytes, Mode::Long64, &extended, &|_| {
+            STATUS | ZF | PF | CF
+        });
     }
     tally.finish("extended-precision x87 forms");
 }
