@@ -539,6 +539,49 @@ mod tests {
         assert_eq!(fl, 0);
     }
 
+    /// Guest-chosen register contents (FLD m80 loads any 80 bits):
+    /// unnormals, pseudo-NaNs, denormals, extreme exponents never panic.
+    #[test]
+    fn any_bit_pattern_is_survived() {
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let exps = [
+            0u16, 1, 2, 0x3fff, 0x7ffe, 0x7fff, 0x8000, 0xffff, 0x4040, 0x3f00,
+        ];
+        for k in 0..20_000 {
+            let mut v = [[0u8; 10]; 2];
+            for b in v.iter_mut() {
+                let m = match next() % 4 {
+                    0 => 0,
+                    1 => 1 << 63,
+                    2 => next() >> (next() % 64),
+                    _ => next(),
+                };
+                let e = if k % 3 == 0 {
+                    next() as u16
+                } else {
+                    exps[next() as usize % exps.len()]
+                };
+                b[..8].copy_from_slice(&m.to_le_bytes());
+                b[8..].copy_from_slice(&e.to_le_bytes());
+            }
+            let rc = [Round::Nearest, Round::Down, Round::Up, Round::Zero][k % 4];
+            let prec = [24, 53, 64][k % 3];
+            for op in [Op::Add, Op::Sub, Op::Mul, Op::Div] {
+                arith(op, v[0], v[1], prec, rc);
+            }
+            sqrt(v[0], prec, rc);
+            to_ieee(v[0], 23, 8, rc);
+            to_ieee(v[1], 52, 11, rc);
+            compare(v[0], v[1]);
+        }
+    }
+
     #[test]
     fn specials() {
         let (r, fl) = arith(
