@@ -333,5 +333,22 @@ fn x87_extended_precision_forms() {
             STATUS | ZF | PF | CF
         });
     }
+    // Integer results of an extended quotient, operands within 2^±20 so
+    // most results are in range: rounded from all 64 bits with RC (a
+    // detour through f64 would round twice).
+    let close = |s: &mut State, r: &mut Rng| {
+        prep(20, false)(s, r);
+        let rc = r.below(4);
+        s.data[0x130..0x138].copy_from_slice(&(0x037f | rc << 10).to_le_bytes());
+    };
+    for (name, store) in [
+        ("fistp m64 of extended", vec![0xdf, 0x7e, 0x18]),
+        ("fistp m32 of extended", vec![0xdb, 0x5e, 0x18]),
+        ("fisttp m64 of extended", vec![0xdd, 0x4e, 0x18]),
+        ("frndint of extended", vec![0xd9, 0xfc, 0xdb, 0x7e, 0x10]),
+    ] {
+        let bytes = seq(&[&FLD_A, &[0xdc, 0x76, 0x08], &store]);
+        tally.check_bytes(name, bytes, Mode::Long64, &close, &|_| STATUS);
+    }
     tally.finish("extended-precision x87 forms");
 }

@@ -427,6 +427,53 @@ pub fn to_ieee(a: [u8; 10], frac_bits: u32, exp_bits: u32, rc: Round) -> (u64, u
     (bits, flags)
 }
 
+/// A register value rounded to an integer with `rc` (FIST/FISTP/FISTTP,
+/// FRNDINT): `(negative, magnitude, inexact)`, the magnitude saturated at
+/// u128::MAX for huge values; `None` for NaNs, infinities and unsupported
+/// encodings.
+pub fn round_int(a: [u8; 10], rc: Round) -> Option<(bool, u128, bool)> {
+    let mut flags = 0;
+    let (s, e, m) = match unpack(a, &mut flags) {
+        Val::Zero(s) => return Some((s, 0, false)),
+        Val::Fin(s, e, m) => (s, e, m),
+        _ => return None,
+    };
+    if e >= 63 {
+        let shift = (e - 63) as u32;
+        let mag = if shift >= 64 {
+            u128::MAX
+        } else {
+            (m as u128) << shift
+        };
+        return Some((s, mag, false));
+    }
+    // value = m / 2^shift with shift >= 1: integer part, the rest and half.
+    let shift = (63 - e) as u32;
+    let (int, rest, half) = match shift {
+        1..=63 => (m >> shift, m & ((1u64 << shift) - 1), 1u64 << (shift - 1)),
+        64 => (0, m, 1 << 63),
+        _ => (0, 1, u64::MAX), // below one half: a non-zero rest under `half`
+    };
+    let inexact = rest != 0;
+    let up = match rc {
+        Round::Nearest => rest > half || (rest == half && int & 1 == 1),
+        Round::Up => inexact && !s,
+        Round::Down => inexact && s,
+        Round::Zero => false,
+    };
+    Some((s, int as u128 + up as u128, inexact))
+}
+
+/// An integer magnitude back in register format (FRNDINT's result).
+pub fn from_int(negative: bool, mag: u128) -> [u8; 10] {
+    if mag == 0 {
+        return pack_raw(negative, 0, 0);
+    }
+    let lz = mag.leading_zeros();
+    let mant = ((mag << lz) >> 64) as u64;
+    pack_raw(negative, (127 - lz as i32 + 16383) as u16, mant)
+}
+
 /// Order of two register values for the compare instructions (`None`:
 /// unordered, a NaN operand). Compares all 64 significand bits.
 pub fn compare(a: [u8; 10], b: [u8; 10]) -> Option<std::cmp::Ordering> {
@@ -579,6 +626,11 @@ mod tests {
             to_ieee(v[0], 23, 8, rc);
             to_ieee(v[1], 52, 11, rc);
             compare(v[0], v[1]);
+            if let Some((neg, mag, _)) = round_int(v[0], rc) {
+                if mag < 1 << 64 {
+                    from_int(neg, mag);
+                }
+            }
         }
     }
 

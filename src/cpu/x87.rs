@@ -2,8 +2,9 @@
 //! 80-bit format. FADD/FSUB/FMUL/FDIV (all forms), FSQRT, the compares,
 //! FCHS/FABS and FST m32/m64 work on those 80 bits (f80.rs): one rounding
 //! to the precision control's width (24, 53 or 64 bits) with the control
-//! word's rounding mode. The remaining operations (FPREM, FSCALE, FRNDINT,
-//! integer stores, transcendentals) convert to f64 and back.
+//! word's rounding mode; FRNDINT and the integer stores round the 80 bits
+//! to an integer directly. The remaining operations (FPREM, FSCALE,
+//! transcendentals) convert to f64 and back.
 
 use iced_x86::Mnemonic as M;
 
@@ -134,35 +135,34 @@ impl Cpu {
         )
     }
 
-    /// Round per the control word's RC field.
-    fn x87_round(&self, v: f64) -> f64 {
-        match (self.fpu.cw >> 10) & 3 {
-            0 => v.round_ties_even(),
-            1 => v.floor(),
-            2 => v.ceil(),
-            _ => v.trunc(),
-        }
-    }
-
     /// Store ST0 as an integer of `size` bytes (FIST/FISTP/FISTTP).
     fn x87_store_int<B: Bus>(&mut self, bus: &mut B, i: &Insn, truncate: bool) -> Res {
-        let v = self.st(0);
-        let r = if truncate {
-            v.trunc()
+        // Rounded from all 80 bits (not through f64, which would round
+        // twice).
+        let rc = if truncate {
+            sf::Round::Zero
         } else {
-            self.x87_round(v)
+            self.x87_rc()
         };
         let size = i.ops[0].size;
         let bits = size as u32 * 8;
-        let lim = 2f64.powi(bits as i32 - 1);
-        let out = if r.is_nan() || r >= lim || r < -lim {
-            self.fpu.sw |= IE;
-            1u64 << (bits - 1)
-        } else {
-            if r != v {
-                self.fpu.sw |= PE;
+        let lim = 1u128 << (bits - 1);
+        let out = match f80::round_int(self.st_raw(0), rc) {
+            Some((neg, mag, inexact)) if mag < lim || (neg && mag == lim) => {
+                if inexact {
+                    self.fpu.sw |= PE;
+                }
+                if neg {
+                    (mag as u64).wrapping_neg()
+                } else {
+                    mag as u64
+                }
             }
-            r as i64 as u64
+            // NaN, infinity or out of range: the integer indefinite.
+            _ => {
+                self.fpu.sw |= IE;
+                1u64 << (bits - 1)
+            }
         };
         let a = self.ea(i);
         self.write_mem(bus, a, size.min(8), out)
@@ -468,12 +468,11 @@ impl Cpu {
                 self.set_st_raw(0, r);
             }
             M::Frndint => {
-                let v = self.st(0);
-                let r = self.x87_round(v);
-                if r != v && !v.is_nan() {
+                // NaNs, infinities and values already integral stay as they are.
+                if let Some((neg, mag, true)) = f80::round_int(self.st_raw(0), self.x87_rc()) {
                     self.fpu.sw |= PE;
+                    self.set_st_raw(0, f80::from_int(neg, mag));
                 }
-                self.set_st(0, r);
             }
             M::Fscale => {
                 let s = self.st(1).trunc();
