@@ -350,5 +350,24 @@ fn x87_extended_precision_forms() {
         let bytes = seq(&[&FLD_A, &[0xdc, 0x76, 0x08], &store]);
         tally.check_bytes(name, bytes, Mode::Long64, &close, &|_| STATUS);
     }
+    // FILD m64 of a full 64-bit integer is exact in the register (m80),
+    // and FIADD m32 adds to it at 64 bits.
+    let wide_int = |s: &mut State, r: &mut Rng| {
+        extended(s, r);
+        let v = r.next();
+        s.data[0x128..0x130].copy_from_slice(&v.to_le_bytes());
+    };
+    let bytes = seq(&[
+        &[0xdf, 0x6e, 0x28],
+        &[0xda, 0x46, 0x20],
+        &[0xdb, 0x7e, 0x10],
+    ]);
+    tally.check_bytes(
+        "fild m64 wide, fiadd m32",
+        bytes,
+        Mode::Long64,
+        &wide_int,
+        &|_| STATUS,
+    );
     tally.finish("extended-precision x87 forms");
 }

@@ -330,8 +330,17 @@ impl Cpu {
                 }
             }
             M::Fild => {
-                let v = self.x87_mem_i(bus, i, 0)?;
-                self.fpush(v);
+                // Exact: a 64-bit integer fits the 64-bit significand
+                // (through f64 one above 2^53 would be rounded).
+                let a = self.ea(i);
+                let s = i.ops[0].size;
+                let raw = self.read_mem(bus, a, s.min(8))?;
+                let v = match s {
+                    2 => raw as u16 as i16 as i64,
+                    4 => raw as u32 as i32 as i64,
+                    _ => raw as i64,
+                };
+                self.push_raw(f80::from_int(v < 0, v.unsigned_abs() as u128));
             }
             M::Fld1 => self.fpush(1.0),
             M::Fldz => self.fpush(0.0),
