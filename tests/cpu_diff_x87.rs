@@ -350,6 +350,17 @@ fn x87_extended_precision_forms() {
         let bytes = seq(&[&FLD_A, &[0xdc, 0x76, 0x08], &store]);
         tally.check_bytes(name, bytes, Mode::Long64, &close, &|_| STATUS);
     }
+    // The constants at 64 bits in each rounding mode.
+    for (name, op) in [
+        ("fldpi m80", [0xd9, 0xeb]),
+        ("fldl2e m80", [0xd9, 0xea]),
+        ("fldl2t m80", [0xd9, 0xe9]),
+        ("fldlg2 m80", [0xd9, 0xec]),
+        ("fldln2 m80", [0xd9, 0xed]),
+    ] {
+        let bytes = seq(&[&op, &[0xdb, 0x7e, 0x10]]);
+        tally.check_bytes(name, bytes, Mode::Long64, &extended, &|_| STATUS);
+    }
     // FILD m64 of a full 64-bit integer is exact in the register (m80),
     // and FIADD m32 adds to it at 64 bits.
     let wide_int = |s: &mut State, r: &mut Rng| {

@@ -344,19 +344,27 @@ impl Cpu {
             }
             M::Fld1 => self.fpush(1.0),
             M::Fldz => self.fpush(0.0),
-            // These constants have more bits than an f64: the model rounds
-            // them, an inexact operation (PE), where hardware reports PE
-            // when the 64-bit-mantissa value is later rounded.
+            // The constants at full precision (SDM vol. 1 §8.3.8): the
+            // 64-bit significand below the exact value, rounded up when RC
+            // says so (to nearest: when the rest exceeds one half). No
+            // exception: hardware reports none for these loads.
             M::Fldpi | M::Fldl2e | M::Fldl2t | M::Fldlg2 | M::Fldln2 => {
-                let v = match i.mnem {
-                    M::Fldpi => std::f64::consts::PI,
-                    M::Fldl2e => std::f64::consts::LOG2_E,
-                    M::Fldl2t => std::f64::consts::LOG2_10,
-                    M::Fldlg2 => std::f64::consts::LOG10_2,
-                    _ => std::f64::consts::LN_2,
+                let (exp, below, rest_above_half) = match i.mnem {
+                    M::Fldpi => (1, 0xc90f_daa2_2168_c234u64, true),
+                    M::Fldl2e => (0, 0xb8aa_3b29_5c17_f0bb, true),
+                    M::Fldl2t => (1, 0xd49a_784b_cd1b_8afe, false),
+                    M::Fldlg2 => (-2, 0x9a20_9a84_fbcf_f798, true),
+                    _ => (-1, 0xb172_17f7_d1cf_79ab, true),
                 };
-                self.fpu.sw |= PE;
-                self.fpush(v);
+                let up = match self.x87_rc() {
+                    sf::Round::Nearest => rest_above_half,
+                    sf::Round::Up => true,
+                    sf::Round::Down | sf::Round::Zero => false,
+                };
+                let mut raw = [0u8; 10];
+                raw[..8].copy_from_slice(&(below + up as u64).to_le_bytes());
+                raw[8..].copy_from_slice(&((16383 + exp) as u16).to_le_bytes());
+                self.push_raw(raw);
             }
             M::Fst | M::Fstp => {
                 self.check_src(0);
