@@ -350,6 +350,22 @@ fn x87_extended_precision_forms() {
         let bytes = seq(&[&FLD_A, &[0xdc, 0x76, 0x08], &store]);
         tally.check_bytes(name, bytes, Mode::Long64, &close, &|_| STATUS);
     }
+    // FSCALE of an extended quotient keeps all its bits.
+    let bytes = seq(&[
+        &[0xdd, 0x46, 0x38],
+        &FLD_A,
+        &[0xdc, 0x76, 0x08],
+        &[0xd9, 0xfd],
+        &[0xdb, 0x7e, 0x10],
+        &[0xdd, 0xd8],
+    ]);
+    tally.check_bytes(
+        "fscale of extended",
+        bytes,
+        Mode::Long64,
+        &extended,
+        &|_| STATUS,
+    );
     // The constants at 64 bits in each rounding mode.
     for (name, op) in [
         ("fldpi m80", [0xd9, 0xeb]),

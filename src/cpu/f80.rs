@@ -474,6 +474,38 @@ pub fn from_int(negative: bool, mag: u128) -> [u8; 10] {
     pack_raw(negative, (127 - lz as i32 + 16383) as u16, mant)
 }
 
+/// FSCALE: a * 2^trunc(b), exact unless the result leaves the exponent
+/// range (then rounded with `rc`, OE/UE as for arithmetic).
+pub fn scale(a: [u8; 10], b: [u8; 10], rc: Round) -> ([u8; 10], u16) {
+    let mut flags = 0;
+    let (x, y) = (unpack(a, &mut flags), unpack(b, &mut flags));
+    if let Some(n) = nan_result(x, Some(y), &mut flags) {
+        return (n, flags);
+    }
+    let r = match (x, y) {
+        (Val::Zero(_), Val::Inf(false)) | (Val::Inf(_), Val::Inf(true)) => invalid(&mut flags),
+        (Val::Zero(s), _) | (Val::Fin(s, ..), Val::Inf(true)) => pack_raw(s, 0, 0),
+        (Val::Inf(s), _) | (Val::Fin(s, ..), Val::Inf(false)) => pack_raw(s, 0x7fff, 1 << 63),
+        (Val::Fin(s, e, m), _) => {
+            // Far beyond the exponent range either way: clamp the scale.
+            let k = match round_int(b, Round::Zero) {
+                Some((neg, mag, _)) => {
+                    let k = mag.min(1 << 20) as i32;
+                    if neg {
+                        -k
+                    } else {
+                        k
+                    }
+                }
+                None => 0,
+            };
+            round_pack(s, e + k, (m as u128) << 64, false, 64, rc, &mut flags)
+        }
+        _ => unreachable!("NaNs are handled before"),
+    };
+    (r, flags)
+}
+
 /// Order of two register values for the compare instructions (`None`:
 /// unordered, a NaN operand). Compares all 64 significand bits.
 pub fn compare(a: [u8; 10], b: [u8; 10]) -> Option<std::cmp::Ordering> {
@@ -623,6 +655,7 @@ mod tests {
                 arith(op, v[0], v[1], prec, rc);
             }
             sqrt(v[0], prec, rc);
+            scale(v[0], v[1], rc);
             to_ieee(v[0], 23, 8, rc);
             to_ieee(v[1], 52, 11, rc);
             compare(v[0], v[1]);

@@ -3,7 +3,7 @@
 //! FCHS/FABS and FST m32/m64 work on those 80 bits (f80.rs): one rounding
 //! to the precision control's width (24, 53 or 64 bits) with the control
 //! word's rounding mode; FRNDINT and the integer stores round the 80 bits
-//! to an integer directly. The remaining operations (FPREM, FSCALE,
+//! to an integer directly, FSCALE scales them. The remaining operations (FPREM,
 //! transcendentals) convert to f64 and back.
 
 use iced_x86::Mnemonic as M;
@@ -492,9 +492,9 @@ impl Cpu {
                 }
             }
             M::Fscale => {
-                let s = self.st(1).trunc();
-                let r = self.st(0) * 2f64.powf(s);
-                self.set_st(0, r);
+                let (r, flags) = f80::scale(self.st_raw(0), self.st_raw(1), self.x87_rc());
+                self.fpu.sw |= flags;
+                self.set_st_raw(0, r);
             }
             M::Fprem | M::Fprem1 => {
                 let (a, b) = (self.st(0), self.st(1));
