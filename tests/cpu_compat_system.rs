@@ -6,6 +6,9 @@
 //! 32-bit code, #GP on bad selectors, segment bases and the 4 GiB wrap,
 //! #UD for 32-bit-only opcodes in 64-bit mode.
 
+mod cpu_system_kit;
+
+use cpu_system_kit::*;
 use iced_x86::code_asm::*;
 use netvm::cpu::state::{CR0_PG, CS, SS};
 use netvm::cpu::{Cpu, Exit, RamBus, Segment, TableReg};
@@ -30,10 +33,6 @@ const USTACK: u64 = 0x48000;
 const BASED_DS: u16 = 0x3b;
 const BASED_BASE: u64 = 0x10_0000;
 
-fn w64(m: &mut [u8], a: u64, v: u64) {
-    m[a as usize..a as usize + 8].copy_from_slice(&v.to_le_bytes());
-}
-
 struct Machine {
     cpu: Cpu,
     bus: RamBus,
@@ -50,7 +49,7 @@ impl Machine {
         w64(m, PDPT, PD | 7);
         w64(m, PD, 0x87);
         w64(m, PD + 8, 0x20_0000 | 0x87);
-        let tss_lo = 0x67 | ((TSS & 0xff_ffff) << 16) | (0x89u64 << 40);
+        let [tss_lo, tss_hi] = tss_descriptor(TSS);
         for (k, d) in [
             0u64,
             0,
@@ -61,7 +60,7 @@ impl Machine {
             0x00af_fb00_0000_ffff, // 0x33 64-bit user code
             0x00cf_f310_0000_ffff, // 0x3b user data, base 0x100000
             tss_lo,                // 0x40 TSS (16 bytes)
-            0,
+            tss_hi,
         ]
         .iter()
         .enumerate()
@@ -86,18 +85,8 @@ impl Machine {
             limit: 0x67,
             attr: 0x8b,
         };
-        cpu.seg[CS] = Segment {
-            selector: 0x10,
-            base: 0,
-            limit: 0xffff_ffff,
-            attr: 0xa09b,
-        };
-        cpu.seg[SS] = Segment {
-            selector: 0x18,
-            base: 0,
-            limit: 0xffff_ffff,
-            attr: 0xc093,
-        };
+        cpu.seg[CS] = flat(0x10, CODE64_DPL0);
+        cpu.seg[SS] = flat(0x18, DATA_DPL0);
         cpu.gpr[4] = KSTACK;
         let mut mach = Machine { cpu, bus };
         mach.gate(0x80, INT80, 3);
@@ -117,16 +106,7 @@ impl Machine {
     }
 
     fn gate(&mut self, vector: u8, handler: u64, dpl: u64) {
-        let lo = (handler & 0xffff)
-            | (0x10 << 16)
-            | ((0x8e | dpl << 5) << 40)
-            | ((handler >> 16) & 0xffff) << 48;
-        w64(&mut self.bus.mem, IDT + 16 * vector as u64, lo);
-        w64(
-            &mut self.bus.mem,
-            IDT + 16 * vector as u64 + 8,
-            handler >> 32,
-        );
+        set_gate(&mut self.bus.mem, IDT, vector, handler, 0x10, dpl, 0);
     }
 
     fn load(&mut self, at: u64, a: &mut CodeAssembler) {
@@ -135,25 +115,14 @@ impl Machine {
     }
 
     fn load_bytes(&mut self, at: u64, bytes: &[u8]) {
-        self.bus.mem[at as usize..at as usize + bytes.len()].copy_from_slice(bytes);
-        self.cpu.notify_ram_write(at, bytes.len() as u64);
+        load_bytes(&mut self.cpu, &mut self.bus.mem, at, bytes);
     }
 
     /// Start at CPL 3 with the given code selector (0x23 or 0x33).
     fn enter_user(&mut self, code_sel: u16, rip: u64) {
         let attr = if code_sel == 0x23 { 0xc0fb } else { 0xa0fb };
-        self.cpu.seg[CS] = Segment {
-            selector: code_sel,
-            base: 0,
-            limit: 0xffff_ffff,
-            attr,
-        };
-        let data = Segment {
-            selector: 0x2b,
-            base: 0,
-            limit: 0xffff_ffff,
-            attr: 0xc0f3,
-        };
+        self.cpu.seg[CS] = flat(code_sel, attr);
+        let data = flat(0x2b, DATA_DPL3);
         for s in [0, 2, 3] {
             self.cpu.seg[s] = data;
         }
@@ -174,9 +143,6 @@ impl Machine {
     }
 }
 
-fn asm64() -> CodeAssembler {
-    CodeAssembler::new(64).unwrap()
-}
 fn asm32() -> CodeAssembler {
     CodeAssembler::new(32).unwrap()
 }

@@ -4,6 +4,9 @@
 //! (#GP at CPL 3, DR4/DR5 aliases or #UD with CR4.DE, DR7.GD -> #DB with
 //! DR6.BD).
 
+mod cpu_system_kit;
+
+use cpu_system_kit::*;
 use iced_x86::code_asm::*;
 use netvm::cpu::state::{CS, SS};
 use netvm::cpu::{Cpu, Exit, RamBus, Segment, TableReg};
@@ -17,20 +20,9 @@ const FAULT_HANDLER: u64 = 0x22000;
 const LOG: u64 = 0x8000;
 const DATA: u64 = 0x30000;
 
-fn w64(m: &mut [u8], a: u64, v: u64) {
-    m[a as usize..a as usize + 8].copy_from_slice(&v.to_le_bytes());
-}
-fn r64(m: &[u8], a: u64) -> u64 {
-    u64::from_le_bytes(m[a as usize..a as usize + 8].try_into().unwrap())
-}
-
 struct Machine {
     cpu: Cpu,
     bus: RamBus,
-}
-
-fn asm() -> CodeAssembler {
-    CodeAssembler::new(64).unwrap()
 }
 
 impl Machine {
@@ -52,21 +44,11 @@ impl Machine {
             base: IDT,
             limit: 0xfff,
         };
-        m.cpu.seg[CS] = Segment {
-            selector: 0x08,
-            base: 0,
-            limit: 0xffff_ffff,
-            attr: 0xa09b,
-        };
+        m.cpu.seg[CS] = flat(0x08, CODE64_DPL0);
         // Kernel SS 0x10: IRETQ reloads it with the SDM's checks.
-        m.cpu.seg[SS] = Segment {
-            selector: 0x10,
-            base: 0,
-            limit: 0xffff_ffff,
-            attr: 0xc093,
-        };
+        m.cpu.seg[SS] = flat(0x10, DATA_DPL0);
         m.cpu.gpr[4] = KSTACK;
-        let mut h = asm();
+        let mut h = asm64();
         h.inc(r12).unwrap();
         h.mov(rdi, r12).unwrap();
         h.shl(rdi, 4).unwrap();
@@ -81,7 +63,7 @@ impl Machine {
         m.load(DB_HANDLER, &mut h);
         m.gate(1, DB_HANDLER);
         for (vector, marker) in [(6u8, 6u32), (13, 13)] {
-            let mut h = asm();
+            let mut h = asm64();
             if vector == 13 {
                 h.add(rsp, 8).unwrap(); // error code
             }
@@ -96,14 +78,7 @@ impl Machine {
     }
 
     fn gate(&mut self, vector: u8, handler: u64) {
-        let lo =
-            (handler & 0xffff) | (0x08 << 16) | (0xeeu64 << 40) | ((handler >> 16) & 0xffff) << 48;
-        w64(&mut self.bus.mem, IDT + 16 * vector as u64, lo);
-        w64(
-            &mut self.bus.mem,
-            IDT + 16 * vector as u64 + 8,
-            handler >> 32,
-        );
+        set_gate(&mut self.bus.mem, IDT, vector, handler, 0x08, 3, 0);
     }
 
     fn load(&mut self, at: u64, a: &mut CodeAssembler) -> Vec<u64> {
@@ -113,9 +88,7 @@ impl Machine {
                 iced_x86::BlockEncoderOptions::RETURN_NEW_INSTRUCTION_OFFSETS,
             )
             .expect("assemble");
-        let bytes = r.inner.code_buffer.clone();
-        self.bus.mem[at as usize..at as usize + bytes.len()].copy_from_slice(&bytes);
-        self.cpu.notify_ram_write(at, bytes.len() as u64);
+        load_bytes(&mut self.cpu, &mut self.bus.mem, at, &r.inner.code_buffer);
         r.inner
             .new_instruction_offsets
             .iter()
@@ -139,14 +112,14 @@ impl Machine {
 #[test]
 fn instruction_breakpoint_faults_once_and_rf_resumes() {
     let mut m = Machine::new();
-    let mut k = asm();
+    let mut k = asm64();
     k.mov(rax, KCODE + 0x100).unwrap();
     k.mov(dr0, rax).unwrap();
     k.mov(eax, 0x1u32).unwrap(); // L0, R/W0 = 00 (execute), LEN0 = 00
     k.mov(dr7, rax).unwrap();
     k.jmp(KCODE + 0x100).unwrap();
     m.load(KCODE, &mut k);
-    let mut t = asm();
+    let mut t = asm64();
     t.mov(ebx, 0x42u32).unwrap(); // the breakpoint
     t.mov(ecx, 0x43u32).unwrap();
     t.hlt().unwrap();
@@ -171,7 +144,7 @@ fn instruction_breakpoint_faults_once_and_rf_resumes() {
 #[test]
 fn data_breakpoints_trap_after_the_access() {
     let mut m = Machine::new();
-    let mut k = asm();
+    let mut k = asm64();
     // DR1: write-only, 4 bytes at DATA + 8; DR2: read/write, 8 bytes at
     // DATA + 0x40.
     k.mov(rax, DATA + 8).unwrap();
@@ -212,16 +185,11 @@ fn data_breakpoints_trap_after_the_access() {
 fn mov_dr_access_rules() {
     // CPL 3: #GP(0).
     let mut m = Machine::new();
-    let mut u = asm();
+    let mut u = asm64();
     u.mov(rax, dr7).unwrap();
     m.load(0x40000, &mut u);
     m.cpu.cpl = 3;
-    m.cpu.seg[CS] = Segment {
-        selector: 0x0b,
-        base: 0,
-        limit: 0xffff_ffff,
-        attr: 0xa0fb,
-    };
+    m.cpu.seg[CS] = flat(0x0b, CODE64_DPL3);
     m.cpu.seg[SS] = Segment::default();
     m.cpu.tr = Segment {
         selector: 0,
@@ -241,7 +209,7 @@ fn mov_dr_access_rules() {
 
     // DR4 aliases DR6 without CR4.DE, is #UD with it.
     let mut m = Machine::new();
-    let mut k = asm();
+    let mut k = asm64();
     k.mov(rax, dr4).unwrap();
     k.mov(rbx, cr4).unwrap();
     k.or(rbx, 8).unwrap();
@@ -259,7 +227,7 @@ fn mov_dr_access_rules() {
 
     // DR7.GD: the next MOV DR is a #DB fault with DR6.BD, GD cleared.
     let mut m = Machine::new();
-    let mut k = asm();
+    let mut k = asm64();
     k.mov(eax, 1u32 << 13).unwrap();
     k.mov(dr7, rax).unwrap();
     k.mov(rax, dr0).unwrap();

@@ -45,15 +45,12 @@ impl Suite {
         prep: &dyn Fn(&mut State, &mut Rng),
         mask: u64,
     ) {
-        let form = Form {
-            name: name.to_string(),
-            bytes,
-        };
         let p = |s: &mut State, r: &mut Rng| {
             s.gpr[6] = DATA + 0x100;
             prep(s, r);
         };
-        self.tally.check_in(&form, Mode::Compat32, &p, &|_| mask);
+        self.tally
+            .check_bytes(name, bytes, Mode::Compat32, &p, &|_| mask);
     }
 
     /// Register (ECX, EDX) and memory variants of `opc /reg` for 8/16/32-bit

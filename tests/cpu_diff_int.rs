@@ -89,7 +89,7 @@ impl Suite {
         mask: &dyn Fn(&State) -> u64,
     ) {
         self.tally
-            .check_in(&Form { name, bytes }, Mode::Long64, prep, mask);
+            .check_bytes(name, bytes, Mode::Long64, prep, mask);
     }
     /// Register and memory variants of an r/m form.
     fn rm_forms(

@@ -131,11 +131,8 @@ impl Suite {
         prep: &dyn Fn(&mut State, &mut Rng),
         mask: u64,
     ) {
-        let form = Form {
-            name: name.to_string(),
-            bytes,
-        };
-        self.tally.check_in(&form, Mode::Long64, prep, &|_| mask);
+        self.tally
+            .check_bytes(name, bytes, Mode::Long64, prep, &|_| mask);
     }
     /// xmm,xmm (two register pairs) and xmm,m forms.
     fn xform(

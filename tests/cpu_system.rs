@@ -3,6 +3,9 @@
 //! changes, SYSCALL/SYSRET, IRETQ, external interrupt injection with the
 //! STI shadow and HLT wake-up, self-modifying code, INVLPG.
 
+mod cpu_system_kit;
+
+use cpu_system_kit::*;
 use iced_x86::code_asm::*;
 use netvm::cpu::state::{CR0_PG, CR0_WP, CS, SS};
 use netvm::cpu::{Bus, Cpu, Exit, RamBus, Segment};
@@ -53,10 +56,6 @@ struct Machine {
     bus: TestBus,
 }
 
-fn w64(m: &mut [u8], a: u64, v: u64) {
-    m[a as usize..a as usize + 8].copy_from_slice(&v.to_le_bytes());
-}
-
 impl Machine {
     /// Long mode, paging on: the first 2 MiB identity-mapped with 4 KiB
     /// pages (user-accessible), GDT/TSS/IDT in place, CPL 0.
@@ -83,10 +82,9 @@ impl Machine {
         {
             w64(m, GDT + 8 * k as u64, *d);
         }
-        let tss_lo =
-            0x67 | ((TSS & 0xff_ffff) << 16) | (0x89u64 << 40) | ((TSS >> 24) & 0xff) << 56;
+        let [tss_lo, tss_hi] = tss_descriptor(TSS);
         w64(m, GDT + 0x28, tss_lo);
-        w64(m, GDT + 0x30, TSS >> 32);
+        w64(m, GDT + 0x30, tss_hi);
         w64(m, TSS + 4, KSTACK); // RSP0
         w64(m, TSS + 0x24, IST1); // IST1
         let mut cpu = Cpu::new();
@@ -100,20 +98,10 @@ impl Machine {
             base: IDT,
             limit: 0xfff,
         };
-        cpu.seg[CS] = Segment {
-            selector: 0x08,
-            base: 0,
-            limit: 0xffff_ffff,
-            attr: 0xa09b,
-        };
+        cpu.seg[CS] = flat(0x08, CODE64_DPL0);
         // Kernel SS: IRETQ reloads it with the SDM's checks (a writable
         // data segment with DPL = RPL = CPL).
-        cpu.seg[SS] = Segment {
-            selector: 0x10,
-            base: 0,
-            limit: 0xffff_ffff,
-            attr: 0xc093,
-        };
+        cpu.seg[SS] = flat(0x10, DATA_DPL0);
         cpu.gpr[4] = KSTACK;
         Machine {
             cpu,
@@ -127,23 +115,12 @@ impl Machine {
 
     fn load(&mut self, at: u64, a: &mut CodeAssembler) {
         let bytes = a.assemble(at).expect("assemble");
-        self.bus.ram.mem[at as usize..at as usize + bytes.len()].copy_from_slice(&bytes);
-        self.cpu.notify_ram_write(at, bytes.len() as u64);
+        load_bytes(&mut self.cpu, &mut self.bus.ram.mem, at, &bytes);
     }
 
     /// Install an IDT gate (interrupt gate, DPL `dpl`, IST `ist`).
     fn gate(&mut self, vector: u8, handler: u64, dpl: u64, ist: u64) {
-        let lo = (handler & 0xffff)
-            | (0x08 << 16)
-            | (ist << 32)
-            | ((0x8e | dpl << 5) << 40)
-            | ((handler >> 16) & 0xffff) << 48;
-        w64(&mut self.bus.ram.mem, IDT + 16 * vector as u64, lo);
-        w64(
-            &mut self.bus.ram.mem,
-            IDT + 16 * vector as u64 + 8,
-            handler >> 32,
-        );
+        set_gate(&mut self.bus.ram.mem, IDT, vector, handler, 0x08, dpl, ist);
     }
 
     fn run(&mut self) -> Exit {
@@ -151,20 +128,16 @@ impl Machine {
     }
 }
 
-fn asm() -> CodeAssembler {
-    CodeAssembler::new(64).unwrap()
-}
-
 #[test]
 fn page_fault_sets_cr2_and_error_code_then_iretq_resumes() {
     let mut m = Machine::new();
     w64(&mut m.bus.ram.mem, 0x30_0010, 0xdead_beef);
-    let mut k = asm();
+    let mut k = asm64();
     k.mov(rax, qword_ptr(0x30_0010)).unwrap(); // PD entry 1 absent: #PF
     k.mov(rbx, 0x1234u64).unwrap();
     k.hlt().unwrap();
     m.load(KCODE, &mut k);
-    let mut h = asm();
+    let mut h = asm64();
     h.pop(rcx).unwrap(); // error code
     h.mov(rdx, cr2).unwrap();
     h.mov(rax, 0x20_0083u64).unwrap(); // map 0x200000-0x3fffff with a 2 MiB page
@@ -195,7 +168,7 @@ fn protection_faults_have_their_error_codes() {
         m.cpu.efer |= netvm::cpu::state::EFER_NXE;
         w64(&mut m.bus.ram.mem, PT + 8 * page, (page << 12) | pte);
         let va = page << 12;
-        let mut k = asm();
+        let mut k = asm64();
         match want {
             0x3 => {
                 k.mov(qword_ptr(va), rax).unwrap();
@@ -208,7 +181,7 @@ fn protection_faults_have_their_error_codes() {
         }
         k.hlt().unwrap();
         m.load(KCODE, &mut k);
-        let mut h = asm();
+        let mut h = asm64();
         h.pop(rcx).unwrap();
         h.mov(rdx, cr2).unwrap();
         h.hlt().unwrap();
@@ -216,23 +189,13 @@ fn protection_faults_have_their_error_codes() {
         m.gate(14, 0x21000, 0, 0);
         if want == 0x5 {
             // Enter user mode at code that reads the supervisor page.
-            let mut u = asm();
+            let mut u = asm64();
             u.mov(rax, qword_ptr(va)).unwrap();
             u.hlt().unwrap();
             m.load(UCODE, &mut u);
             m.cpu.cpl = 3;
-            m.cpu.seg[CS] = Segment {
-                selector: 0x23,
-                base: 0,
-                limit: 0xffff_ffff,
-                attr: 0xa0fb,
-            };
-            m.cpu.seg[SS] = Segment {
-                selector: 0x1b,
-                base: 0,
-                limit: 0xffff_ffff,
-                attr: 0xc0f3,
-            };
+            m.cpu.seg[CS] = flat(0x23, CODE64_DPL3);
+            m.cpu.seg[SS] = flat(0x1b, DATA_DPL3);
             m.cpu.gpr[4] = USTACK;
             m.cpu.tr = Segment {
                 selector: 0x28,
@@ -254,7 +217,7 @@ fn protection_faults_have_their_error_codes() {
 #[test]
 fn syscall_sysret_and_user_gp_on_ist_stack() {
     let mut m = Machine::new();
-    let mut k = asm();
+    let mut k = asm64();
     // STAR: kernel CS 0x08, user base 0x10 (SYSRET: CS 0x23, SS 0x1b).
     k.mov(ecx, 0xc000_0081u32).unwrap();
     k.mov(eax, 0u32).unwrap();
@@ -274,12 +237,12 @@ fn syscall_sysret_and_user_gp_on_ist_stack() {
     k.push(UCODE as i32).unwrap();
     k.iretq().unwrap();
     m.load(KCODE, &mut k);
-    let mut sys = asm();
+    let mut sys = asm64();
     sys.add(rax, 100).unwrap();
     sys.mov(r13, rsp).unwrap();
     sys.sysretq().unwrap();
     m.load(0x22000, &mut sys);
-    let mut u = asm();
+    let mut u = asm64();
     u.mov(eax, 7u32).unwrap();
     u.syscall().unwrap();
     u.mov(r12, rax).unwrap();
@@ -287,7 +250,7 @@ fn syscall_sysret_and_user_gp_on_ist_stack() {
     u.cli().unwrap(); // CPL 3, IOPL 0: #GP(0)
     u.hlt().unwrap();
     m.load(UCODE, &mut u);
-    let mut gp = asm();
+    let mut gp = asm64();
     gp.pop(r14).unwrap();
     gp.mov(r15, rsp).unwrap();
     gp.hlt().unwrap();
@@ -316,7 +279,7 @@ fn syscall_sysret_and_user_gp_on_ist_stack() {
 fn interrupt_machine(code: &mut CodeAssembler) -> Machine {
     let mut m = Machine::new();
     m.load(KCODE, code);
-    let mut h = asm();
+    let mut h = asm64();
     h.mov(rcx, 0x40u64).unwrap();
     h.mov(r8, rdx).unwrap();
     h.iretq().unwrap();
@@ -328,7 +291,7 @@ fn interrupt_machine(code: &mut CodeAssembler) -> Machine {
 
 #[test]
 fn external_interrupts_wake_hlt() {
-    let mut k = asm();
+    let mut k = asm64();
     k.sti().unwrap();
     k.hlt().unwrap();
     k.mov(rbx, 1u64).unwrap();
@@ -348,7 +311,7 @@ fn external_interrupts_wake_hlt() {
 
 #[test]
 fn interrupts_wait_for_if_and_the_sti_shadow() {
-    let mut k = asm();
+    let mut k = asm64();
     k.mov(rdx, 1u64).unwrap();
     k.mov(rdx, 2u64).unwrap();
     k.sti().unwrap();
@@ -369,7 +332,7 @@ fn interrupts_wait_for_if_and_the_sti_shadow() {
 #[test]
 fn exceptions_and_software_interrupts_save_the_right_rip() {
     let mut m = Machine::new();
-    let mut k = asm();
+    let mut k = asm64();
     let mut after_ud = k.create_label();
     let mut after_de = k.create_label();
     k.ud2().unwrap();
@@ -385,7 +348,7 @@ fn exceptions_and_software_interrupts_save_the_right_rip() {
     // #BP and INT 0x80 return to the next instruction by themselves. Each
     // handler appends (vector, saved RIP) to a log at 0x8000.
     for (vector, skip) in [(6u8, 2u64), (0, 3), (3, 0), (0x80, 0)] {
-        let mut h = asm();
+        let mut h = asm64();
         h.mov(rax, qword_ptr(0x8000)).unwrap();
         h.mov(rbx, qword_ptr(rsp)).unwrap();
         h.mov(qword_ptr(rax + 0x8008), rbx).unwrap();
@@ -422,7 +385,7 @@ fn exceptions_and_software_interrupts_save_the_right_rip() {
 #[test]
 fn self_modifying_code_and_invlpg() {
     let mut m = Machine::new();
-    let mut k = asm();
+    let mut k = asm64();
     let mut patch = k.create_label();
     k.lea(rsi, ptr(patch)).unwrap();
     k.mov(byte_ptr(rsi + 1), 0x42u32).unwrap(); // rewrite the imm8 below
@@ -479,7 +442,7 @@ fn instruction_trace_logs_disassembly() {
     let _ = log::set_logger(&CAPTURE);
     log::set_max_level(log::LevelFilter::Trace);
     let mut m = Machine::new();
-    let mut k = asm();
+    let mut k = asm64();
     k.mov(eax, 0x1234u32).unwrap();
     k.add(rax, rax).unwrap();
     k.hlt().unwrap();
@@ -502,7 +465,7 @@ fn instruction_trace_logs_disassembly() {
 #[test]
 fn verw_verr_lar_lsl_check_descriptors() {
     let mut m = Machine::new();
-    let mut k = asm();
+    let mut k = asm64();
     // Each check: ZF into one byte of a result area at 0x8000.
     let checks: [(u16, u8); 6] = [
         (0x10, 0),
@@ -545,7 +508,7 @@ fn verw_verr_lar_lsl_check_descriptors() {
 #[test]
 fn single_step_traps_after_each_instruction() {
     let mut m = Machine::new();
-    let mut k = asm();
+    let mut k = asm64();
     k.pushfq().unwrap();
     k.or(qword_ptr(rsp), 0x100).unwrap();
     k.popfq().unwrap(); // TF=1 takes effect after the next instruction
@@ -554,7 +517,7 @@ fn single_step_traps_after_each_instruction() {
     k.hlt().unwrap();
     m.load(KCODE, &mut k);
     // #DB handler: count, log the saved RIP, stop stepping after two traps.
-    let mut h = asm();
+    let mut h = asm64();
     let mut done = h.create_label();
     h.inc(r10).unwrap();
     h.mov(rbx, qword_ptr(rsp)).unwrap();
@@ -571,7 +534,11 @@ fn single_step_traps_after_each_instruction() {
     assert_eq!(m.cpu.gpr[10], 2, "two single-step traps");
     let rd = |a: usize| u64::from_le_bytes(m.bus.ram.mem[a..a + 8].try_into().unwrap());
     // pushfq (1) + or qword [rsp],0x100 (8) + popfq (1) = 10; nop = 1.
-    assert_eq!(rd(0x8008), KCODE + 11, "trap after the NOP that follows POPF");
+    assert_eq!(
+        rd(0x8008),
+        KCODE + 11,
+        "trap after the NOP that follows POPF"
+    );
     assert_eq!(rd(0x8010), KCODE + 16, "trap after MOV EAX,1");
     assert_eq!(m.cpu.dr[6] & (1 << 14), 1 << 14, "DR6.BS");
     assert_eq!(m.cpu.gpr[0], 1);
@@ -582,14 +549,16 @@ fn user_port_io_follows_the_tss_bitmap() {
     let mut m = Machine::new();
     // TSS limit covering a 16-byte bitmap at offset 0x68: only port 0x60 open.
     let limit = 0x68 + 16 + 1;
-    let lo = (limit & 0xffff) | ((TSS & 0xff_ffff) << 16) | (0x89u64 << 40) | ((TSS >> 24) & 0xff) << 56;
+    let lo =
+        (limit & 0xffff) | ((TSS & 0xff_ffff) << 16) | (0x89u64 << 40) | ((TSS >> 24) & 0xff) << 56;
     w64(&mut m.bus.ram.mem, GDT + 0x28, lo);
-    m.bus.ram.mem[(TSS + 0x66) as usize..(TSS + 0x68) as usize].copy_from_slice(&0x68u16.to_le_bytes());
+    m.bus.ram.mem[(TSS + 0x66) as usize..(TSS + 0x68) as usize]
+        .copy_from_slice(&0x68u16.to_le_bytes());
     for b in 0..17u64 {
         m.bus.ram.mem[(TSS + 0x68 + b) as usize] = 0xff;
     }
     m.bus.ram.mem[(TSS + 0x68 + 0x60 / 8) as usize] = !1; // port 0x60 allowed
-    let mut k = asm();
+    let mut k = asm64();
     k.mov(ax, 0x28u32).unwrap();
     k.ltr(ax).unwrap();
     k.push(0x1bi32).unwrap();
@@ -599,14 +568,14 @@ fn user_port_io_follows_the_tss_bitmap() {
     k.push(UCODE as i32).unwrap();
     k.iretq().unwrap();
     m.load(KCODE, &mut k);
-    let mut u = asm();
+    let mut u = asm64();
     u.xor(eax, eax).unwrap();
     u.in_(al, 0x60).unwrap(); // allowed
     u.mov(r12, rax).unwrap();
     u.out(0x61, al).unwrap(); // denied: #GP(0)
     u.hlt().unwrap();
     m.load(UCODE, &mut u);
-    let mut gp = asm();
+    let mut gp = asm64();
     gp.pop(r14).unwrap();
     gp.mov(r15, qword_ptr(rsp)).unwrap();
     gp.hlt().unwrap();
@@ -616,13 +585,17 @@ fn user_port_io_follows_the_tss_bitmap() {
     assert_eq!(m.run(), Exit::Halted);
     assert_eq!(m.cpu.gpr[12], 0xff, "IN from the permitted port ran");
     assert_eq!(m.cpu.gpr[14], 0, "#GP(0)");
-    assert_eq!(m.cpu.gpr[15], UCODE + 2 + 2 + 3, "on the OUT to the denied port");
+    assert_eq!(
+        m.cpu.gpr[15],
+        UCODE + 2 + 2 + 3,
+        "on the OUT to the denied port"
+    );
 }
 
 #[test]
 fn rdtsc_counts_instructions_plus_skipped_time() {
     let mut m = Machine::new();
-    let mut k = asm();
+    let mut k = asm64();
     k.rdtsc().unwrap();
     k.shl(rdx, 32).unwrap();
     k.or(rax, rdx).unwrap();
@@ -632,6 +605,9 @@ fn rdtsc_counts_instructions_plus_skipped_time() {
     m.cpu.rip = KCODE;
     m.cpu.advance_tsc(1_000_000);
     assert_eq!(m.run(), Exit::Halted);
-    assert_eq!(m.cpu.gpr[3], 1_000_000, "no instruction retired before RDTSC");
+    assert_eq!(
+        m.cpu.gpr[3], 1_000_000,
+        "no instruction retired before RDTSC"
+    );
     assert_eq!(m.cpu.tsc(), 1_000_000 + 5);
 }

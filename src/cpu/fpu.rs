@@ -1,7 +1,7 @@
 //! x87 FPU state (Intel SDM vol. 1 ch. 8). Registers are kept in their
 //! exact 80-bit memory format, so FXSAVE/FXRSTOR and FLD/FSTP m80
-//! round-trip bit for bit; arithmetic converts to f64 (the documented
-//! precision of this model) and back.
+//! round-trip bit for bit; the basic arithmetic works on those 80 bits
+//! (f80.rs), the rest converts to f64 and back.
 
 /// x87 register stack and control state, as FXSAVE lays it out.
 #[derive(Clone, Debug)]

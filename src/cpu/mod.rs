@@ -15,6 +15,7 @@ mod debug;
 pub mod decode;
 pub mod exception;
 mod exec;
+mod f80;
 pub mod flags;
 pub mod fpu;
 mod mmu;

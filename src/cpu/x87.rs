@@ -1,14 +1,17 @@
-//! x87 floating point (Intel SDM vol. 1 ch. 8): an f64-precision model with
-//! exact 80-bit register/memory format conversion and the control word's
-//! rounding control honoured for arithmetic, integer conversion and
-//! FRNDINT; precision control 24 bits rounds arithmetic results to single
-//! precision (53 and 64 bits both compute at double precision).
+//! x87 floating point (Intel SDM vol. 1 ch. 8). Registers hold the exact
+//! 80-bit format. FADD/FSUB/FMUL/FDIV (all forms), FSQRT, the compares,
+//! FCHS/FABS and FST m32/m64 work on those 80 bits (f80.rs): one rounding
+//! to the precision control's width (24, 53 or 64 bits) with the control
+//! word's rounding mode; FRNDINT and the integer stores round the 80 bits
+//! to an integer directly, FSCALE scales them. The remaining operations (FPREM,
+//! transcendentals) convert to f64 and back.
 
 use iced_x86::Mnemonic as M;
 
 use super::bus::Bus;
 use super::decode::{Insn, Kind};
 use super::exception::{Event, Res, MF};
+use super::f80;
 use super::flags::{CF, PF, ZF};
 use super::fpu::{f64_to_f80, f80_to_f64};
 use super::sse::softfloat as sf;
@@ -25,6 +28,14 @@ const SF: u16 = 1 << 6;
 impl Cpu {
     fn st(&self, i: u8) -> f64 {
         f80_to_f64(self.fpu.regs[(self.fpu.top as usize + i as usize) & 7])
+    }
+    fn st_raw(&self, i: u8) -> [u8; 10] {
+        self.fpu.regs[(self.fpu.top as usize + i as usize) & 7]
+    }
+    fn set_st_raw(&mut self, i: u8, v: [u8; 10]) {
+        let p = (self.fpu.top as usize + i as usize) & 7;
+        self.fpu.regs[p] = v;
+        self.fpu.tag |= 1 << p;
     }
     fn set_st(&mut self, i: u8, v: f64) {
         let p = (self.fpu.top as usize + i as usize) & 7;
@@ -124,50 +135,50 @@ impl Cpu {
         )
     }
 
-    /// Round per the control word's RC field.
-    fn x87_round(&self, v: f64) -> f64 {
-        match (self.fpu.cw >> 10) & 3 {
-            0 => v.round_ties_even(),
-            1 => v.floor(),
-            2 => v.ceil(),
-            _ => v.trunc(),
-        }
-    }
-
     /// Store ST0 as an integer of `size` bytes (FIST/FISTP/FISTTP).
     fn x87_store_int<B: Bus>(&mut self, bus: &mut B, i: &Insn, truncate: bool) -> Res {
-        let v = self.st(0);
-        let r = if truncate {
-            v.trunc()
+        // Rounded from all 80 bits (not through f64, which would round
+        // twice).
+        let rc = if truncate {
+            sf::Round::Zero
         } else {
-            self.x87_round(v)
+            self.x87_rc()
         };
         let size = i.ops[0].size;
         let bits = size as u32 * 8;
-        let lim = 2f64.powi(bits as i32 - 1);
-        let out = if r.is_nan() || r >= lim || r < -lim {
-            self.fpu.sw |= IE;
-            1u64 << (bits - 1)
-        } else {
-            if r != v {
-                self.fpu.sw |= PE;
+        let lim = 1u128 << (bits - 1);
+        let out = match f80::round_int(self.st_raw(0), rc) {
+            Some((neg, mag, inexact)) if mag < lim || (neg && mag == lim) => {
+                if inexact {
+                    self.fpu.sw |= PE;
+                }
+                if neg {
+                    (mag as u64).wrapping_neg()
+                } else {
+                    mag as u64
+                }
             }
-            r as i64 as u64
+            // NaN, infinity or out of range: the integer indefinite.
+            _ => {
+                self.fpu.sw |= IE;
+                1u64 << (bits - 1)
+            }
         };
         let a = self.ea(i);
         self.write_mem(bus, a, size.min(8), out)
     }
 
-    fn x87_compare(&mut self, a: f64, b: f64, to_eflags: bool) {
-        let (c3, c2, c0) = if a.is_nan() || b.is_nan() {
-            self.fpu.sw |= IE;
-            (true, true, true)
-        } else if a < b {
-            (false, false, true)
-        } else if a == b {
-            (true, false, false)
-        } else {
-            (false, false, false)
+    /// Compare two register-format values (all 64 significand bits).
+    fn x87_compare(&mut self, a: [u8; 10], b: [u8; 10], to_eflags: bool) {
+        use std::cmp::Ordering;
+        let (c3, c2, c0) = match f80::compare(a, b) {
+            None => {
+                self.fpu.sw |= IE;
+                (true, true, true)
+            }
+            Some(Ordering::Less) => (false, false, true),
+            Some(Ordering::Equal) => (true, false, false),
+            Some(Ordering::Greater) => (false, false, false),
         };
         if to_eflags {
             let f = (self.cc.get()
@@ -215,71 +226,27 @@ impl Cpu {
             | if sign { C1 } else { 0 };
     }
 
-    /// The control word's rounding control as a softfloat environment
-    /// (the precision is f64 whatever PC says: see docs/cpu.md).
-    fn x87_round_env(&self) -> sf::Env {
-        // RC encodings match MXCSR's (00 nearest, 01 down, 10 up, 11 zero).
-        sf::Env {
-            round: sf::Round::from_rc((self.fpu.cw >> 10) as u32),
-            daz: false,
-            ftz: false,
-        }
+    /// The control word's rounding control (RC encodings match MXCSR's:
+    /// 00 nearest, 01 down, 10 up, 11 toward zero).
+    fn x87_rc(&self) -> sf::Round {
+        sf::Round::from_rc((self.fpu.cw >> 10) as u32)
     }
 
-    /// Arithmetic with IEEE semantics, RC rounding and the exception flags
-    /// (the x87 status word uses the same bit positions as MXCSR). The
-    /// control word's precision control applies: 24 bits (PC = 00) rounds
-    /// the significand to single precision; 53 and 64 bits compute at this
-    /// model's double precision.
-    fn x87_arith(&mut self, op: sf::Op, a: f64, b: f64) -> f64 {
-        if (self.fpu.cw >> 8) & 3 == 0 {
-            if let Some(r) = self.x87_arith_single(op, a, b) {
-                return r;
-            }
-        }
-        let env = self.x87_round_env();
-        let mut flags = 0;
-        let r = sf::arith(&env, op, a, b, &mut flags);
-        self.fpu.sw |= flags as u16 & 0x3f;
-        r
-    }
-
-    /// PC = 24 bits: the exact result rounded once to a 24-bit significand
-    /// (the exponent range stays the register's, so nothing over- or
-    /// underflows at single-precision bounds). From the nearest double and
-    /// the sign of its exact error, one rounding step is exact: a 24-bit
-    /// grid point or midpoint other than the double itself lies at least
-    /// one double ulp away from it, farther than the exact value. `None`
-    /// for zero, infinite, NaN or subnormal results (left to the double path).
-    fn x87_arith_single(&mut self, op: sf::Op, a: f64, b: f64) -> Option<f64> {
-        use sf::Float;
-        let nearest = sf::Env {
-            round: sf::Round::Nearest,
-            daz: false,
-            ftz: false,
+    /// FADD..FDIVR on 80-bit operands: one rounding of the exact result to
+    /// the precision control's width (f80.rs), exception bits into SW.
+    fn x87_binop(&mut self, m: M, a: [u8; 10], b: [u8; 10]) -> [u8; 10] {
+        use f80::Op;
+        let (op, x, y) = match m {
+            M::Fadd | M::Faddp | M::Fiadd => (Op::Add, a, b),
+            M::Fsub | M::Fsubp | M::Fisub => (Op::Sub, a, b),
+            M::Fsubr | M::Fsubrp | M::Fisubr => (Op::Sub, b, a),
+            M::Fmul | M::Fmulp | M::Fimul => (Op::Mul, a, b),
+            M::Fdiv | M::Fdivp | M::Fidiv => (Op::Div, a, b),
+            _ => (Op::Div, b, a),
         };
-        let mut flags = 0;
-        let r = sf::arith(&nearest, op, a, b, &mut flags);
-        if !r.is_normal() {
-            return None;
-        }
-        let (err_neg, err_zero) = <f64 as Float>::residual(op, a, b, r);
-        let round = sf::Round::from_rc((self.fpu.cw >> 10) as u32);
-        let (v, inexact) = round_significand(r, err_neg, err_zero, 24, round);
-        self.fpu.sw |= (flags as u16 & 0x1f) | if inexact { PE } else { 0 };
-        Some(v)
-    }
-
-    fn x87_binop(&mut self, m: M, a: f64, b: f64) -> f64 {
-        use sf::Op;
-        match m {
-            M::Fadd | M::Faddp | M::Fiadd => self.x87_arith(Op::Add, a, b),
-            M::Fsub | M::Fsubp | M::Fisub => self.x87_arith(Op::Sub, a, b),
-            M::Fsubr | M::Fsubrp | M::Fisubr => self.x87_arith(Op::Sub, b, a),
-            M::Fmul | M::Fmulp | M::Fimul => self.x87_arith(Op::Mul, a, b),
-            M::Fdiv | M::Fdivp | M::Fidiv => self.x87_arith(Op::Div, a, b),
-            _ => self.x87_arith(Op::Div, b, a),
-        }
+        let (r, flags) = f80::arith(op, x, y, f80::precision(self.fpu.cw), self.x87_rc());
+        self.fpu.sw |= flags;
+        r
     }
 
     /// Execute an x87 instruction; `None` if `i` is not one.
@@ -363,24 +330,41 @@ impl Cpu {
                 }
             }
             M::Fild => {
-                let v = self.x87_mem_i(bus, i, 0)?;
-                self.fpush(v);
+                // Exact: a 64-bit integer fits the 64-bit significand
+                // (through f64 one above 2^53 would be rounded).
+                let a = self.ea(i);
+                let s = i.ops[0].size;
+                let raw = self.read_mem(bus, a, s.min(8))?;
+                let v = match s {
+                    2 => raw as u16 as i16 as i64,
+                    4 => raw as u32 as i32 as i64,
+                    _ => raw as i64,
+                };
+                self.push_raw(f80::from_int(v < 0, v.unsigned_abs() as u128));
             }
             M::Fld1 => self.fpush(1.0),
             M::Fldz => self.fpush(0.0),
-            // These constants have more bits than an f64: the model rounds
-            // them, an inexact operation (PE), where hardware reports PE
-            // when the 64-bit-mantissa value is later rounded.
+            // The constants at full precision (SDM vol. 1 §8.3.8): the
+            // 64-bit significand below the exact value, rounded up when RC
+            // says so (to nearest: when the rest exceeds one half). No
+            // exception: hardware reports none for these loads.
             M::Fldpi | M::Fldl2e | M::Fldl2t | M::Fldlg2 | M::Fldln2 => {
-                let v = match i.mnem {
-                    M::Fldpi => std::f64::consts::PI,
-                    M::Fldl2e => std::f64::consts::LOG2_E,
-                    M::Fldl2t => std::f64::consts::LOG2_10,
-                    M::Fldlg2 => std::f64::consts::LOG10_2,
-                    _ => std::f64::consts::LN_2,
+                let (exp, below, rest_above_half) = match i.mnem {
+                    M::Fldpi => (1, 0xc90f_daa2_2168_c234u64, true),
+                    M::Fldl2e => (0, 0xb8aa_3b29_5c17_f0bb, true),
+                    M::Fldl2t => (1, 0xd49a_784b_cd1b_8afe, false),
+                    M::Fldlg2 => (-2, 0x9a20_9a84_fbcf_f798, true),
+                    _ => (-1, 0xb172_17f7_d1cf_79ab, true),
                 };
-                self.fpu.sw |= PE;
-                self.fpush(v);
+                let up = match self.x87_rc() {
+                    sf::Round::Nearest => rest_above_half,
+                    sf::Round::Up => true,
+                    sf::Round::Down | sf::Round::Zero => false,
+                };
+                let mut raw = [0u8; 10];
+                raw[..8].copy_from_slice(&(below + up as u64).to_le_bytes());
+                raw[8..].copy_from_slice(&((16383 + exp) as u16).to_le_bytes());
+                self.push_raw(raw);
             }
             M::Fst | M::Fstp => {
                 self.check_src(0);
@@ -392,14 +376,19 @@ impl Cpu {
                 } else {
                     let a = self.ea(i);
                     match i.ops[0].size {
-                        4 => {
-                            let env = self.x87_round_env();
-                            let mut flags = 0;
-                            let f = sf::f64_to_f32(&env, self.st(0), &mut flags);
-                            self.write_mem(bus, a, 4, f.to_bits() as u64)?;
-                            self.fpu.sw |= flags as u16 & 0x3d; // DE is not reported by stores
+                        4 | 8 => {
+                            // One rounding from the register's 80 bits
+                            // with RC (not through f64 first).
+                            let (frac, exp) = if i.ops[0].size == 4 {
+                                (23, 8)
+                            } else {
+                                (52, 11)
+                            };
+                            let (bits, flags) =
+                                f80::to_ieee(self.st_raw(0), frac, exp, self.x87_rc());
+                            self.write_mem(bus, a, i.ops[0].size, bits)?;
+                            self.fpu.sw |= flags;
                         }
-                        8 => self.write_mem(bus, a, 8, self.st(0).to_bits())?,
                         _ => {
                             let raw = self.fpu.regs[self.fpu.top as usize];
                             self.write_m80(bus, a, raw)?;
@@ -454,20 +443,23 @@ impl Cpu {
             | M::Fimul
             | M::Fidiv
             | M::Fidivr => {
+                // Register operands in their full 80-bit form; memory
+                // operands (m32/m64 reals, m16/m32 integers) are exact in
+                // f64 and so in extended format.
                 let (dst, src) = if i.nops == 2 {
-                    (st_op(0), self.st(st_op(1)))
+                    (st_op(0), self.st_raw(st_op(1)))
                 } else if matches!(
                     i.mnem,
                     M::Fiadd | M::Fisub | M::Fisubr | M::Fimul | M::Fidiv | M::Fidivr
                 ) {
-                    (0, self.x87_mem_i(bus, i, 0)?)
+                    (0, f64_to_f80(self.x87_mem_i(bus, i, 0)?))
                 } else {
-                    (0, self.x87_mem_f(bus, i, 0)?)
+                    (0, f64_to_f80(self.x87_mem_f(bus, i, 0)?))
                 };
                 self.check_src(0);
-                let d = self.st(dst);
+                let d = self.st_raw(dst);
                 let r = self.x87_binop(i.mnem, d, src);
-                self.set_st(dst, r);
+                self.set_st_raw(dst, r);
                 if matches!(
                     i.mnem,
                     M::Faddp | M::Fsubp | M::Fsubrp | M::Fmulp | M::Fdivp | M::Fdivrp
@@ -475,31 +467,34 @@ impl Cpu {
                     self.fpop();
                 }
             }
+            // Sign-bit operations on the register's 80 bits (exact).
             M::Fchs => {
-                let r = -self.st(0);
-                self.set_st(0, r);
+                let mut r = self.st_raw(0);
+                r[9] ^= 0x80;
+                self.set_st_raw(0, r);
             }
             M::Fabs => {
-                let r = self.st(0).abs();
-                self.set_st(0, r);
+                let mut r = self.st_raw(0);
+                r[9] &= 0x7f;
+                self.set_st_raw(0, r);
             }
             M::Fsqrt => {
-                let v = self.st(0);
-                let r = self.x87_arith(sf::Op::Sqrt, v, v);
-                self.set_st(0, r);
+                let (r, flags) =
+                    f80::sqrt(self.st_raw(0), f80::precision(self.fpu.cw), self.x87_rc());
+                self.fpu.sw |= flags;
+                self.set_st_raw(0, r);
             }
             M::Frndint => {
-                let v = self.st(0);
-                let r = self.x87_round(v);
-                if r != v && !v.is_nan() {
+                // NaNs, infinities and values already integral stay as they are.
+                if let Some((neg, mag, true)) = f80::round_int(self.st_raw(0), self.x87_rc()) {
                     self.fpu.sw |= PE;
+                    self.set_st_raw(0, f80::from_int(neg, mag));
                 }
-                self.set_st(0, r);
             }
             M::Fscale => {
-                let s = self.st(1).trunc();
-                let r = self.st(0) * 2f64.powf(s);
-                self.set_st(0, r);
+                let (r, flags) = f80::scale(self.st_raw(0), self.st_raw(1), self.x87_rc());
+                self.fpu.sw |= flags;
+                self.set_st_raw(0, r);
             }
             M::Fprem | M::Fprem1 => {
                 let (a, b) = (self.st(0), self.st(1));
@@ -594,17 +589,17 @@ impl Cpu {
             | M::Ficom
             | M::Ficomp => {
                 let b = if i.nops == 2 {
-                    self.st(st_op(1))
+                    self.st_raw(st_op(1))
                 } else if i.nops == 1 && i.ops[0].kind == Kind::St {
-                    self.st(st_op(0))
+                    self.st_raw(st_op(0))
                 } else if i.nops == 0 {
-                    self.st(1)
+                    self.st_raw(1)
                 } else if matches!(i.mnem, M::Ficom | M::Ficomp) {
-                    self.x87_mem_i(bus, i, 0)?
+                    f64_to_f80(self.x87_mem_i(bus, i, 0)?)
                 } else {
-                    self.x87_mem_f(bus, i, 0)?
+                    f64_to_f80(self.x87_mem_f(bus, i, 0)?)
                 };
-                let a = self.st(0);
+                let a = self.st_raw(0);
                 self.x87_compare(a, b, false);
                 if matches!(i.mnem, M::Fcomp | M::Fucomp | M::Ficomp) {
                     self.fpop();
@@ -614,15 +609,15 @@ impl Cpu {
                 }
             }
             M::Fcomi | M::Fcomip | M::Fucomi | M::Fucomip => {
-                let (a, b) = (self.st(0), self.st(st_op(1)));
+                let (a, b) = (self.st_raw(0), self.st_raw(st_op(1)));
                 self.x87_compare(a, b, true);
                 if matches!(i.mnem, M::Fcomip | M::Fucomip) {
                     self.fpop();
                 }
             }
             M::Ftst => {
-                let a = self.st(0);
-                self.x87_compare(a, 0.0, false);
+                let a = self.st_raw(0);
+                self.x87_compare(a, [0; 10], false);
             }
             M::Fxam => self.fxam(),
             M::Fcmovb
@@ -721,58 +716,6 @@ impl Cpu {
             tw | t << (2 * p)
         })
     }
-}
-
-/// Round a normal double `r`, whose exact value differs from it by an
-/// error of sign `err_neg` (or none, `err_zero`), to `bits` significand
-/// bits with rounding mode `round`. Returns the value and whether it is
-/// inexact.
-fn round_significand(
-    r: f64,
-    err_neg: bool,
-    err_zero: bool,
-    bits: u32,
-    round: sf::Round,
-) -> (f64, bool) {
-    let drop = 53 - bits;
-    let raw = r.to_bits();
-    let ulp = 1u64 << drop;
-    let low = raw & (ulp - 1);
-    let neg = r < 0.0;
-    // Does the exact magnitude exceed |r|?
-    let err_mag_up = !err_zero && (err_neg == neg);
-    if low == 0 && err_zero {
-        return (r, false);
-    }
-    // The grid point at or below the exact magnitude (as raw bits) and
-    // whether the exact value lies just above a grid point (true) or r
-    // itself is a grid point with the exact value just below it.
-    let truncated = raw & !(ulp - 1);
-    let lower = if low == 0 && !err_mag_up {
-        truncated - ulp
-    } else {
-        truncated
-    };
-    let away = match round {
-        sf::Round::Zero => false,
-        sf::Round::Up => !neg,
-        sf::Round::Down => neg,
-        sf::Round::Nearest => {
-            let half = ulp >> 1;
-            if low == 0 {
-                // r is on the grid and the exact value within half a double
-                // ulp of it: r is nearest.
-                return (r, true);
-            }
-            match low.cmp(&half) {
-                std::cmp::Ordering::Greater => true,
-                std::cmp::Ordering::Less => false,
-                std::cmp::Ordering::Equal if err_zero => truncated & ulp != 0,
-                std::cmp::Ordering::Equal => err_mag_up,
-            }
-        }
-    };
-    (f64::from_bits(if away { lower + ulp } else { lower }), true)
 }
 
 fn is_x87(m: M) -> bool {

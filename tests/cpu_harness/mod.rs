@@ -576,6 +576,22 @@ impl Tally {
         self.fails.extend(f);
     }
 
+    /// Checks the instruction bytes `bytes`, named `name` in failures.
+    pub fn check_bytes(
+        &mut self,
+        name: impl Into<String>,
+        bytes: Vec<u8>,
+        mode: Mode,
+        prepare: &dyn Fn(&mut State, &mut Rng),
+        mask: &dyn Fn(&State) -> u64,
+    ) {
+        let form = Form {
+            name: name.into(),
+            bytes,
+        };
+        self.check_in(&form, mode, prepare, mask);
+    }
+
     /// Fails the test with every difference found; `what` names the forms
     /// in the messages (e.g. "forms", "compatibility-mode forms").
     pub fn finish(self, what: &str) {

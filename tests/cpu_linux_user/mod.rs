@@ -5,21 +5,34 @@
 //! forks of this runner process, execve reloads the image, and file
 //! descriptors, pipes and wait4 are the host's own.
 //!
+//! i386 programs run in compatibility mode with their system calls arriving
+//! through INT 0x80 (`i386.rs`); their calls are translated to this file's
+//! x86_64 ones where the ABI differs.
+//!
 //! Simplifications (documented in docs/cpu.md): signals are accepted but
 //! never delivered to the guest; mprotect keeps pages read/write/execute;
 //! threads (CLONE_THREAD) are refused.
 #![allow(dead_code, non_upper_case_globals)]
 
+mod i386;
+mod loader;
+
 use std::collections::HashMap;
 use std::ffi::CString;
 
-use netvm::cpu::state::{CR0_PG, CR0_WP, CS, SS};
-use netvm::cpu::{Cpu, Exit, RamBus, Segment};
+use netvm::cpu::{Cpu, Exit, RamBus};
 
 const PAGE: u64 = 4096;
-const STACK_TOP: u64 = 0x7fff_ffff_f000;
-const STACK_SIZE: u64 = 8 << 20;
-const MMAP_TOP: u64 = 0x7f00_0000_0000;
+
+/// The system call ABI of the loaded program, chosen by its ELF class.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Abi {
+    /// x86_64: SYSCALL, 8-byte pointers.
+    Amd64,
+    /// i386 under a 64-bit kernel: INT 0x80 from compatibility mode,
+    /// 4-byte pointers and longs.
+    I386,
+}
 
 const P: u64 = 1;
 const RW: u64 = 2;
@@ -35,6 +48,9 @@ pub struct Process {
     brk: u64,
     mmap_next: u64,
     exe: String,
+    abi: Abi,
+    /// The kernel side of an i386 process (GDT with its TLS entries).
+    i386: Option<i386::Kernel>,
     /// Print each system call to stderr (NETVM_STRACE=1).
     strace: bool,
 }
@@ -66,8 +82,10 @@ impl Process {
             pages: HashMap::new(),
             brk_base: 0,
             brk: 0,
-            mmap_next: MMAP_TOP,
+            mmap_next: 0,
             exe: String::new(),
+            abi: Abi::Amd64,
+            i386: None,
             strace: std::env::var("NETVM_STRACE").is_ok(),
         };
         p.pml4 = p.alloc_frame();
@@ -102,6 +120,18 @@ impl Process {
         if let Some(&f) = self.pages.get(&va) {
             return f;
         }
+        let f = self.map_frame(va, US);
+        self.pages.insert(va, f);
+        f
+    }
+
+    /// Map one supervisor-only page (the runner's kernel structures, out
+    /// of the program's reach), returning its frame.
+    fn map_kernel(&mut self, va: u64) -> u64 {
+        self.map_frame(va & !(PAGE - 1), 0)
+    }
+
+    fn map_frame(&mut self, va: u64, user: u64) -> u64 {
         let mut table = self.pml4;
         for level in (1..4).rev() {
             let idx = (va >> (12 + 9 * level)) & 511;
@@ -115,8 +145,7 @@ impl Process {
             };
         }
         let f = self.alloc_frame();
-        self.wr64(table + ((va >> 12) & 511) * 8, f | P | RW | US);
-        self.pages.insert(va, f);
+        self.wr64(table + ((va >> 12) & 511) * 8, f | P | RW | user);
         f
     }
 
@@ -165,6 +194,26 @@ impl Process {
         Some(u64::from_le_bytes(self.read(va, 8)?.try_into().ok()?))
     }
 
+    fn read_u32(&self, va: u64) -> Option<u32> {
+        Some(u32::from_le_bytes(self.read(va, 4)?.try_into().ok()?))
+    }
+
+    /// Pointer and `long` size of the program's ABI.
+    fn word_size(&self) -> u64 {
+        match self.abi {
+            Abi::Amd64 => 8,
+            Abi::I386 => 4,
+        }
+    }
+
+    /// One pointer or `long` of the program's ABI.
+    fn read_word(&self, va: u64) -> Option<u64> {
+        match self.abi {
+            Abi::Amd64 => self.read_u64(va),
+            Abi::I386 => self.read_u32(va).map(u64::from),
+        }
+    }
+
     fn cstr(&self, va: u64) -> Option<CString> {
         let mut v = Vec::new();
         loop {
@@ -185,148 +234,13 @@ impl Process {
             return Some(out);
         }
         loop {
-            let p = self.read_u64(va)?;
+            let p = self.read_word(va)?;
             if p == 0 {
                 return Some(out);
             }
             out.push(self.cstr(p)?);
-            va += 8;
+            va += self.word_size();
         }
-    }
-
-    /// Load a static ELF64 executable and build the initial stack
-    /// (System V AMD64 ABI §3.4.1).
-    pub fn load(&mut self, path: &str, argv: &[CString], envp: &[CString]) -> Result<(), String> {
-        let img = std::fs::read(path).map_err(|e| format!("{path}: {e}"))?;
-        let u16_at = |o: usize| u16::from_le_bytes([img[o], img[o + 1]]);
-        let u64_at = |o: usize| u64::from_le_bytes(img[o..o + 8].try_into().unwrap());
-        if img.len() < 64 || &img[..4] != b"\x7fELF" || img[4] != 2 || u16_at(18) != 62 {
-            return Err(format!("{path}: not an x86_64 ELF64 file"));
-        }
-        if u16_at(16) != 2 {
-            return Err(format!("{path}: only static ET_EXEC images are supported"));
-        }
-        let entry = u64_at(24);
-        let phoff = u64_at(32) as usize;
-        let phnum = u16_at(56) as usize;
-        let mut phdr_va = 0;
-        let mut end = 0;
-        for k in 0..phnum {
-            let o = phoff + 56 * k;
-            if o + 56 > img.len() {
-                return Err("truncated program headers".into());
-            }
-            let ty = u32::from_le_bytes(img[o..o + 4].try_into().unwrap());
-            let (off, va, filesz, memsz) = (
-                u64_at(o + 8),
-                u64_at(o + 16),
-                u64_at(o + 32),
-                u64_at(o + 40),
-            );
-            if ty == 3 {
-                return Err(format!("{path}: dynamically linked (PT_INTERP)"));
-            }
-            if ty != 1 {
-                continue;
-            }
-            if off <= phoff as u64 && (phoff as u64) < off + filesz {
-                phdr_va = va + phoff as u64 - off;
-            }
-            let mut a = va & !(PAGE - 1);
-            while a < va + memsz {
-                self.map(a);
-                a += PAGE;
-            }
-            let data = img
-                .get(off as usize..(off + filesz) as usize)
-                .ok_or("segment beyond file")?;
-            self.write(va, data).ok_or("map failed")?;
-            end = end.max(va + memsz);
-        }
-        self.brk_base = (end + PAGE - 1) & !(PAGE - 1);
-        self.brk = self.brk_base;
-        // Stack.
-        let mut a = STACK_TOP - STACK_SIZE;
-        while a < STACK_TOP {
-            self.map(a);
-            a += PAGE;
-        }
-        let mut sp = STACK_TOP;
-        let mut push_bytes = |p: &mut Process, b: &[u8]| {
-            sp -= b.len() as u64;
-            p.write(sp, b);
-            sp
-        };
-        let execfn = push_bytes(self, CString::new(path).unwrap().as_bytes_with_nul());
-        let platform = push_bytes(self, b"x86_64\0");
-        let random = push_bytes(self, &[0x5a; 16]);
-        let argp: Vec<u64> = argv
-            .iter()
-            .map(|s| push_bytes(self, s.as_bytes_with_nul()))
-            .collect();
-        let envpp: Vec<u64> = envp
-            .iter()
-            .map(|s| push_bytes(self, s.as_bytes_with_nul()))
-            .collect();
-        let auxv: [(u64, u64); 17] = [
-            (3, phdr_va),
-            (4, 56),
-            (5, phnum as u64),
-            (6, PAGE),
-            (7, 0),
-            (8, 0),
-            (9, entry),
-            (11, 0),
-            (12, 0),
-            (13, 0),
-            (14, 0),
-            (16, 0),
-            (17, 100),
-            (23, 0),
-            (25, random),
-            (31, execfn),
-            (15, platform),
-        ];
-        let mut words: Vec<u64> = vec![argv.len() as u64];
-        words.extend(&argp);
-        words.push(0);
-        words.extend(&envpp);
-        words.push(0);
-        for (k, v) in auxv {
-            words.push(k);
-            words.push(v);
-        }
-        words.push(0);
-        words.push(0);
-        sp = (sp - 8 * words.len() as u64) & !15;
-        let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
-        self.write(sp, &bytes).ok_or("stack write failed")?;
-        // CPU: 64-bit user mode with paging.
-        let c = &mut self.cpu;
-        c.cr3 = self.pml4;
-        c.cr0 |= CR0_PG | CR0_WP;
-        c.cpl = 3;
-        c.seg[CS] = Segment {
-            selector: 0x33,
-            base: 0,
-            limit: 0xffff_ffff,
-            attr: 0xa0fb,
-        };
-        c.seg[SS] = Segment {
-            selector: 0x2b,
-            base: 0,
-            limit: 0xffff_ffff,
-            attr: 0xc0f3,
-        };
-        c.user_mode_syscalls = true;
-        c.gpr = [0; 16];
-        c.gpr[4] = sp;
-        c.rip = entry;
-        c.set_rflags(0x202);
-        c.flush_tlb();
-        c.flush_code_cache();
-        self.exe = path.to_string();
-        Ok(())
     }
 
     /// Run until the program exits; returns its exit status.
@@ -335,9 +249,17 @@ impl Process {
             match self.cpu.run(&mut self.bus, 50_000_000) {
                 Exit::Budget => {}
                 Exit::Syscall => {
-                    if let Some(code) = self.syscall() {
+                    let exit = match self.abi {
+                        Abi::Amd64 => self.syscall(),
+                        Abi::I386 => i386::syscall(self),
+                    };
+                    if let Some(code) = exit {
                         return code;
                     }
+                }
+                Exit::Halted if self.abi == Abi::I386 => {
+                    i386::report_fault(self);
+                    return 139;
                 }
                 other => {
                     eprintln!(
@@ -416,9 +338,11 @@ impl Process {
             }
             SYS_readv | SYS_writev => {
                 let mut total = 0i64;
+                // struct iovec: two words (base, length).
+                let w = self.word_size();
                 for k in 0..a[2].min(1024) {
-                    let base = self.read_u64(a[1] + 16 * k).ok_or(None)?;
-                    let len = self.read_u64(a[1] + 16 * k + 8).ok_or(None)?;
+                    let base = self.read_word(a[1] + 2 * w * k).ok_or(None)?;
+                    let len = self.read_word(a[1] + 2 * w * k + w).ok_or(None)?;
                     if len == 0 {
                         continue;
                     }
@@ -523,14 +447,15 @@ impl Process {
                 r
             }
             SYS_ioctl => match a[1] {
-                0x5401 => self.buf_out(nr, &a[..3], 2, 60)?, // TCGETS
+                // struct termios (36 bytes, the same on i386 and x86_64)
+                0x5401 => self.buf_out(nr, &a[..3], 2, 36)?, // TCGETS
                 0x5413 => self.buf_out(nr, &a[..3], 2, 8)?,  // TIOCGWINSZ
                 0x540f => self.buf_out(nr, &a[..3], 2, 4)?,  // TIOCGPGRP
                 0x5402..=0x5404 | 0x5410 | 0x5414 => {
                     let n = match a[1] {
                         0x5410 => 4,
                         0x5414 => 8,
-                        _ => 60,
+                        _ => 36,
                     };
                     let d = self.read(a[2], n).ok_or(None)?;
                     host(nr, &[a[0], a[1], d.as_ptr() as u64])
