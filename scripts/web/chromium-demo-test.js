@@ -51,6 +51,11 @@ runPageTest('chromium-demo', url, screenshot, async (page) => {
   if (!first || first.fromCache !== false) throw new Error(`first load: ${JSON.stringify(first)}`);
   console.log(text.trim());
 
+  // The program started without waiting for the cache write; it commits.
+  await page.waitForFunction(() => window.Module.preloadResults['pack.data'].cacheWrite !== 'pending', null, { timeout: 30000 });
+  const written = await page.evaluate(() => window.Module.preloadResults['pack.data'].cacheWrite);
+  if (written !== 'done') throw new Error(`the package was not cached: ${written}`);
+
   // Reload: the package now comes from IndexedDB, without a request.
   const dataRequests = [];
   page.on('request', (r) => { if (r.url().includes('pack.data')) dataRequests.push(r.url()); });

@@ -3,7 +3,8 @@
 //
 //   node chromium-guest-bench.js SITE_URL JOB
 //
-// Prints `browser-boot-s S` (page load to the guest's ready line) and
+// Prints `browser-marks` (the page's milestones, seconds since navigation),
+// `browser-boot-s S` (page load to the guest's ready line) and
 // `browser-cpu-s S` (the guest's busybox `time` real figure for JOB).
 'use strict';
 const { launch, openPage, waitForText, terminalText } = require('./page-driver');
@@ -22,6 +23,10 @@ if (!job) {
     page = await openPage(browser, url);
     await waitForText(page, 'netvm-guest: ready', 300000);
     const boot = (Date.now() - start) / 1000;
+    // Where the page's part went: package downloaded, machine started (ms
+    // since navigation, from the page's event log).
+    const marks = await page.evaluate(() => window.netvm.events.filter((e) => e.ms !== undefined)
+      .map((e) => `${e.name}:${e.detail}@${(e.ms / 1000).toFixed(3)}s`));
     await page.click('#terminal');
     const before = (await terminalText(page)).length;
     await page.keyboard.type(`time sh -c '${job}'; echo BENCH-$?-DONE`);
@@ -30,6 +35,7 @@ if (!job) {
     const text = (await terminalText(page)).substring(before);
     const m = text.match(/real\s+(\d+)m\s*([\d.]+)s[\s\S]*\nBENCH-(\d+)-DONE/);
     if (!m || m[3] !== '0') throw new Error(`the job failed:\n${text}`);
+    console.log(`browser-marks ${marks.join(' ')}`);
     console.log(`browser-boot-s ${boot.toFixed(3)}`);
     console.log(`browser-cpu-s ${(Number(m[1]) * 60 + Number(m[2])).toFixed(3)}`);
   } catch (e) {

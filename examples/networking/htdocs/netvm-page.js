@@ -95,7 +95,8 @@
     setStatus: function(text) { setStatus(text); },
     onPackageError: function(error) { netvm.events.push({ name: 'package-error', detail: String(error) }); },
     onNetvmEvent: function(name, detail) {
-      netvm.events.push({ name: name, detail: detail });
+      // ms: since the page's navigation started (where boot timing begins).
+      netvm.events.push({ name: name, detail: detail, ms: performance.now() });
       if (name === 'exit') netvm.exited = Number(detail);
       if (name === 'machine') machineStatus(detail);
     },
@@ -117,7 +118,10 @@
     progressEl.hidden = false;
     progressEl.max = d.total || 1;
     progressEl.value = d.loaded;
-    if (d.loaded >= d.total) setStatus('Downloaded ' + d.total + ' bytes; starting (' + netText + ')');
+    if (d.loaded >= d.total) {
+      netvm.events.push({ name: 'package', detail: 'downloaded', ms: performance.now() });
+      setStatus('Downloaded ' + d.total + ' bytes; starting (' + netText + ')');
+    }
   });
 
   if (!self.crossOriginIsolated) {

@@ -29,6 +29,7 @@ Module.expectedDataFileDownloads++;
     var REMOTE_PACKAGE_SIZE = metadata['remote_package_size'];
     var PACKAGE_UUID = metadata['package_uuid'];
     var fromCache = false;
+    var cacheWrite = null;
 
     function setStatus(text) {
       if (Module['setStatus']) Module['setStatus'](text);
@@ -190,10 +191,18 @@ Module.expectedDataFileDownloads++;
           fetchRemotePackage(REMOTE_PACKAGE_NAME, REMOTE_PACKAGE_SIZE, function(data) {
             // A wrong-sized download is refused later; never cache it.
             if (data.byteLength !== REMOTE_PACKAGE_SIZE) return deliver(data);
+            // The write copies the data when it is issued (slices, and
+            // IndexedDB clones on put), so the program need not wait for
+            // it: it commits while the program starts.
+            cacheWrite = 'pending';
             writeCache(db, data, function(error) {
               if (error) console.warn('netvm-pack: cannot cache ' + PACKAGE_NAME + ': ' + error);
-              deliver(data);
+              cacheWrite = error ? 'failed' : 'done';
+              if (Module.preloadResults && Module.preloadResults[PACKAGE_NAME]) {
+                Module.preloadResults[PACKAGE_NAME].cacheWrite = cacheWrite;
+              }
             });
+            deliver(data);
           }, handleError);
         }, download);
       }, download);
@@ -248,7 +257,9 @@ Module.expectedDataFileDownloads++;
           Module['removeRunDependency']('fp ' + f['filename']);
         }
         if (!Module.preloadResults) Module.preloadResults = {};
-        Module.preloadResults[PACKAGE_NAME] = { fromCache: fromCache };
+        // cacheWrite: 'pending' until the browser cache holds the package
+        // ('done' or 'failed'), null when it is not written.
+        Module.preloadResults[PACKAGE_NAME] = { fromCache: fromCache, cacheWrite: cacheWrite };
         Module['removeRunDependency']('datafile_' + PACKAGE_NAME);
       }
       Module['addRunDependency']('datafile_' + PACKAGE_NAME);
