@@ -5,6 +5,8 @@
 //! disk image. Time runs on instruction count (`-icount`), so what the
 //! guest sees does not depend on the host's load.
 
+mod common;
+
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -15,21 +17,16 @@ use testkit::guest::{self, READY_LINE};
 const BOOT_TIMEOUT: Duration = Duration::from_secs(240);
 const CMD_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// netvm on `kernel` with the 9p share `wasm0` at `share`, on instruction
+/// time.
 fn spawn_netvm(kernel: &Path, rootfs: &Path, share: &Path) -> Console {
-    let child = Command::new(env!("CARGO_BIN_EXE_netvm"))
-        .args(["-nographic", "-m", "256M", "-kernel"])
-        .arg(kernel)
-        .args(["-append", "console=ttyS0 root=/dev/vda rw", "-drive"])
-        .arg(format!("if=virtio,format=raw,file={}", rootfs.display()))
-        .arg("-virtfs")
-        .arg(format!("local,path={},mount_tag=wasm0,security_model=passthrough,id=wasm0", share.display()))
-        .args(["-accel", "tcg,tb-size=500", "-icount", "shift=3,sleep=off"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start netvm");
-    Console::new("netvm", child)
+    let virtfs = format!("local,path={},mount_tag=wasm0,security_model=passthrough,id=wasm0", share.display());
+    common::spawn_netvm(
+        kernel,
+        rootfs,
+        common::APPEND,
+        &["-virtfs", &virtfs, "-accel", "tcg,tb-size=500", "-icount", "shift=3,sleep=off"],
+    )
 }
 
 #[test]
@@ -116,22 +113,8 @@ fn init_arguments_after_double_dash_reach_init() {
     let image = guest::image();
     let work = tempfile::tempdir().unwrap();
     let rootfs = image.rootfs_copy(work.path());
-    let child = Command::new(env!("CARGO_BIN_EXE_netvm"))
-        .args(["-nographic", "-m", "256M", "-kernel"])
-        .arg(image.vmlinux())
-        .args([
-            "-append",
-            r#"console=ttyS0 root=/dev/vda rw init=/bin/sh -- -c "echo init-args: $((6 * 7)) -- ok; poweroff -f""#,
-            "-drive",
-        ])
-        .arg(format!("if=virtio,format=raw,file={}", rootfs.display()))
-        .args(["-icount", "shift=3,sleep=off"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start netvm");
-    let mut c = Console::new("netvm", child);
+    let append = format!(r#"{} init=/bin/sh -- -c "echo init-args: $((6 * 7)) -- ok; poweroff -f""#, common::APPEND);
+    let mut c = common::spawn_netvm(&image.vmlinux(), &rootfs, &append, &["-icount", "shift=3,sleep=off"]);
     c.wait_for("tsc: Detected 125.000 MHz", BOOT_TIMEOUT);
     c.wait_for("init-args: 42 -- ok", BOOT_TIMEOUT);
     let status = c.wait_exit(CMD_TIMEOUT).expect("netvm exits after poweroff -f");

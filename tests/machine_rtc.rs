@@ -3,8 +3,9 @@
 //! time (`-icount`) the clock starts at a fixed instant, so the boot time
 //! the guest records is the same on every run; `-rtc base=` sets it.
 
+mod common;
+
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use testkit::console::Console;
@@ -22,19 +23,7 @@ const BOOT_TIME_TOLERANCE_S: i64 = 5;
 const DATE_TOLERANCE_S: i64 = 30;
 
 fn spawn_netvm(rootfs: &Path, extra: &[&str]) -> Console {
-    let image = guest::image();
-    let child = Command::new(env!("CARGO_BIN_EXE_netvm"))
-        .args(["-nographic", "-m", "256M", "-kernel"])
-        .arg(image.vmlinux())
-        .args(["-append", "console=ttyS0 root=/dev/vda rw", "-drive"])
-        .arg(format!("if=virtio,format=raw,file={}", rootfs.display()))
-        .args(extra)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start netvm");
-    Console::new("netvm", child)
+    common::spawn_netvm(&guest::image().vmlinux(), rootfs, common::APPEND, extra)
 }
 
 fn host_now() -> i64 {
