@@ -286,10 +286,13 @@ impl Cpu {
             Mnemonic::Rdmsr => {
                 self.require_cpl0()?;
                 let msr = self.gpr[RCX] as u32;
-                let v = bus.read_msr(msr).or_else(|| self.rdmsr_value(msr)).ok_or_else(|| {
-                    log::debug!("rdmsr of unknown MSR {msr:#x}");
-                    Event::gp(0)
-                })?;
+                let v = bus
+                    .read_msr(msr)
+                    .or_else(|| self.rdmsr_value(msr))
+                    .ok_or_else(|| {
+                        log::debug!("rdmsr of unknown MSR {msr:#x}");
+                        Event::gp(0)
+                    })?;
                 self.gpr[RAX] = v & 0xffff_ffff;
                 self.gpr[RDX] = v >> 32;
             }
@@ -406,6 +409,7 @@ impl Cpu {
                 self.check_io_privilege(bus, port, size)?;
                 let v = bus.io_in(port, size);
                 self.gpr_set(RAX as u8, size, v as u64);
+                self.note_io_access(port, size);
             }
             Mnemonic::Out => {
                 let size = i.ops[1].size;
@@ -416,6 +420,7 @@ impl Cpu {
                 };
                 self.check_io_privilege(bus, port, size)?;
                 bus.io_out(port, size, self.gpr_get(RAX as u8, size) as u32);
+                self.note_io_access(port, size);
             }
             _ => return Err(Event::ud()),
         }
