@@ -16,6 +16,7 @@ pub mod decode;
 pub mod exception;
 mod exec;
 mod f80;
+mod f80_math;
 pub mod flags;
 pub mod fpu;
 mod mmu;

@@ -3,8 +3,9 @@
 //! FCHS/FABS and FST m32/m64 work on those 80 bits (f80.rs): one rounding
 //! to the precision control's width (24, 53 or 64 bits) with the control
 //! word's rounding mode; FRNDINT and the integer stores round the 80 bits
-//! to an integer directly, FSCALE scales them. The remaining operations (FPREM,
-//! transcendentals) convert to f64 and back.
+//! to an integer directly, FSCALE scales them, FPREM/FPREM1/FXTRACT are
+//! exact on them; the transcendentals are computed in double-double
+//! arithmetic and rounded once to 64 bits (f80_math.rs).
 
 use iced_x86::Mnemonic as M;
 
@@ -12,6 +13,7 @@ use super::bus::Bus;
 use super::decode::{Insn, Kind};
 use super::exception::{Event, Res, MF};
 use super::f80;
+use super::f80_math;
 use super::flags::{CF, PF, ZF};
 use super::fpu::{f64_to_f80, f80_to_f64};
 use super::sse::softfloat as sf;
@@ -26,9 +28,6 @@ const PE: u16 = 1 << 5;
 const SF: u16 = 1 << 6;
 
 impl Cpu {
-    fn st(&self, i: u8) -> f64 {
-        f80_to_f64(self.fpu.regs[(self.fpu.top as usize + i as usize) & 7])
-    }
     fn st_raw(&self, i: u8) -> [u8; 10] {
         self.fpu.regs[(self.fpu.top as usize + i as usize) & 7]
     }
@@ -37,22 +36,20 @@ impl Cpu {
         self.fpu.regs[p] = v;
         self.fpu.tag |= 1 << p;
     }
-    fn set_st(&mut self, i: u8, v: f64) {
-        let p = (self.fpu.top as usize + i as usize) & 7;
-        self.fpu.regs[p] = f64_to_f80(v);
-        self.fpu.tag |= 1 << p;
-    }
     fn st_valid(&self, i: u8) -> bool {
         self.fpu.tag & (1 << ((self.fpu.top as usize + i as usize) & 7)) != 0
     }
     fn push_raw(&mut self, raw: [u8; 10]) {
         self.fpu.top = self.fpu.top.wrapping_sub(1) & 7;
         let p = self.fpu.top as usize;
-        if self.fpu.tag & (1 << p) != 0 {
-            // Stack overflow: invalid operation, C1 = 1 (SDM vol. 1 §8.5.1.1).
+        let overflow = self.fpu.tag & (1 << p) != 0;
+        self.fpu.sw &= !C1;
+        if overflow {
+            // Stack overflow: invalid operation, C1 = 1 (SDM vol. 1
+            // §8.5.1.1); masked, the pushed value is the real indefinite.
             self.fpu.sw |= IE | SF | C1;
         }
-        self.fpu.regs[p] = raw;
+        self.fpu.regs[p] = if overflow { f80::INDEFINITE } else { raw };
         self.fpu.tag |= 1 << p;
     }
     fn fpush(&mut self, v: f64) {
@@ -69,6 +66,49 @@ impl Cpu {
             self.fpu.sw |= IE | SF;
             self.fpu.sw &= !C1;
         }
+    }
+
+    /// Stack underflow check for the registers an instruction reads: an
+    /// empty one is an invalid operation with SF, C1 = 0 (SDM vol. 1
+    /// §8.5.1.1). Returns whether it happened.
+    fn x87_underflow(&mut self, regs: &[u8]) -> bool {
+        if regs.iter().all(|&r| self.st_valid(r)) {
+            return false;
+        }
+        self.fpu.sw = (self.fpu.sw | IE | SF) & !C1;
+        true
+    }
+
+    /// For the instructions that replace ST0 and push a second result
+    /// (FXTRACT, FPTAN, FSINCOS): with ST7 in use the push would overflow,
+    /// so nothing is computed: IE, SF, C1 and, masked, the real indefinite
+    /// in both ST0 and the new top. Returns whether it happened.
+    fn x87_push_overflow(&mut self) -> bool {
+        if !self.st_valid(7) {
+            return false;
+        }
+        self.fpu.sw |= IE | SF | C1;
+        if self.fpu.cw & IE != 0 {
+            self.set_st_raw(0, f80::INDEFINITE);
+            self.fpu.top = self.fpu.top.wrapping_sub(1) & 7;
+            self.set_st_raw(0, f80::INDEFINITE);
+        }
+        true
+    }
+
+    /// The masked response to an invalid operation: the destination gets
+    /// the real indefinite; unmasked, it is left alone (#MF follows).
+    fn x87_masked_indefinite(&mut self, dst: u8) {
+        if self.fpu.cw & IE != 0 {
+            self.set_st_raw(dst, f80::INDEFINITE);
+        }
+    }
+
+    /// Did `flags` raise an exception the control word leaves unmasked
+    /// among those that suppress the result (invalid, zero divide,
+    /// denormal)? Then the destination is not written.
+    fn x87_unmasked(&self, flags: u16) -> bool {
+        flags & (IE | 2 | 4) & !self.fpu.cw != 0
     }
 
     /// Load an m32/m64/m80 real; denormal sources report DE and signalling
@@ -148,10 +188,8 @@ impl Cpu {
         let bits = size as u32 * 8;
         let lim = 1u128 << (bits - 1);
         let out = match f80::round_int(self.st_raw(0), rc) {
-            Some((neg, mag, inexact)) if mag < lim || (neg && mag == lim) => {
-                if inexact {
-                    self.fpu.sw |= PE;
-                }
+            Some((neg, mag, flags)) if mag < lim || (neg && mag == lim) => {
+                self.fpu.sw = (self.fpu.sw & !C1) | flags;
                 if neg {
                     (mag as u64).wrapping_neg()
                 } else {
@@ -160,7 +198,7 @@ impl Cpu {
             }
             // NaN, infinity or out of range: the integer indefinite.
             _ => {
-                self.fpu.sw |= IE;
+                self.fpu.sw = (self.fpu.sw & !C1) | IE;
                 1u64 << (bits - 1)
             }
         };
@@ -181,6 +219,7 @@ impl Cpu {
             Some(Ordering::Greater) => (false, false, false),
         };
         if to_eflags {
+            self.fpu.sw &= !C1;
             let f = (self.cc.get()
                 & !(ZF | PF | CF | super::flags::OF | super::flags::SF | super::flags::AF))
                 | if c3 { ZF } else { 0 }
@@ -245,7 +284,7 @@ impl Cpu {
             _ => (Op::Div, b, a),
         };
         let (r, flags) = f80::arith(op, x, y, f80::precision(self.fpu.cw), self.x87_rc());
-        self.fpu.sw |= flags;
+        self.fpu.sw = (self.fpu.sw & !C1) | flags;
         r
     }
 
@@ -367,7 +406,16 @@ impl Cpu {
                 self.push_raw(raw);
             }
             M::Fst | M::Fstp => {
-                self.check_src(0);
+                // C1: rounded up (m32/m64 stores), else cleared.
+                self.fpu.sw &= !C1;
+                if self.x87_underflow(&[0]) {
+                    // Masked: the real indefinite is stored; unmasked,
+                    // nothing (and #MF at the next x87 instruction).
+                    if self.fpu.cw & IE == 0 {
+                        return Ok(());
+                    }
+                    self.fpu.regs[self.fpu.top as usize] = f80::INDEFINITE;
+                }
                 if i.ops[0].kind == Kind::St {
                     let raw = self.fpu.regs[self.fpu.top as usize];
                     let p = (self.fpu.top as usize + st_op(0) as usize) & 7;
@@ -387,7 +435,7 @@ impl Cpu {
                             let (bits, flags) =
                                 f80::to_ieee(self.st_raw(0), frac, exp, self.x87_rc());
                             self.write_mem(bus, a, i.ops[0].size, bits)?;
-                            self.fpu.sw |= flags;
+                            self.fpu.sw = (self.fpu.sw & !C1) | flags;
                         }
                         _ => {
                             let raw = self.fpu.regs[self.fpu.top as usize];
@@ -412,6 +460,7 @@ impl Cpu {
                 self.fpop();
             }
             M::Fxch => {
+                self.fpu.sw &= !C1;
                 let k = if i.nops == 2 { st_op(1) } else { st_op(0) };
                 let a = (self.fpu.top as usize) & 7;
                 let b = (self.fpu.top as usize + k as usize) & 7;
@@ -423,8 +472,14 @@ impl Cpu {
                 let p = (self.fpu.top as usize + st_op(0) as usize) & 7;
                 self.fpu.tag &= !(1 << p);
             }
-            M::Fincstp => self.fpu.top = (self.fpu.top + 1) & 7,
-            M::Fdecstp => self.fpu.top = self.fpu.top.wrapping_sub(1) & 7,
+            M::Fincstp => {
+                self.fpu.sw &= !C1;
+                self.fpu.top = (self.fpu.top + 1) & 7;
+            }
+            M::Fdecstp => {
+                self.fpu.sw &= !C1;
+                self.fpu.top = self.fpu.top.wrapping_sub(1) & 7;
+            }
             M::Fadd
             | M::Fsub
             | M::Fsubr
@@ -469,11 +524,13 @@ impl Cpu {
             }
             // Sign-bit operations on the register's 80 bits (exact).
             M::Fchs => {
+                self.fpu.sw &= !C1;
                 let mut r = self.st_raw(0);
                 r[9] ^= 0x80;
                 self.set_st_raw(0, r);
             }
             M::Fabs => {
+                self.fpu.sw &= !C1;
                 let mut r = self.st_raw(0);
                 r[9] &= 0x7f;
                 self.set_st_raw(0, r);
@@ -481,104 +538,87 @@ impl Cpu {
             M::Fsqrt => {
                 let (r, flags) =
                     f80::sqrt(self.st_raw(0), f80::precision(self.fpu.cw), self.x87_rc());
-                self.fpu.sw |= flags;
+                self.fpu.sw = (self.fpu.sw & !C1) | flags;
                 self.set_st_raw(0, r);
             }
             M::Frndint => {
                 // NaNs, infinities and values already integral stay as they are.
-                if let Some((neg, mag, true)) = f80::round_int(self.st_raw(0), self.x87_rc()) {
-                    self.fpu.sw |= PE;
-                    self.set_st_raw(0, f80::from_int(neg, mag));
+                self.fpu.sw &= !C1;
+                if let Some((neg, mag, flags)) = f80::round_int(self.st_raw(0), self.x87_rc()) {
+                    if flags & PE != 0 {
+                        self.fpu.sw |= flags;
+                        self.set_st_raw(0, f80::from_int(neg, mag));
+                    }
                 }
             }
             M::Fscale => {
                 let (r, flags) = f80::scale(self.st_raw(0), self.st_raw(1), self.x87_rc());
-                self.fpu.sw |= flags;
+                self.fpu.sw = (self.fpu.sw & !C1) | flags;
                 self.set_st_raw(0, r);
             }
             M::Fprem | M::Fprem1 => {
-                let (a, b) = (self.st(0), self.st(1));
-                if a.is_infinite() || b == 0.0 || a.is_nan() || b.is_nan() {
-                    if !(a.is_nan() || b.is_nan())
-                        || a.to_bits() & (1 << 51) == 0
-                        || b.to_bits() & (1 << 51) == 0
-                    {
-                        self.fpu.sw |= IE;
-                    }
-                    let r = if a.is_nan() {
-                        a
-                    } else if b.is_nan() {
-                        b
-                    } else {
-                        f64::from_bits(0xfff8_0000_0000_0000)
-                    };
-                    self.set_st(0, r);
+                if self.x87_underflow(&[0, 1]) {
+                    self.x87_masked_indefinite(0);
                     return Ok(());
                 }
-                // `%` is the exact truncating remainder; FPREM1 rounds the
-                // quotient to nearest-even instead.
-                let mut r = a % b;
-                if i.mnem == M::Fprem1 && r != 0.0 {
-                    let half = b.abs() / 2.0;
-                    let qt = ((a - r) / b).abs();
-                    if r.abs() > half || (r.abs() == half && qt % 2.0 == 1.0) {
-                        r -= b.abs().copysign(r);
+                let (r, flags, red) = f80::rem(self.st_raw(0), self.st_raw(1), i.mnem == M::Fprem1);
+                self.fpu.sw |= flags;
+                let cc = match red {
+                    f80::Reduction::Complete(q) => {
+                        (if q & 1 != 0 { C1 } else { 0 })
+                            | (if q & 2 != 0 { C3 } else { 0 })
+                            | (if q & 4 != 0 { C0 } else { 0 })
                     }
+                    f80::Reduction::Partial => C2,
+                    f80::Reduction::None => 0,
+                };
+                self.fpu.sw = (self.fpu.sw & !(C0 | C1 | C2 | C3)) | cc;
+                if !self.x87_unmasked(flags) {
+                    self.set_st_raw(0, r);
                 }
-                let q = ((a - r) / b).round();
-                self.set_st(0, r);
-                let qi = q.abs() as u64;
-                self.fpu.sw = (self.fpu.sw & !(C0 | C1 | C2 | C3))
-                    | if qi & 1 != 0 { C1 } else { 0 }
-                    | if qi & 2 != 0 { C3 } else { 0 }
-                    | if qi & 4 != 0 { C0 } else { 0 };
             }
             M::Fxtract => {
-                let v = self.st(0);
-                if v == 0.0 || !v.is_finite() {
-                    self.set_st(0, v);
-                    self.fpush(v);
-                } else {
-                    let e = v.abs().log2().floor();
-                    let m = v / 2f64.powf(e);
-                    self.set_st(0, e);
-                    self.fpush(m);
+                if self.x87_push_overflow() {
+                    return Ok(());
+                }
+                if self.x87_underflow(&[0]) {
+                    self.x87_masked_indefinite(0);
+                    if self.fpu.cw & IE != 0 {
+                        self.push_raw(f80::INDEFINITE);
+                    }
+                    return Ok(());
+                }
+                let (exp, sig, flags) = f80::extract(self.st_raw(0));
+                self.fpu.sw = (self.fpu.sw & !C1) | flags;
+                if !self.x87_unmasked(flags) {
+                    self.set_st_raw(0, exp);
+                    self.push_raw(sig);
                 }
             }
-            M::Fsin | M::Fcos | M::Fptan | M::Fsincos => {
-                let v = self.st(0);
-                self.fpu.sw &= !C2;
-                match i.mnem {
-                    M::Fsin => self.set_st(0, v.sin()),
-                    M::Fcos => self.set_st(0, v.cos()),
-                    M::Fptan => {
-                        self.set_st(0, v.tan());
-                        self.fpush(1.0);
-                    }
-                    _ => {
-                        self.set_st(0, v.sin());
-                        self.fpush(v.cos());
-                    }
+            M::Fsin | M::Fcos | M::Fptan | M::Fsincos => return self.x87_trig(i.mnem),
+            M::Fpatan | M::Fyl2x | M::Fyl2xp1 => {
+                // ST1 <- f(ST0, ST1), then pop.
+                if self.x87_underflow(&[0, 1]) {
+                    self.x87_masked_indefinite(1);
+                    self.fpop();
+                    return Ok(());
                 }
-            }
-            M::Fpatan => {
-                let r = self.st(1).atan2(self.st(0));
+                let (x, y, rc) = (self.st_raw(0), self.st_raw(1), self.x87_rc());
+                let (r, flags) = match i.mnem {
+                    M::Fpatan => f80_math::patan(x, y, rc),
+                    M::Fyl2x => f80_math::yl2x(x, y, false, rc),
+                    _ => f80_math::yl2x(x, y, true, rc),
+                };
+                self.x87_result(1, r, flags);
                 self.fpop();
-                self.set_st(0, r);
             }
             M::F2xm1 => {
-                let r = self.st(0).exp2() - 1.0;
-                self.set_st(0, r);
-            }
-            M::Fyl2x => {
-                let r = self.st(1) * self.st(0).log2();
-                self.fpop();
-                self.set_st(0, r);
-            }
-            M::Fyl2xp1 => {
-                let r = self.st(1) * self.st(0).ln_1p() / std::f64::consts::LN_2;
-                self.fpop();
-                self.set_st(0, r);
+                if self.x87_underflow(&[0]) {
+                    self.x87_masked_indefinite(0);
+                    return Ok(());
+                }
+                let (r, flags) = f80_math::f2xm1(self.st_raw(0), self.x87_rc());
+                self.x87_result(0, r, flags);
             }
             M::Fcom
             | M::Fcomp
@@ -644,6 +684,69 @@ impl Cpu {
                 }
             }
             _ => return Err(Event::ud()),
+        }
+        Ok(())
+    }
+
+    /// Write a computed result to ST(dst) with its exception bits: C1
+    /// cleared (round-up is not reported for these), the destination
+    /// left alone when an unmasked exception suppresses the result.
+    fn x87_result(&mut self, dst: u8, r: [u8; 10], flags: u16) {
+        self.fpu.sw = (self.fpu.sw & !C1) | flags;
+        if !self.x87_unmasked(flags) {
+            self.set_st_raw(dst, r);
+        }
+    }
+
+    /// FSIN, FCOS, FSINCOS, FPTAN (f80_math.rs): C2 = 1 and nothing else
+    /// changes for |ST0| >= 2^63; FPTAN then pushes 1.0, FSINCOS the cosine
+    /// (ST1 = sine).
+    fn x87_trig(&mut self, m: M) -> Res {
+        use f80_math::Trig;
+        if matches!(m, M::Fptan | M::Fsincos) && self.x87_push_overflow() {
+            return Ok(());
+        }
+        if self.x87_underflow(&[0]) {
+            self.fpu.sw &= !C2;
+            self.x87_masked_indefinite(0);
+            if matches!(m, M::Fptan | M::Fsincos) && self.fpu.cw & IE != 0 {
+                self.push_raw(f80::INDEFINITE);
+            }
+            return Ok(());
+        }
+        let (x, rc) = (self.st_raw(0), self.x87_rc());
+        let first = match m {
+            M::Fcos => Trig::Cos,
+            M::Fptan => Trig::Tan,
+            _ => Trig::Sin,
+        };
+        let Some((r, mut flags)) = f80_math::trig(x, first, rc) else {
+            self.fpu.sw |= C2;
+            return Ok(());
+        };
+        self.fpu.sw &= !C2;
+        let second = match m {
+            M::Fptan => {
+                // 1.0 for finite results; a NaN result is pushed again.
+                let nan = r[9] & 0x7f == 0x7f && r[8] == 0xff;
+                Some(if nan {
+                    r
+                } else {
+                    f80::pack_raw(false, 0x3fff, 1 << 63)
+                })
+            }
+            M::Fsincos => {
+                let (c, f) = f80_math::trig(x, Trig::Cos, rc).expect("in range as for sin");
+                flags |= f;
+                Some(c)
+            }
+            _ => None,
+        };
+        self.x87_result(0, r, flags);
+        if let Some(v) = second {
+            if !self.x87_unmasked(flags) {
+                self.push_raw(v);
+            }
         }
         Ok(())
     }

@@ -286,13 +286,10 @@ impl Cpu {
             Mnemonic::Rdmsr => {
                 self.require_cpl0()?;
                 let msr = self.gpr[RCX] as u32;
-                let v = bus
-                    .read_msr(msr)
-                    .or_else(|| self.rdmsr_value(msr))
-                    .ok_or_else(|| {
-                        log::debug!("rdmsr of unknown MSR {msr:#x}");
-                        Event::gp(0)
-                    })?;
+                let v = bus.read_msr(msr).or_else(|| self.rdmsr_value(msr)).ok_or_else(|| {
+                    log::debug!("rdmsr of unknown MSR {msr:#x}");
+                    Event::gp(0)
+                })?;
                 self.gpr[RAX] = v & 0xffff_ffff;
                 self.gpr[RDX] = v >> 32;
             }
