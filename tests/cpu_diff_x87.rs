@@ -767,3 +767,48 @@ fn x87_transcendentals() {
         fails.join("\n")
     );
 }
+
+/// Stack underflow (SDM vol. 1 §8.5.1.1): an instruction reading an empty
+/// register raises IE with SF and C1 = 0, and with IE masked its result is
+/// the real indefinite (integer indefinite for FIST, "unordered" for the
+/// compares). One register loaded, the instruction reads ST1 or a second
+/// one; all registers left are stored.
+#[test]
+fn x87_stack_underflow_forms() {
+    let mut tally = Tally::with_seed(seed() ^ 0x87e7);
+    let p = prep_extended(|r| extended(r, 16383, 70), |r| extended(r, 16383, 70));
+    let forms: Vec<(&str, Vec<u8>)> = vec![
+        ("faddp", seq(&[&FLD_XA, &[0xde, 0xc1], &FSTP_XR0])),
+        ("fadd st0,st1", seq(&[&FLD_XA, &[0xd8, 0xc1], &FSTP_XR0])),
+        (
+            "fdiv st1,st0",
+            seq(&[&FLD_XA, &[0xdc, 0xf9], &FSTP_XR0, &FSTP_XR1]),
+        ),
+        ("fmul m64 empty", seq(&[&[0xdc, 0x4e, 0x08], &FSTP_XR0])),
+        ("fsqrt", seq(&[&[0xd9, 0xfa], &FSTP_XR0])),
+        ("fchs", seq(&[&[0xd9, 0xe0], &FSTP_XR0])),
+        ("fabs", seq(&[&[0xd9, 0xe1], &FSTP_XR0])),
+        ("frndint", seq(&[&[0xd9, 0xfc], &FSTP_XR0])),
+        ("fscale", seq(&[&FLD_XA, &[0xd9, 0xfd], &FSTP_XR0])),
+        (
+            "fld st1",
+            seq(&[&FLD_XA, &[0xd9, 0xc1], &FSTP_XR0, &FSTP_XR1]),
+        ),
+        ("fxch", seq(&[&FLD_XA, &[0xd9, 0xc9], &FSTP_XR0, &FSTP_XR1])),
+        ("fistp m32", seq(&[&[0xdb, 0x5e, 0x18]])),
+        ("fisttp m64", seq(&[&[0xdd, 0x4e, 0x18]])),
+        ("fcom st1", seq(&[&FLD_XA, &[0xd8, 0xd1], &FSTP_XR0])),
+        ("fucompp", seq(&[&FLD_XA, &[0xda, 0xe9]])),
+        ("ftst", seq(&[&[0xd9, 0xe4]])),
+        ("fcomip", seq(&[&FLD_XA, &[0xdf, 0xf1]])),
+        ("fpatan", seq(&[&FLD_XA, &[0xd9, 0xf3], &FSTP_XR0])),
+        ("fyl2x", seq(&[&FLD_XA, &[0xd9, 0xf1], &FSTP_XR0])),
+        ("fsin", seq(&[&[0xd9, 0xfe], &FSTP_XR0])),
+        ("f2xm1", seq(&[&[0xd9, 0xf0], &FSTP_XR0])),
+        ("fprem1", seq(&[&FLD_XA, &[0xd9, 0xf5], &FSTP_XR0])),
+    ];
+    for (name, bytes) in forms {
+        tally.check_bytes(name, bytes, Mode::Long64, &p, &|_| STATUS | ZF | PF | CF);
+    }
+    tally.finish("x87 stack underflow forms");
+}

@@ -60,11 +60,14 @@ impl Cpu {
         self.fpu.top = (self.fpu.top + 1) & 7;
     }
 
-    /// Reading an empty register is a stack underflow.
-    fn check_src(&mut self, i: u8) {
-        if !self.st_valid(i) {
-            self.fpu.sw |= IE | SF;
-            self.fpu.sw &= !C1;
+    /// ST(i) as an operand: an empty register is a stack underflow (IE,
+    /// SF, C1 = 0) and reads as the real indefinite, which then yields the
+    /// masked response (an indefinite result, "unordered" compares).
+    fn st_operand(&mut self, i: u8) -> [u8; 10] {
+        if self.x87_underflow(&[i]) {
+            f80::INDEFINITE
+        } else {
+            self.st_raw(i)
         }
     }
 
@@ -187,7 +190,8 @@ impl Cpu {
         let size = i.ops[0].size;
         let bits = size as u32 * 8;
         let lim = 1u128 << (bits - 1);
-        let out = match f80::round_int(self.st_raw(0), rc) {
+        let v = self.st_operand(0);
+        let out = match f80::round_int(v, rc) {
             Some((neg, mag, flags)) if mag < lim || (neg && mag == lim) => {
                 self.fpu.sw = (self.fpu.sw & !C1) | flags;
                 if neg {
@@ -356,8 +360,7 @@ impl Cpu {
             M::Fnstenv | M::Fldenv | M::Fnsave | M::Frstor => return self.x87_env(bus, i),
             M::Fld => {
                 if i.ops[0].kind == Kind::St {
-                    let raw = self.fpu.regs[(self.fpu.top as usize + st_op(0) as usize) & 7];
-                    self.check_src(st_op(0));
+                    let raw = self.st_operand(st_op(0));
                     self.push_raw(raw);
                 } else if i.ops[0].size == 10 {
                     let a = self.ea(i);
@@ -448,20 +451,23 @@ impl Cpu {
                 }
             }
             M::Fist | M::Fistp => {
-                self.check_src(0);
                 self.x87_store_int(bus, i, false)?;
                 if i.mnem == M::Fistp {
                     self.fpop();
                 }
             }
             M::Fisttp => {
-                self.check_src(0);
                 self.x87_store_int(bus, i, true)?;
                 self.fpop();
             }
             M::Fxch => {
                 self.fpu.sw &= !C1;
                 let k = if i.nops == 2 { st_op(1) } else { st_op(0) };
+                // Empty registers take part as the real indefinite.
+                for r in [0, k] {
+                    let v = self.st_operand(r);
+                    self.set_st_raw(r, v);
+                }
                 let a = (self.fpu.top as usize) & 7;
                 let b = (self.fpu.top as usize + k as usize) & 7;
                 self.fpu.regs.swap(a, b);
@@ -498,6 +504,31 @@ impl Cpu {
             | M::Fimul
             | M::Fidiv
             | M::Fidivr => {
+                let pops = matches!(
+                    i.mnem,
+                    M::Faddp | M::Fsubp | M::Fsubrp | M::Fmulp | M::Fdivp | M::Fdivrp
+                );
+                // Stack underflow: nothing is computed (no other flag, not
+                // even from a NaN or denormal operand), the masked result
+                // is the indefinite. A memory operand is still read (its
+                // faults come first).
+                let regs = if i.nops == 2 {
+                    [st_op(0), st_op(1)]
+                } else {
+                    [0, 0]
+                };
+                if !regs.iter().all(|&r| self.st_valid(r)) {
+                    if i.nops != 2 {
+                        let a = self.ea(i);
+                        self.read_mem(bus, a, i.ops[0].size.min(8))?;
+                    }
+                    self.x87_underflow(&regs);
+                    self.x87_masked_indefinite(regs[0]);
+                    if pops {
+                        self.fpop();
+                    }
+                    return Ok(());
+                }
                 // Register operands in their full 80-bit form; memory
                 // operands (m32/m64 reals, m16/m32 integers) are exact in
                 // f64 and so in extended format.
@@ -511,40 +542,46 @@ impl Cpu {
                 } else {
                     (0, f64_to_f80(self.x87_mem_f(bus, i, 0)?))
                 };
-                self.check_src(0);
                 let d = self.st_raw(dst);
                 let r = self.x87_binop(i.mnem, d, src);
                 self.set_st_raw(dst, r);
-                if matches!(
-                    i.mnem,
-                    M::Faddp | M::Fsubp | M::Fsubrp | M::Fmulp | M::Fdivp | M::Fdivrp
-                ) {
+                if pops {
                     self.fpop();
                 }
             }
             // Sign-bit operations on the register's 80 bits (exact).
             M::Fchs => {
                 self.fpu.sw &= !C1;
+                if self.x87_underflow(&[0]) {
+                    self.x87_masked_indefinite(0);
+                    return Ok(());
+                }
                 let mut r = self.st_raw(0);
                 r[9] ^= 0x80;
                 self.set_st_raw(0, r);
             }
             M::Fabs => {
                 self.fpu.sw &= !C1;
+                if self.x87_underflow(&[0]) {
+                    self.x87_masked_indefinite(0);
+                    return Ok(());
+                }
                 let mut r = self.st_raw(0);
                 r[9] &= 0x7f;
                 self.set_st_raw(0, r);
             }
             M::Fsqrt => {
-                let (r, flags) =
-                    f80::sqrt(self.st_raw(0), f80::precision(self.fpu.cw), self.x87_rc());
+                let v = self.st_operand(0);
+                let (r, flags) = f80::sqrt(v, f80::precision(self.fpu.cw), self.x87_rc());
                 self.fpu.sw = (self.fpu.sw & !C1) | flags;
                 self.set_st_raw(0, r);
             }
             M::Frndint => {
                 // NaNs, infinities and values already integral stay as they are.
                 self.fpu.sw &= !C1;
-                if let Some((neg, mag, flags)) = f80::round_int(self.st_raw(0), self.x87_rc()) {
+                let v = self.st_operand(0);
+                self.set_st_raw(0, v);
+                if let Some((neg, mag, flags)) = f80::round_int(v, self.x87_rc()) {
                     if flags & PE != 0 {
                         self.fpu.sw |= flags;
                         self.set_st_raw(0, f80::from_int(neg, mag));
@@ -552,7 +589,12 @@ impl Cpu {
                 }
             }
             M::Fscale => {
-                let (r, flags) = f80::scale(self.st_raw(0), self.st_raw(1), self.x87_rc());
+                if self.x87_underflow(&[0, 1]) {
+                    self.x87_masked_indefinite(0);
+                    return Ok(());
+                }
+                let (a, b) = (self.st_raw(0), self.st_raw(1));
+                let (r, flags) = f80::scale(a, b, self.x87_rc());
                 self.fpu.sw = (self.fpu.sw & !C1) | flags;
                 self.set_st_raw(0, r);
             }
@@ -629,17 +671,17 @@ impl Cpu {
             | M::Ficom
             | M::Ficomp => {
                 let b = if i.nops == 2 {
-                    self.st_raw(st_op(1))
+                    self.st_operand(st_op(1))
                 } else if i.nops == 1 && i.ops[0].kind == Kind::St {
-                    self.st_raw(st_op(0))
+                    self.st_operand(st_op(0))
                 } else if i.nops == 0 {
-                    self.st_raw(1)
+                    self.st_operand(1)
                 } else if matches!(i.mnem, M::Ficom | M::Ficomp) {
                     f64_to_f80(self.x87_mem_i(bus, i, 0)?)
                 } else {
                     f64_to_f80(self.x87_mem_f(bus, i, 0)?)
                 };
-                let a = self.st_raw(0);
+                let a = self.st_operand(0);
                 self.x87_compare(a, b, false);
                 if matches!(i.mnem, M::Fcomp | M::Fucomp | M::Ficomp) {
                     self.fpop();
@@ -649,14 +691,14 @@ impl Cpu {
                 }
             }
             M::Fcomi | M::Fcomip | M::Fucomi | M::Fucomip => {
-                let (a, b) = (self.st_raw(0), self.st_raw(st_op(1)));
+                let (a, b) = (self.st_operand(0), self.st_operand(st_op(1)));
                 self.x87_compare(a, b, true);
                 if matches!(i.mnem, M::Fcomip | M::Fucomip) {
                     self.fpop();
                 }
             }
             M::Ftst => {
-                let a = self.st_raw(0);
+                let a = self.st_operand(0);
                 self.x87_compare(a, [0; 10], false);
             }
             M::Fxam => self.fxam(),
