@@ -812,3 +812,30 @@ fn x87_stack_underflow_forms() {
     }
     tally.finish("x87 stack underflow forms");
 }
+
+/// The compares on 80-bit operands with denormals, zeros, infinities and
+/// quiet/signalling NaNs: FCOM/FCOMI raise IE for any NaN, FUCOM/FUCOMI
+/// only for signalling ones; denormal operands report DE.
+#[test]
+fn x87_extended_compares() {
+    let mut tally = Tally::with_seed(seed() ^ 0x87c0);
+    let p = prep_extended(|r| extended(r, 16383, 3), |r| extended(r, 16383, 3));
+    for (name, op, pops) in [
+        ("fcom st1", vec![0xd8, 0xd1], 0),
+        ("fucom st1", vec![0xdd, 0xe1], 0),
+        ("fcompp", vec![0xde, 0xd9], 2),
+        ("fucompp", vec![0xda, 0xe9], 2),
+        ("fcomi", vec![0xdb, 0xf1], 0),
+        ("fucomip", vec![0xdf, 0xe9], 1),
+        ("ftst", vec![0xd9, 0xe4], 0),
+        ("fcom m64", vec![0xdc, 0x56, 0x08], 0),
+    ] {
+        let mut parts: Vec<&[u8]> = vec![&FLD_XB, &FLD_XA, &op];
+        let stores: [&[u8]; 2] = [&FSTP_XR0, &FSTP_XR1];
+        parts.extend_from_slice(&stores[..2 - pops]);
+        tally.check_bytes(name, seq(&parts), Mode::Long64, &p, &|_| {
+            STATUS | ZF | PF | CF
+        });
+    }
+    tally.finish("x87 compares of extended operands");
+}

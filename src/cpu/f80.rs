@@ -712,6 +712,28 @@ pub fn compare(a: [u8; 10], b: [u8; 10]) -> Option<std::cmp::Ordering> {
     })
 }
 
+/// The exception bits of a compare (FCOM*/FUCOM*/FCOMI*/FUCOMI*/FTST):
+/// an unsupported encoding or a signalling NaN is IE, any NaN too unless
+/// `unordered_ok` (the FUCOM forms); otherwise denormal operands give DE
+/// (not reported beside IE or a NaN, as measured on the host).
+pub fn compare_flags(a: [u8; 10], b: [u8; 10], unordered_ok: bool) -> u16 {
+    let mut flags = 0;
+    let vals = [unpack(a, &mut flags), unpack(b, &mut flags)];
+    let mut nan = false;
+    for v in vals {
+        if let Val::NaN(_, m) = v {
+            nan = true;
+            if m & 1 << 62 == 0 || !unordered_ok {
+                flags |= IE;
+            }
+        }
+    }
+    if nan || flags & IE != 0 {
+        flags &= !DE;
+    }
+    flags
+}
+
 /// floor(sqrt(v)) for a u128, bit by bit.
 fn isqrt(v: u128) -> u128 {
     let mut rem = v;

@@ -211,13 +211,11 @@ impl Cpu {
     }
 
     /// Compare two register-format values (all 64 significand bits).
-    fn x87_compare(&mut self, a: [u8; 10], b: [u8; 10], to_eflags: bool) {
+    fn x87_compare(&mut self, a: [u8; 10], b: [u8; 10], to_eflags: bool, unordered_ok: bool) {
         use std::cmp::Ordering;
+        self.fpu.sw |= f80::compare_flags(a, b, unordered_ok);
         let (c3, c2, c0) = match f80::compare(a, b) {
-            None => {
-                self.fpu.sw |= IE;
-                (true, true, true)
-            }
+            None => (true, true, true),
             Some(Ordering::Less) => (false, false, true),
             Some(Ordering::Equal) => (true, false, false),
             Some(Ordering::Greater) => (false, false, false),
@@ -682,7 +680,8 @@ impl Cpu {
                     f64_to_f80(self.x87_mem_f(bus, i, 0)?)
                 };
                 let a = self.st_operand(0);
-                self.x87_compare(a, b, false);
+                let unordered_ok = matches!(i.mnem, M::Fucom | M::Fucomp | M::Fucompp);
+                self.x87_compare(a, b, false, unordered_ok);
                 if matches!(i.mnem, M::Fcomp | M::Fucomp | M::Ficomp) {
                     self.fpop();
                 } else if matches!(i.mnem, M::Fcompp | M::Fucompp) {
@@ -692,14 +691,15 @@ impl Cpu {
             }
             M::Fcomi | M::Fcomip | M::Fucomi | M::Fucomip => {
                 let (a, b) = (self.st_operand(0), self.st_operand(st_op(1)));
-                self.x87_compare(a, b, true);
+                let unordered_ok = matches!(i.mnem, M::Fucomi | M::Fucomip);
+                self.x87_compare(a, b, true, unordered_ok);
                 if matches!(i.mnem, M::Fcomip | M::Fucomip) {
                     self.fpop();
                 }
             }
             M::Ftst => {
                 let a = self.st_operand(0);
-                self.x87_compare(a, [0; 10], false);
+                self.x87_compare(a, [0; 10], false, false);
             }
             M::Fxam => self.fxam(),
             M::Fcmovb
