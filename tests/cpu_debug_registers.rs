@@ -2,7 +2,7 @@
 //! fault, RF lets the handler resume past it), data write and read/write
 //! breakpoints (traps after the access, DR6 B0-B3), the MOV DR access rules
 //! (#GP at CPL 3, DR4/DR5 aliases or #UD with CR4.DE, DR7.GD -> #DB with
-//! DR6.BD).
+//! DR6.BD), I/O breakpoints, REP string instructions trapping mid-way.
 
 mod cpu_system_kit;
 
@@ -300,4 +300,34 @@ fn io_breakpoints_trap_after_the_port_access() {
     assert_eq!(m.cpu.gpr[1], 0, "REP OUTSB ran all three iterations");
     assert_eq!(m.cpu.gpr[6], DATA + 3);
     assert_eq!(m.cpu.gpr[3], 9);
+}
+
+/// A REP string instruction hitting a data breakpoint traps after that
+/// iteration (SDM vol. 3 §17.3.1.2): the saved RIP is the REP instruction
+/// itself, which then resumes with the remaining count. (REP LODSB under a
+/// read/write watch: the #DB handler clobbers RAX and RDI only.)
+#[test]
+fn rep_string_traps_after_the_hitting_iteration() {
+    let mut m = Machine::new();
+    let mut k = asm64();
+    k.mov(rax, DATA + 2).unwrap();
+    k.mov(dr1, rax).unwrap();
+    k.mov(eax, (1u32 << 2) | (0b0011 << 20)).unwrap(); // L1, read/write, 1 byte
+    k.mov(dr7, rax).unwrap();
+    k.mov(rsi, DATA).unwrap();
+    k.mov(ecx, 5u32).unwrap();
+    k.rep().lodsb().unwrap();
+    k.hlt().unwrap();
+    let at = m.load(KCODE, &mut k);
+    m.cpu.rip = KCODE;
+    assert_eq!(m.run(), Exit::Halted);
+    assert_eq!(m.cpu.gpr[12], 1, "one hit");
+    let (rip, status) = m.hit(1);
+    assert_eq!(rip, at[6], "trap RIP: the REP LODSB, two iterations left");
+    assert_eq!(status & 0xf, 0b0010, "DR6.B1");
+    assert_eq!(
+        (m.cpu.gpr[1], m.cpu.gpr[6]),
+        (0, DATA + 5),
+        "then the rest ran"
+    );
 }
