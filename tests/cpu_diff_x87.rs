@@ -839,3 +839,38 @@ fn x87_extended_compares() {
     }
     tally.finish("x87 compares of extended operands");
 }
+
+/// Arithmetic and compares of an extended ST0 (specials included) with an
+/// m64/m32 real that is often a denormal, a NaN, an infinity or zero: the
+/// load's DE/IE merge with the operation's as on the host (no DE beside
+/// IE or a NaN result).
+#[test]
+fn x87_memory_operand_specials() {
+    let mut tally = Tally::with_seed(seed() ^ 0x87ad);
+    let base = prep_extended(|r| extended(r, 16383, 3), |r| extended(r, 16383, 3));
+    let p = move |s: &mut State, r: &mut Rng| {
+        base(s, r);
+        let d: u64 = match r.below(6) {
+            0 => r.next() >> 12,                                  // denormal (or zero)
+            1 => 0x7ff0_0000_0000_0000 | (r.next() >> 13).max(1), // signalling NaN
+            2 => 0x7ff8_0000_0000_0000 | r.next() >> 13,          // quiet NaN
+            3 => 0x7ff0_0000_0000_0000,                           // infinity
+            _ => 0x3ff0_0000_0000_0000 | r.next() >> 12,
+        } | r.below(2) << 63;
+        s.data[0x108..0x110].copy_from_slice(&d.to_le_bytes());
+        let f = (d >> 32) as u32; // an m32 of the same kind
+        s.data[0x10c..0x110].copy_from_slice(&f.to_le_bytes());
+    };
+    for (name, op) in [
+        ("fadd m64", vec![0xdc, 0x46, 0x08]),
+        ("fmul m64", vec![0xdc, 0x4e, 0x08]),
+        ("fdivr m64", vec![0xdc, 0x7e, 0x08]),
+        ("fsub m32", vec![0xd8, 0x66, 0x0c]),
+        ("fcomp m64", vec![0xdc, 0x5e, 0x08]),
+        ("fcom m32", vec![0xd8, 0x56, 0x0c]),
+    ] {
+        let bytes = seq(&[&FLD_XA, &op, &FSTP_XR0]);
+        tally.check_bytes(name, bytes, Mode::Long64, &p, &|_| STATUS);
+    }
+    tally.finish("x87 forms with special memory operands");
+}

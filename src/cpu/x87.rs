@@ -147,6 +147,31 @@ impl Cpu {
         Ok(v)
     }
 
+    /// An m32/m64 real operand of arithmetic or a compare, exactly in
+    /// register format with a signalling NaN kept signalling (the operation
+    /// decides which NaN wins and raises IE); DE if it is denormal.
+    fn x87_mem_real<B: Bus>(&mut self, bus: &mut B, i: &Insn) -> Res<([u8; 10], u16)> {
+        let a = self.ea(i);
+        let (bits, denormal) = if i.ops[0].size == 4 {
+            let raw = self.read_mem(bus, a, 4)? as u32;
+            let f = f32::from_bits(raw);
+            let bits = if f.is_nan() {
+                // Widened by hand: a conversion through f64 would quiet it.
+                (raw as u64 >> 31) << 63 | 0x7ff << 52 | (raw as u64 & 0x7f_ffff) << 29
+            } else {
+                (f as f64).to_bits()
+            };
+            (bits, f.is_subnormal())
+        } else {
+            let bits = self.read_mem(bus, a, 8)?;
+            (bits, f64::from_bits(bits).is_subnormal())
+        };
+        Ok((
+            f64_to_f80(f64::from_bits(bits)),
+            if denormal { f80::DE } else { 0 },
+        ))
+    }
+
     fn x87_mem_i<B: Bus>(&mut self, bus: &mut B, i: &Insn, n: usize) -> Res<f64> {
         let a = self.ea(i);
         let s = i.ops[n].size;
@@ -211,10 +236,22 @@ impl Cpu {
     }
 
     /// Compare two register-format values (all 64 significand bits).
-    fn x87_compare(&mut self, a: [u8; 10], b: [u8; 10], to_eflags: bool, unordered_ok: bool) {
+    fn x87_compare(
+        &mut self,
+        a: [u8; 10],
+        b: [u8; 10],
+        to_eflags: bool,
+        unordered_ok: bool,
+        load: u16,
+    ) {
         use std::cmp::Ordering;
-        self.fpu.sw |= f80::compare_flags(a, b, unordered_ok);
-        let (c3, c2, c0) = match f80::compare(a, b) {
+        let order = f80::compare(a, b);
+        let mut flags = f80::compare_flags(a, b, unordered_ok) | load;
+        if order.is_none() || flags & IE != 0 {
+            flags &= !f80::DE;
+        }
+        self.fpu.sw |= flags;
+        let (c3, c2, c0) = match order {
             None => (true, true, true),
             Some(Ordering::Less) => (false, false, true),
             Some(Ordering::Equal) => (true, false, false),
@@ -275,7 +312,7 @@ impl Cpu {
 
     /// FADD..FDIVR on 80-bit operands: one rounding of the exact result to
     /// the precision control's width (f80.rs), exception bits into SW.
-    fn x87_binop(&mut self, m: M, a: [u8; 10], b: [u8; 10]) -> [u8; 10] {
+    fn x87_binop(&mut self, m: M, a: [u8; 10], b: [u8; 10], load: u16) -> [u8; 10] {
         use f80::Op;
         let (op, x, y) = match m {
             M::Fadd | M::Faddp | M::Fiadd => (Op::Add, a, b),
@@ -286,7 +323,7 @@ impl Cpu {
             _ => (Op::Div, b, a),
         };
         let (r, flags) = f80::arith(op, x, y, f80::precision(self.fpu.cw), self.x87_rc());
-        self.fpu.sw = (self.fpu.sw & !C1) | flags;
+        self.fpu.sw = (self.fpu.sw & !C1) | without_lone_denormal(flags | load, r);
         r
     }
 
@@ -530,18 +567,18 @@ impl Cpu {
                 // Register operands in their full 80-bit form; memory
                 // operands (m32/m64 reals, m16/m32 integers) are exact in
                 // f64 and so in extended format.
-                let (dst, src) = if i.nops == 2 {
-                    (st_op(0), self.st_raw(st_op(1)))
+                let (dst, (src, load)) = if i.nops == 2 {
+                    (st_op(0), (self.st_raw(st_op(1)), 0))
                 } else if matches!(
                     i.mnem,
                     M::Fiadd | M::Fisub | M::Fisubr | M::Fimul | M::Fidiv | M::Fidivr
                 ) {
-                    (0, f64_to_f80(self.x87_mem_i(bus, i, 0)?))
+                    (0, (f64_to_f80(self.x87_mem_i(bus, i, 0)?), 0))
                 } else {
-                    (0, f64_to_f80(self.x87_mem_f(bus, i, 0)?))
+                    (0, self.x87_mem_real(bus, i)?)
                 };
                 let d = self.st_raw(dst);
-                let r = self.x87_binop(i.mnem, d, src);
+                let r = self.x87_binop(i.mnem, d, src, load);
                 self.set_st_raw(dst, r);
                 if pops {
                     self.fpop();
@@ -668,6 +705,7 @@ impl Cpu {
             | M::Fucompp
             | M::Ficom
             | M::Ficomp => {
+                let mut load_flags = 0;
                 let b = if i.nops == 2 {
                     self.st_operand(st_op(1))
                 } else if i.nops == 1 && i.ops[0].kind == Kind::St {
@@ -677,11 +715,13 @@ impl Cpu {
                 } else if matches!(i.mnem, M::Ficom | M::Ficomp) {
                     f64_to_f80(self.x87_mem_i(bus, i, 0)?)
                 } else {
-                    f64_to_f80(self.x87_mem_f(bus, i, 0)?)
+                    let (v, load) = self.x87_mem_real(bus, i)?;
+                    load_flags = load;
+                    v
                 };
                 let a = self.st_operand(0);
                 let unordered_ok = matches!(i.mnem, M::Fucom | M::Fucomp | M::Fucompp);
-                self.x87_compare(a, b, false, unordered_ok);
+                self.x87_compare(a, b, false, unordered_ok, load_flags);
                 if matches!(i.mnem, M::Fcomp | M::Fucomp | M::Ficomp) {
                     self.fpop();
                 } else if matches!(i.mnem, M::Fcompp | M::Fucompp) {
@@ -692,14 +732,14 @@ impl Cpu {
             M::Fcomi | M::Fcomip | M::Fucomi | M::Fucomip => {
                 let (a, b) = (self.st_operand(0), self.st_operand(st_op(1)));
                 let unordered_ok = matches!(i.mnem, M::Fucomi | M::Fucomip);
-                self.x87_compare(a, b, true, unordered_ok);
+                self.x87_compare(a, b, true, unordered_ok, 0);
                 if matches!(i.mnem, M::Fcomip | M::Fucomip) {
                     self.fpop();
                 }
             }
             M::Ftst => {
                 let a = self.st_operand(0);
-                self.x87_compare(a, [0; 10], false, false);
+                self.x87_compare(a, [0; 10], false, false, 0);
             }
             M::Fxam => self.fxam(),
             M::Fcmovb
@@ -952,4 +992,16 @@ fn is_x87(m: M) -> bool {
             | Fcmovnbe
             | Fcmovnu
     )
+}
+
+/// A denormal operand is not reported beside an invalid operation, a zero
+/// divide or a NaN result (measured on the host).
+fn without_lone_denormal(flags: u16, result: [u8; 10]) -> u16 {
+    let nan =
+        result[9] & 0x7f == 0x7f && result[8] == 0xff && result[..8] != (1u64 << 63).to_le_bytes();
+    if nan || flags & (IE | f80::ZE) != 0 {
+        flags & !f80::DE
+    } else {
+        flags
+    }
 }
