@@ -25,6 +25,7 @@ pub(crate) mod sse;
 pub mod state;
 mod trace;
 mod x87;
+mod x87_env;
 
 pub use bus::{Bus, RamBus};
 pub use state::{Cpu, Exit, Segment, TableReg};
