@@ -2,7 +2,7 @@
 //! fault, RF lets the handler resume past it), data write and read/write
 //! breakpoints (traps after the access, DR6 B0-B3), the MOV DR access rules
 //! (#GP at CPL 3, DR4/DR5 aliases or #UD with CR4.DE, DR7.GD -> #DB with
-//! DR6.BD).
+//! DR6.BD), I/O breakpoints, REP string instructions trapping mid-way.
 
 mod cpu_system_kit;
 
@@ -242,4 +242,92 @@ fn mov_dr_access_rules() {
     assert_eq!(status & (1 << 13), 1 << 13, "DR6.BD");
     assert_eq!(m.cpu.dr[7] & (1 << 13), 0, "GD cleared on entry");
     assert_eq!(m.cpu.gpr[3], 9, "the MOV DR then ran (GD clear)");
+}
+
+/// I/O breakpoints (DR7 R/W = 10, SDM vol. 3 §17.2.4): with CR4.DE, an
+/// IN/OUT/INS/OUTS whose port range overlaps DRn's (LENn bytes) traps
+/// after the instruction with DR6.Bn; a REP OUTS traps after each hitting
+/// iteration and resumes. Without CR4.DE the encoding watches nothing.
+#[test]
+fn io_breakpoints_trap_after_the_port_access() {
+    let mut m = Machine::new();
+    let mut k = asm64();
+    // DR0: ports 0x70-0x71 (LEN 01); DR3: port 0x3fa (LEN 00); both R/W 10.
+    k.mov(eax, 0x71u32).unwrap();
+    k.mov(dr0, rax).unwrap();
+    k.mov(eax, 0x3fau32).unwrap();
+    k.mov(dr3, rax).unwrap();
+    k.mov(
+        eax,
+        (1u32 << 0) | (1 << 6) | (0b0110 << 16) | (0b0010 << 28),
+    )
+    .unwrap();
+    k.mov(dr7, rax).unwrap();
+    k.in_(al, 0x70).unwrap(); // 0: CR4.DE clear: no hit
+    k.mov(rbx, cr4).unwrap();
+    k.or(rbx, 8).unwrap();
+    k.mov(cr4, rbx).unwrap();
+    k.out(0x80, al).unwrap(); // no hit
+    k.in_(al, 0x71).unwrap(); // hit 1: B0
+    k.mov(edx, 0x3f8u32).unwrap();
+    k.out(dx, al).unwrap(); // 0x3f8: no hit
+    k.out(dx, eax).unwrap(); // 0x3f8-0x3fb: hit 2, B3
+    k.mov(edx, 0x6fu32).unwrap();
+    k.in_(ax, dx).unwrap(); // 0x6f-0x70: hit 3, B0
+    k.mov(edx, 0x70u32).unwrap();
+    k.mov(rsi, DATA).unwrap();
+    k.mov(ecx, 3u32).unwrap();
+    k.rep().outsb().unwrap(); // hits 4, 5, 6: one per iteration
+    k.mov(ebx, 9u32).unwrap();
+    k.hlt().unwrap();
+    let at = m.load(KCODE, &mut k);
+    m.cpu.rip = KCODE;
+    assert_eq!(m.run(), Exit::Halted);
+    assert_eq!(m.cpu.gpr[12], 6, "six I/O breakpoint hits");
+    let want = [
+        (at[12], 0b0001),
+        (at[15], 0b1000),
+        (at[17], 0b0001),
+        (at[20], 0b0001),
+        (at[20], 0b0001),
+        (at[21], 0b0001),
+    ];
+    for (n, (rip, bits)) in want.into_iter().enumerate() {
+        let (got_rip, status) = m.hit(n as u64 + 1);
+        assert_eq!(got_rip, rip, "hit {}: trap RIP", n + 1);
+        assert_eq!(status & 0xf, bits, "hit {}: DR6 B0-B3", n + 1);
+    }
+    assert_eq!(m.cpu.gpr[1], 0, "REP OUTSB ran all three iterations");
+    assert_eq!(m.cpu.gpr[6], DATA + 3);
+    assert_eq!(m.cpu.gpr[3], 9);
+}
+
+/// A REP string instruction hitting a data breakpoint traps after that
+/// iteration (SDM vol. 3 §17.3.1.2): the saved RIP is the REP instruction
+/// itself, which then resumes with the remaining count. (REP LODSB under a
+/// read/write watch: the #DB handler clobbers RAX and RDI only.)
+#[test]
+fn rep_string_traps_after_the_hitting_iteration() {
+    let mut m = Machine::new();
+    let mut k = asm64();
+    k.mov(rax, DATA + 2).unwrap();
+    k.mov(dr1, rax).unwrap();
+    k.mov(eax, (1u32 << 2) | (0b0011 << 20)).unwrap(); // L1, read/write, 1 byte
+    k.mov(dr7, rax).unwrap();
+    k.mov(rsi, DATA).unwrap();
+    k.mov(ecx, 5u32).unwrap();
+    k.rep().lodsb().unwrap();
+    k.hlt().unwrap();
+    let at = m.load(KCODE, &mut k);
+    m.cpu.rip = KCODE;
+    assert_eq!(m.run(), Exit::Halted);
+    assert_eq!(m.cpu.gpr[12], 1, "one hit");
+    let (rip, status) = m.hit(1);
+    assert_eq!(rip, at[6], "trap RIP: the REP LODSB, two iterations left");
+    assert_eq!(status & 0xf, 0b0010, "DR6.B1");
+    assert_eq!(
+        (m.cpu.gpr[1], m.cpu.gpr[6]),
+        (0, DATA + 5),
+        "then the rest ran"
+    );
 }

@@ -7,11 +7,17 @@
 //!   instruction. Pages holding a watched address never get a TLB tag for
 //!   the watched access kinds, so those accesses take the slow path, which
 //!   compares them with the breakpoints.
-//! - I/O breakpoints (R/W = 10 with CR4.DE) are not implemented: such a
-//!   breakpoint never triggers.
+//! - I/O breakpoints (R/W = 10, defined only with CR4.DE; SDM vol. 3
+//!   §17.2.4) are traps after an IN/OUT/INS/OUTS whose port range overlaps
+//!   the breakpoint's (DRn's low 16 bits, LENn bytes); a REP INS/OUTS stops
+//!   after the iteration that hit. Without CR4.DE the encoding is
+//!   undefined and watches nothing here.
 
 use super::flags;
 use super::state::Cpu;
+
+/// CR4.DE: debugging extensions (I/O breakpoints, DR4/DR5 #UD).
+const CR4_DE: u64 = 1 << 3;
 
 /// DR6 bits.
 pub const DR6_BD: u64 = 1 << 13;
@@ -26,6 +32,7 @@ enum Watch {
     Exec,
     Write,
     ReadWrite,
+    Io,
 }
 
 impl Cpu {
@@ -38,6 +45,7 @@ impl Cpu {
             0 => Watch::Exec,
             1 => Watch::Write,
             3 => Watch::ReadWrite,
+            _ if self.cr4 & CR4_DE != 0 => Watch::Io,
             _ => Watch::Off,
         }
     }
@@ -102,6 +110,25 @@ impl Cpu {
             if kind_hit && va <= start + len - 1 && start <= end {
                 self.db_pending |= 1 << n;
                 // End the block: the trap is delivered at the next boundary.
+                self.stop_block = true;
+            }
+        }
+    }
+
+    /// Compare a port access (IN/OUT/INS/OUTS) with the I/O breakpoints;
+    /// hits become a #DB trap after the instruction (or after the REP
+    /// iteration), like data breakpoints.
+    pub(crate) fn note_io_access(&mut self, port: u16, size: u8) {
+        // Cheap exit on the common path: no breakpoint enabled at all.
+        if self.dr[7] & 0xff == 0 || self.cr4 & CR4_DE == 0 {
+            return;
+        }
+        let (first, last) = (port as u64, port as u64 + size as u64 - 1);
+        for n in 0..4 {
+            let len = self.watch_len(n);
+            let start = self.dr[n] & 0xffff & !(len - 1);
+            if self.watch(n) == Watch::Io && first <= start + len - 1 && start <= last {
+                self.db_pending |= 1 << n;
                 self.stop_block = true;
             }
         }

@@ -16,6 +16,9 @@ pub const ZE: u16 = 4;
 pub const OE: u16 = 8;
 pub const UE: u16 = 0x10;
 pub const PE: u16 = 0x20;
+/// C1 of the status word: after a rounding, set when the magnitude was
+/// rounded up (SDM vol. 1 §8.1.3.3), as measured on hardware.
+pub const C1_UP: u16 = 0x200;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Op {
@@ -27,7 +30,7 @@ pub enum Op {
 
 /// An unpacked operand.
 #[derive(Clone, Copy, Debug)]
-enum Val {
+pub(super) enum Val {
     Zero(bool),
     Inf(bool),
     /// NaN: sign, significand (bit 62 = quiet).
@@ -38,9 +41,9 @@ enum Val {
 }
 
 /// The real indefinite: the default NaN of invalid operations.
-const INDEFINITE: [u8; 10] = pack_raw(true, 0x7fff, 0xc000_0000_0000_0000);
+pub const INDEFINITE: [u8; 10] = pack_raw(true, 0x7fff, 0xc000_0000_0000_0000);
 
-const fn pack_raw(sign: bool, exp: u16, mant: u64) -> [u8; 10] {
+pub(super) const fn pack_raw(sign: bool, exp: u16, mant: u64) -> [u8; 10] {
     let m = mant.to_le_bytes();
     let se = ((sign as u16) << 15 | exp).to_le_bytes();
     [m[0], m[1], m[2], m[3], m[4], m[5], m[6], m[7], se[0], se[1]]
@@ -48,7 +51,7 @@ const fn pack_raw(sign: bool, exp: u16, mant: u64) -> [u8; 10] {
 
 /// Unpack a register; denormal operands set DE, unsupported encodings
 /// (unnormals, pseudo-NaNs) read as an invalid operand (SDM vol. 1 §8.2.2).
-fn unpack(b: [u8; 10], flags: &mut u16) -> Val {
+pub(super) fn unpack(b: [u8; 10], flags: &mut u16) -> Val {
     let mant = u64::from_le_bytes(b[..8].try_into().unwrap());
     let se = u16::from_le_bytes([b[8], b[9]]);
     let sign = se >> 15 != 0;
@@ -75,9 +78,10 @@ fn unpack(b: [u8; 10], flags: &mut u16) -> Val {
 }
 
 /// The NaN result of an operation with NaN operands: signalling NaNs
-/// raise IE, the result is quiet; of two NaNs the one with the larger
-/// significand wins (SDM vol. 1 table 4-7).
-fn nan_result(a: Val, b: Option<Val>, flags: &mut u16) -> Option<[u8; 10]> {
+/// raise IE, the result is quiet; of a signalling and a quiet NaN the
+/// quiet one wins, of two alike the larger significand (SDM vol. 1
+/// table 4-7).
+pub(super) fn nan_result(a: Val, b: Option<Val>, flags: &mut u16) -> Option<[u8; 10]> {
     let nan = |v: Val| match v {
         Val::NaN(s, m) => Some((s, m)),
         _ => None,
@@ -88,9 +92,23 @@ fn nan_result(a: Val, b: Option<Val>, flags: &mut u16) -> Option<[u8; 10]> {
             *flags |= IE;
         }
     }
+    if na.is_none() && nb.is_none() {
+        return None;
+    }
+    // A NaN result reports no denormal operand (measured on the host).
+    *flags &= !DE;
     let pick = match (na, nb) {
-        (None, None) => return None,
+        (None, None) => unreachable!("checked above"),
         (Some(x), None) | (None, Some(x)) => x,
+        // A signalling and a quiet NaN: the quiet one; two of a kind:
+        // the larger significand.
+        (Some(x), Some(y)) if x.1 & 1 << 62 != y.1 & 1 << 62 => {
+            if y.1 & 1 << 62 != 0 {
+                y
+            } else {
+                x
+            }
+        }
         (Some(x), Some(y)) => {
             if (y.1 | 1 << 62) > (x.1 | 1 << 62) {
                 y
@@ -149,6 +167,9 @@ fn round_pack(
         Round::Zero => false,
     };
     kept += up as u128;
+    if up {
+        *flags |= C1_UP;
+    }
     if inexact {
         *flags |= PE;
         if tiny {
@@ -172,6 +193,11 @@ fn round_pack(
             Round::Down => sign,
             Round::Zero => false,
         };
+        *flags = if to_inf {
+            *flags | C1_UP
+        } else {
+            *flags & !C1_UP
+        };
         return if to_inf {
             pack_raw(sign, 0x7fff, 1 << 63)
         } else {
@@ -181,6 +207,19 @@ fn round_pack(
     }
     let mant = (kept << (64 - prec)) as u64;
     pack_raw(sign, e as u16, mant)
+}
+
+/// `round_pack` at the full 64 bits: the transcendental instructions
+/// ignore the precision control.
+pub(super) fn round_to(
+    sign: bool,
+    e: i32,
+    p: u128,
+    sticky: bool,
+    rc: Round,
+    flags: &mut u16,
+) -> [u8; 10] {
+    round_pack(sign, e, p, sticky, 64, rc, flags)
 }
 
 /// a op b for the x87 arithmetic instructions (FADD..FDIVR with their
@@ -209,8 +248,9 @@ pub fn arith(op: Op, a: [u8; 10], b: [u8; 10], prec: u32, rc: Round) -> ([u8; 10
     (r, flags)
 }
 
-fn invalid(flags: &mut u16) -> [u8; 10] {
-    *flags |= IE;
+pub(super) fn invalid(flags: &mut u16) -> [u8; 10] {
+    // An invalid operation reports no denormal operand besides.
+    *flags = (*flags | IE) & !DE;
     INDEFINITE
 }
 
@@ -387,6 +427,9 @@ pub fn to_ieee(a: [u8; 10], frac_bits: u32, exp_bits: u32, rc: Round) -> (u64, u
                 Round::Zero => false,
             };
             let kept = (kept + up as u128) as u64;
+            if up {
+                flags |= C1_UP;
+            }
             if inexact {
                 flags |= PE;
                 if biased < 1 {
@@ -413,6 +456,11 @@ pub fn to_ieee(a: [u8; 10], frac_bits: u32, exp_bits: u32, rc: Round) -> (u64, u
                         Round::Down => s,
                         Round::Zero => false,
                     };
+                    flags = if to_inf {
+                        flags | C1_UP
+                    } else {
+                        flags & !C1_UP
+                    };
                     if to_inf {
                         sgn(s) | inf
                     } else {
@@ -428,13 +476,14 @@ pub fn to_ieee(a: [u8; 10], frac_bits: u32, exp_bits: u32, rc: Round) -> (u64, u
 }
 
 /// A register value rounded to an integer with `rc` (FIST/FISTP/FISTTP,
-/// FRNDINT): `(negative, magnitude, inexact)`, the magnitude saturated at
-/// u128::MAX for huge values; `None` for NaNs, infinities and unsupported
+/// FRNDINT): `(negative, magnitude, flags)`, the magnitude saturated at
+/// u128::MAX for huge values, flags PE when inexact and C1_UP when the
+/// magnitude was rounded up; `None` for NaNs, infinities and unsupported
 /// encodings.
-pub fn round_int(a: [u8; 10], rc: Round) -> Option<(bool, u128, bool)> {
+pub fn round_int(a: [u8; 10], rc: Round) -> Option<(bool, u128, u16)> {
     let mut flags = 0;
     let (s, e, m) = match unpack(a, &mut flags) {
-        Val::Zero(s) => return Some((s, 0, false)),
+        Val::Zero(s) => return Some((s, 0, 0)),
         Val::Fin(s, e, m) => (s, e, m),
         _ => return None,
     };
@@ -445,7 +494,7 @@ pub fn round_int(a: [u8; 10], rc: Round) -> Option<(bool, u128, bool)> {
         } else {
             (m as u128) << shift
         };
-        return Some((s, mag, false));
+        return Some((s, mag, 0));
     }
     // value = m / 2^shift with shift >= 1: integer part, the rest and half.
     let shift = (63 - e) as u32;
@@ -461,7 +510,8 @@ pub fn round_int(a: [u8; 10], rc: Round) -> Option<(bool, u128, bool)> {
         Round::Down => inexact && s,
         Round::Zero => false,
     };
-    Some((s, int as u128 + up as u128, inexact))
+    let flags = if inexact { PE } else { 0 } | if up { C1_UP } else { 0 };
+    Some((s, int as u128 + up as u128, flags))
 }
 
 /// An integer magnitude back in register format (FRNDINT's result).
@@ -506,6 +556,129 @@ pub fn scale(a: [u8; 10], b: [u8; 10], rc: Round) -> ([u8; 10], u16) {
     (r, flags)
 }
 
+/// What FPREM/FPREM1 leave besides the new ST0.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reduction {
+    /// Complete: the low three bits of the quotient (C0 = Q2, C3 = Q1,
+    /// C1 = Q0).
+    Complete(u8),
+    /// Partial (exponent difference >= 64): C2 = 1, the quotient bits are
+    /// not reported (the hardware clears C0/C1/C3).
+    Partial,
+    /// NaN or invalid operands, or nothing to reduce: quotient 0.
+    None,
+}
+
+/// FPREM (`nearest` false: quotient truncated) and FPREM1 (`nearest`
+/// true: quotient rounded to nearest-even) of a by b, exactly (SDM vol. 2
+/// "FPREM", "FPREM1"). With an exponent difference D >= 64 one partial
+/// step runs: the quotient is truncated after N = 32 + D mod 32 bits,
+/// which leaves a difference that is a multiple of 32 for the next step
+/// (measured on the host's x87; the SDM only says 32 <= N <= 63).
+/// The remainder is always representable, so there is no rounding.
+pub fn rem(a: [u8; 10], b: [u8; 10], nearest: bool) -> ([u8; 10], u16, Reduction) {
+    let mut flags = 0;
+    let (x, y) = (unpack(a, &mut flags), unpack(b, &mut flags));
+    if let Some(n) = nan_result(x, Some(y), &mut flags) {
+        return (n, flags, Reduction::None);
+    }
+    let (sa, ea, ma, eb, mb) = match (x, y) {
+        (Val::Inf(_), _) | (_, Val::Zero(_)) => {
+            return (invalid(&mut flags), flags, Reduction::None)
+        }
+        // 0 rem b and a rem inf: a itself.
+        (Val::Zero(_), _) | (_, Val::Inf(_)) => {
+            return (canonical(x), flags, Reduction::Complete(0))
+        }
+        (Val::Fin(sa, ea, ma), Val::Fin(_, eb, mb)) => (sa, ea, ma, eb, mb),
+        _ => unreachable!("NaNs are handled before"),
+    };
+    let d = ea - eb;
+    if d >= 64 {
+        let n = 32 + d % 32;
+        // a / b / 2^(d - n) = (ma / mb) * 2^n: the remainder of ma * 2^n
+        // by mb, in units of 2^(ea - n - 63).
+        let r = ((ma as u128) << n) % mb as u128;
+        let out = pack_exact(sa, r, ea - n - 63);
+        return (out, flags, Reduction::Partial);
+    }
+    if d < -1 || (d == -1 && !nearest) {
+        // |a| < |b| / 2 (or FPREM with |a| < |b|): quotient 0, a stays.
+        return (canonical(x), flags, Reduction::Complete(0));
+    }
+    // Both significands in units of 2^(low - 63), low the smaller exponent.
+    let low = ea.min(eb);
+    let big_a = (ma as u128) << (ea - low);
+    let big_b = (mb as u128) << (eb - low);
+    let (mut q, mut r) = (big_a / big_b, big_a % big_b);
+    let mut sign = sa;
+    if nearest && (2 * r > big_b || (2 * r == big_b && q & 1 == 1)) {
+        q += 1;
+        r = big_b - r;
+        sign = !sa;
+    }
+    let out = pack_exact(sign, r, low - 63);
+    (out, flags, Reduction::Complete((q & 7) as u8))
+}
+
+/// A non-NaN value in its canonical encoding (a pseudo-denormal becomes
+/// the normal number it stands for, as the hardware writes it back).
+fn canonical(v: Val) -> [u8; 10] {
+    match v {
+        Val::Zero(s) => pack_raw(s, 0, 0),
+        Val::Inf(s) => pack_raw(s, 0x7fff, 1 << 63),
+        Val::Fin(s, e, m) => pack_exact(s, m as u128, e - 63),
+        Val::NaN(s, m) => pack_raw(s, 0x7fff, m),
+    }
+}
+
+/// The exact value (-1)^sign * r * 2^scale (r < 2^127) in register format;
+/// a zero keeps the sign (FPREM's zero remainder has the dividend's sign).
+fn pack_exact(sign: bool, r: u128, scale: i32) -> [u8; 10] {
+    if r == 0 {
+        return pack_raw(sign, 0, 0);
+    }
+    let lz = r.leading_zeros() as i32;
+    let mut ignored = 0;
+    // r * 2^scale = (r << lz) * 2^(scale + 127 - lz - 127)
+    round_pack(
+        sign,
+        scale + 127 - lz,
+        r << lz,
+        false,
+        64,
+        Round::Nearest,
+        &mut ignored,
+    )
+}
+
+/// FXTRACT: (exponent as a real, significand with exponent 0) of a
+/// register value (SDM vol. 2 "FXTRACT"); a zero gives (-inf, the zero)
+/// with ZE, an infinity (+inf, itself), NaNs propagate to both.
+pub fn extract(a: [u8; 10]) -> ([u8; 10], [u8; 10], u16) {
+    let mut flags = 0;
+    let x = unpack(a, &mut flags);
+    if let Some(n) = nan_result(x, None, &mut flags) {
+        return (n, n, flags);
+    }
+    match x {
+        Val::Zero(s) => {
+            flags |= ZE;
+            (pack_raw(true, 0x7fff, 1 << 63), pack_raw(s, 0, 0), flags)
+        }
+        Val::Inf(s) => (
+            pack_raw(false, 0x7fff, 1 << 63),
+            pack_raw(s, 0x7fff, 1 << 63),
+            flags,
+        ),
+        Val::Fin(s, e, m) => {
+            let exp = from_int(e < 0, e.unsigned_abs() as u128);
+            (exp, pack_raw(s, 0x3fff, m), flags)
+        }
+        _ => unreachable!("NaNs are handled before"),
+    }
+}
+
 /// Order of two register values for the compare instructions (`None`:
 /// unordered, a NaN operand). Compares all 64 significand bits.
 pub fn compare(a: [u8; 10], b: [u8; 10]) -> Option<std::cmp::Ordering> {
@@ -537,6 +710,28 @@ pub fn compare(a: [u8; 10], b: [u8; 10]) -> Option<std::cmp::Ordering> {
             }
         }
     })
+}
+
+/// The exception bits of a compare (FCOM*/FUCOM*/FCOMI*/FUCOMI*/FTST):
+/// an unsupported encoding or a signalling NaN is IE, any NaN too unless
+/// `unordered_ok` (the FUCOM forms); otherwise denormal operands give DE
+/// (not reported beside IE or a NaN, as measured on the host).
+pub fn compare_flags(a: [u8; 10], b: [u8; 10], unordered_ok: bool) -> u16 {
+    let mut flags = 0;
+    let vals = [unpack(a, &mut flags), unpack(b, &mut flags)];
+    let mut nan = false;
+    for v in vals {
+        if let Val::NaN(_, m) = v {
+            nan = true;
+            if m & 1 << 62 == 0 || !unordered_ok {
+                flags |= IE;
+            }
+        }
+    }
+    if nan || flags & IE != 0 {
+        flags &= !DE;
+    }
+    flags
 }
 
 /// floor(sqrt(v)) for a u128, bit by bit.
@@ -607,7 +802,7 @@ mod tests {
             0xaaaa_aaaa_aaaa_aaab
         );
         assert_eq!(u16::from_le_bytes([r[8], r[9]]), 16383 - 2);
-        assert_eq!(fl, PE);
+        assert_eq!(fl, PE | C1_UP, "inexact, rounded up");
         // 1 + 2^-63 is exact in extended, lost in double.
         let tiny = f64_to_f80(2f64.powi(-63));
         let (r, fl) = arith(Op::Add, f(1.0), tiny, 64, Round::Nearest);
@@ -656,6 +851,8 @@ mod tests {
             }
             sqrt(v[0], prec, rc);
             scale(v[0], v[1], rc);
+            rem(v[0], v[1], k % 2 == 0);
+            extract(v[0]);
             to_ieee(v[0], 23, 8, rc);
             to_ieee(v[1], 52, 11, rc);
             compare(v[0], v[1]);
@@ -665,6 +862,29 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn remainders_and_extract() {
+        let (r, fl, red) = rem(f(5.0), f(3.0), false);
+        assert_eq!((f80_to_f64(r), fl, red), (2.0, 0, Reduction::Complete(1)));
+        // FPREM1 rounds 3.5 to the even quotient 4: 7 - 4 * 2 = -1.
+        let (r, _, red) = rem(f(7.0), f(2.0), true);
+        assert_eq!((f80_to_f64(r), red), (-1.0, Reduction::Complete(4)));
+        // A zero remainder keeps the dividend's sign.
+        let (r, _, _) = rem(f(-6.0), f(3.0), false);
+        assert_eq!(f80_to_f64(r).to_bits(), (-0.0f64).to_bits());
+        // Exponent difference 100: one partial step (C2), exact.
+        let (r, _, red) = rem(f(2f64.powi(100) * 1.5), f(3.0), false);
+        assert_eq!(red, Reduction::Partial);
+        assert!(f80_to_f64(r) < 2f64.powi(100));
+        let (e, m, fl) = extract(f(-12.0));
+        assert_eq!((f80_to_f64(e), f80_to_f64(m), fl), (3.0, -1.5, 0));
+        let (e, m, fl) = extract(f(0.0));
+        assert_eq!(
+            (f80_to_f64(e), f80_to_f64(m), fl),
+            (f64::NEG_INFINITY, 0.0, ZE)
+        );
     }
 
     #[test]

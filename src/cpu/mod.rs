@@ -16,6 +16,7 @@ pub mod decode;
 pub mod exception;
 mod exec;
 mod f80;
+mod f80_math;
 pub mod flags;
 pub mod fpu;
 mod mmu;
@@ -24,6 +25,7 @@ pub(crate) mod sse;
 pub mod state;
 mod trace;
 mod x87;
+mod x87_env;
 
 pub use bus::{Bus, RamBus};
 pub use state::{Cpu, Exit, Segment, TableReg};

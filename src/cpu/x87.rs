@@ -3,8 +3,9 @@
 //! FCHS/FABS and FST m32/m64 work on those 80 bits (f80.rs): one rounding
 //! to the precision control's width (24, 53 or 64 bits) with the control
 //! word's rounding mode; FRNDINT and the integer stores round the 80 bits
-//! to an integer directly, FSCALE scales them. The remaining operations (FPREM,
-//! transcendentals) convert to f64 and back.
+//! to an integer directly, FSCALE scales them, FPREM/FPREM1/FXTRACT are
+//! exact on them; the transcendentals are computed in double-double
+//! arithmetic and rounded once to 64 bits (f80_math.rs).
 
 use iced_x86::Mnemonic as M;
 
@@ -12,6 +13,7 @@ use super::bus::Bus;
 use super::decode::{Insn, Kind};
 use super::exception::{Event, Res, MF};
 use super::f80;
+use super::f80_math;
 use super::flags::{CF, PF, ZF};
 use super::fpu::{f64_to_f80, f80_to_f64};
 use super::sse::softfloat as sf;
@@ -26,9 +28,6 @@ const PE: u16 = 1 << 5;
 const SF: u16 = 1 << 6;
 
 impl Cpu {
-    fn st(&self, i: u8) -> f64 {
-        f80_to_f64(self.fpu.regs[(self.fpu.top as usize + i as usize) & 7])
-    }
     fn st_raw(&self, i: u8) -> [u8; 10] {
         self.fpu.regs[(self.fpu.top as usize + i as usize) & 7]
     }
@@ -37,22 +36,20 @@ impl Cpu {
         self.fpu.regs[p] = v;
         self.fpu.tag |= 1 << p;
     }
-    fn set_st(&mut self, i: u8, v: f64) {
-        let p = (self.fpu.top as usize + i as usize) & 7;
-        self.fpu.regs[p] = f64_to_f80(v);
-        self.fpu.tag |= 1 << p;
-    }
     fn st_valid(&self, i: u8) -> bool {
         self.fpu.tag & (1 << ((self.fpu.top as usize + i as usize) & 7)) != 0
     }
     fn push_raw(&mut self, raw: [u8; 10]) {
         self.fpu.top = self.fpu.top.wrapping_sub(1) & 7;
         let p = self.fpu.top as usize;
-        if self.fpu.tag & (1 << p) != 0 {
-            // Stack overflow: invalid operation, C1 = 1 (SDM vol. 1 §8.5.1.1).
+        let overflow = self.fpu.tag & (1 << p) != 0;
+        self.fpu.sw &= !C1;
+        if overflow {
+            // Stack overflow: invalid operation, C1 = 1 (SDM vol. 1
+            // §8.5.1.1); masked, the pushed value is the real indefinite.
             self.fpu.sw |= IE | SF | C1;
         }
-        self.fpu.regs[p] = raw;
+        self.fpu.regs[p] = if overflow { f80::INDEFINITE } else { raw };
         self.fpu.tag |= 1 << p;
     }
     fn fpush(&mut self, v: f64) {
@@ -63,12 +60,58 @@ impl Cpu {
         self.fpu.top = (self.fpu.top + 1) & 7;
     }
 
-    /// Reading an empty register is a stack underflow.
-    fn check_src(&mut self, i: u8) {
-        if !self.st_valid(i) {
-            self.fpu.sw |= IE | SF;
-            self.fpu.sw &= !C1;
+    /// ST(i) as an operand: an empty register is a stack underflow (IE,
+    /// SF, C1 = 0) and reads as the real indefinite, which then yields the
+    /// masked response (an indefinite result, "unordered" compares).
+    fn st_operand(&mut self, i: u8) -> [u8; 10] {
+        if self.x87_underflow(&[i]) {
+            f80::INDEFINITE
+        } else {
+            self.st_raw(i)
         }
+    }
+
+    /// Stack underflow check for the registers an instruction reads: an
+    /// empty one is an invalid operation with SF, C1 = 0 (SDM vol. 1
+    /// §8.5.1.1). Returns whether it happened.
+    fn x87_underflow(&mut self, regs: &[u8]) -> bool {
+        if regs.iter().all(|&r| self.st_valid(r)) {
+            return false;
+        }
+        self.fpu.sw = (self.fpu.sw | IE | SF) & !C1;
+        true
+    }
+
+    /// For the instructions that replace ST0 and push a second result
+    /// (FXTRACT, FPTAN, FSINCOS): with ST7 in use the push would overflow,
+    /// so nothing is computed: IE, SF, C1 and, masked, the real indefinite
+    /// in both ST0 and the new top. Returns whether it happened.
+    fn x87_push_overflow(&mut self) -> bool {
+        if !self.st_valid(7) {
+            return false;
+        }
+        self.fpu.sw |= IE | SF | C1;
+        if self.fpu.cw & IE != 0 {
+            self.set_st_raw(0, f80::INDEFINITE);
+            self.fpu.top = self.fpu.top.wrapping_sub(1) & 7;
+            self.set_st_raw(0, f80::INDEFINITE);
+        }
+        true
+    }
+
+    /// The masked response to an invalid operation: the destination gets
+    /// the real indefinite; unmasked, it is left alone (#MF follows).
+    fn x87_masked_indefinite(&mut self, dst: u8) {
+        if self.fpu.cw & IE != 0 {
+            self.set_st_raw(dst, f80::INDEFINITE);
+        }
+    }
+
+    /// Did `flags` raise an exception the control word leaves unmasked
+    /// among those that suppress the result (invalid, zero divide,
+    /// denormal)? Then the destination is not written.
+    fn x87_unmasked(&self, flags: u16) -> bool {
+        flags & (IE | 2 | 4) & !self.fpu.cw != 0
     }
 
     /// Load an m32/m64/m80 real; denormal sources report DE and signalling
@@ -104,6 +147,31 @@ impl Cpu {
         Ok(v)
     }
 
+    /// An m32/m64 real operand of arithmetic or a compare, exactly in
+    /// register format with a signalling NaN kept signalling (the operation
+    /// decides which NaN wins and raises IE); DE if it is denormal.
+    fn x87_mem_real<B: Bus>(&mut self, bus: &mut B, i: &Insn) -> Res<([u8; 10], u16)> {
+        let a = self.ea(i);
+        let (bits, denormal) = if i.ops[0].size == 4 {
+            let raw = self.read_mem(bus, a, 4)? as u32;
+            let f = f32::from_bits(raw);
+            let bits = if f.is_nan() {
+                // Widened by hand: a conversion through f64 would quiet it.
+                (raw as u64 >> 31) << 63 | 0x7ff << 52 | (raw as u64 & 0x7f_ffff) << 29
+            } else {
+                (f as f64).to_bits()
+            };
+            (bits, f.is_subnormal())
+        } else {
+            let bits = self.read_mem(bus, a, 8)?;
+            (bits, f64::from_bits(bits).is_subnormal())
+        };
+        Ok((
+            f64_to_f80(f64::from_bits(bits)),
+            if denormal { f80::DE } else { 0 },
+        ))
+    }
+
     fn x87_mem_i<B: Bus>(&mut self, bus: &mut B, i: &Insn, n: usize) -> Res<f64> {
         let a = self.ea(i);
         let s = i.ops[n].size;
@@ -115,7 +183,7 @@ impl Cpu {
         })
     }
 
-    fn read_m80<B: Bus>(&mut self, bus: &mut B, a: u64) -> Res<[u8; 10]> {
+    pub(super) fn read_m80<B: Bus>(&mut self, bus: &mut B, a: u64) -> Res<[u8; 10]> {
         let lo = self.read_mem(bus, a, 8)?;
         let hi = self.read_mem(bus, a.wrapping_add(8), 2)? as u16;
         let mut b = [0u8; 10];
@@ -124,7 +192,7 @@ impl Cpu {
         Ok(b)
     }
 
-    fn write_m80<B: Bus>(&mut self, bus: &mut B, a: u64, b: [u8; 10]) -> Res {
+    pub(super) fn write_m80<B: Bus>(&mut self, bus: &mut B, a: u64, b: [u8; 10]) -> Res {
         self.translate(bus, a.wrapping_add(9), super::mmu::Access::Write)?;
         self.write_mem(bus, a, 8, u64::from_le_bytes(b[..8].try_into().unwrap()))?;
         self.write_mem(
@@ -147,11 +215,10 @@ impl Cpu {
         let size = i.ops[0].size;
         let bits = size as u32 * 8;
         let lim = 1u128 << (bits - 1);
-        let out = match f80::round_int(self.st_raw(0), rc) {
-            Some((neg, mag, inexact)) if mag < lim || (neg && mag == lim) => {
-                if inexact {
-                    self.fpu.sw |= PE;
-                }
+        let v = self.st_operand(0);
+        let out = match f80::round_int(v, rc) {
+            Some((neg, mag, flags)) if mag < lim || (neg && mag == lim) => {
+                self.fpu.sw = (self.fpu.sw & !C1) | flags;
                 if neg {
                     (mag as u64).wrapping_neg()
                 } else {
@@ -160,7 +227,7 @@ impl Cpu {
             }
             // NaN, infinity or out of range: the integer indefinite.
             _ => {
-                self.fpu.sw |= IE;
+                self.fpu.sw = (self.fpu.sw & !C1) | IE;
                 1u64 << (bits - 1)
             }
         };
@@ -169,18 +236,29 @@ impl Cpu {
     }
 
     /// Compare two register-format values (all 64 significand bits).
-    fn x87_compare(&mut self, a: [u8; 10], b: [u8; 10], to_eflags: bool) {
+    fn x87_compare(
+        &mut self,
+        a: [u8; 10],
+        b: [u8; 10],
+        to_eflags: bool,
+        unordered_ok: bool,
+        load: u16,
+    ) {
         use std::cmp::Ordering;
-        let (c3, c2, c0) = match f80::compare(a, b) {
-            None => {
-                self.fpu.sw |= IE;
-                (true, true, true)
-            }
+        let order = f80::compare(a, b);
+        let mut flags = f80::compare_flags(a, b, unordered_ok) | load;
+        if order.is_none() || flags & IE != 0 {
+            flags &= !f80::DE;
+        }
+        self.fpu.sw |= flags;
+        let (c3, c2, c0) = match order {
+            None => (true, true, true),
             Some(Ordering::Less) => (false, false, true),
             Some(Ordering::Equal) => (true, false, false),
             Some(Ordering::Greater) => (false, false, false),
         };
         if to_eflags {
+            self.fpu.sw &= !C1;
             let f = (self.cc.get()
                 & !(ZF | PF | CF | super::flags::OF | super::flags::SF | super::flags::AF))
                 | if c3 { ZF } else { 0 }
@@ -234,7 +312,7 @@ impl Cpu {
 
     /// FADD..FDIVR on 80-bit operands: one rounding of the exact result to
     /// the precision control's width (f80.rs), exception bits into SW.
-    fn x87_binop(&mut self, m: M, a: [u8; 10], b: [u8; 10]) -> [u8; 10] {
+    fn x87_binop(&mut self, m: M, a: [u8; 10], b: [u8; 10], load: u16) -> [u8; 10] {
         use f80::Op;
         let (op, x, y) = match m {
             M::Fadd | M::Faddp | M::Fiadd => (Op::Add, a, b),
@@ -245,7 +323,7 @@ impl Cpu {
             _ => (Op::Div, b, a),
         };
         let (r, flags) = f80::arith(op, x, y, f80::precision(self.fpu.cw), self.x87_rc());
-        self.fpu.sw |= flags;
+        self.fpu.sw = (self.fpu.sw & !C1) | without_lone_denormal(flags | load, r);
         r
     }
 
@@ -317,8 +395,7 @@ impl Cpu {
             M::Fnstenv | M::Fldenv | M::Fnsave | M::Frstor => return self.x87_env(bus, i),
             M::Fld => {
                 if i.ops[0].kind == Kind::St {
-                    let raw = self.fpu.regs[(self.fpu.top as usize + st_op(0) as usize) & 7];
-                    self.check_src(st_op(0));
+                    let raw = self.st_operand(st_op(0));
                     self.push_raw(raw);
                 } else if i.ops[0].size == 10 {
                     let a = self.ea(i);
@@ -367,7 +444,16 @@ impl Cpu {
                 self.push_raw(raw);
             }
             M::Fst | M::Fstp => {
-                self.check_src(0);
+                // C1: rounded up (m32/m64 stores), else cleared.
+                self.fpu.sw &= !C1;
+                if self.x87_underflow(&[0]) {
+                    // Masked: the real indefinite is stored; unmasked,
+                    // nothing (and #MF at the next x87 instruction).
+                    if self.fpu.cw & IE == 0 {
+                        return Ok(());
+                    }
+                    self.fpu.regs[self.fpu.top as usize] = f80::INDEFINITE;
+                }
                 if i.ops[0].kind == Kind::St {
                     let raw = self.fpu.regs[self.fpu.top as usize];
                     let p = (self.fpu.top as usize + st_op(0) as usize) & 7;
@@ -387,7 +473,7 @@ impl Cpu {
                             let (bits, flags) =
                                 f80::to_ieee(self.st_raw(0), frac, exp, self.x87_rc());
                             self.write_mem(bus, a, i.ops[0].size, bits)?;
-                            self.fpu.sw |= flags;
+                            self.fpu.sw = (self.fpu.sw & !C1) | flags;
                         }
                         _ => {
                             let raw = self.fpu.regs[self.fpu.top as usize];
@@ -400,19 +486,23 @@ impl Cpu {
                 }
             }
             M::Fist | M::Fistp => {
-                self.check_src(0);
                 self.x87_store_int(bus, i, false)?;
                 if i.mnem == M::Fistp {
                     self.fpop();
                 }
             }
             M::Fisttp => {
-                self.check_src(0);
                 self.x87_store_int(bus, i, true)?;
                 self.fpop();
             }
             M::Fxch => {
+                self.fpu.sw &= !C1;
                 let k = if i.nops == 2 { st_op(1) } else { st_op(0) };
+                // Empty registers take part as the real indefinite.
+                for r in [0, k] {
+                    let v = self.st_operand(r);
+                    self.set_st_raw(r, v);
+                }
                 let a = (self.fpu.top as usize) & 7;
                 let b = (self.fpu.top as usize + k as usize) & 7;
                 self.fpu.regs.swap(a, b);
@@ -423,8 +513,14 @@ impl Cpu {
                 let p = (self.fpu.top as usize + st_op(0) as usize) & 7;
                 self.fpu.tag &= !(1 << p);
             }
-            M::Fincstp => self.fpu.top = (self.fpu.top + 1) & 7,
-            M::Fdecstp => self.fpu.top = self.fpu.top.wrapping_sub(1) & 7,
+            M::Fincstp => {
+                self.fpu.sw &= !C1;
+                self.fpu.top = (self.fpu.top + 1) & 7;
+            }
+            M::Fdecstp => {
+                self.fpu.sw &= !C1;
+                self.fpu.top = self.fpu.top.wrapping_sub(1) & 7;
+            }
             M::Fadd
             | M::Fsub
             | M::Fsubr
@@ -443,142 +539,163 @@ impl Cpu {
             | M::Fimul
             | M::Fidiv
             | M::Fidivr => {
+                let pops = matches!(
+                    i.mnem,
+                    M::Faddp | M::Fsubp | M::Fsubrp | M::Fmulp | M::Fdivp | M::Fdivrp
+                );
+                // Stack underflow: nothing is computed (no other flag, not
+                // even from a NaN or denormal operand), the masked result
+                // is the indefinite. A memory operand is still read (its
+                // faults come first).
+                let regs = if i.nops == 2 {
+                    [st_op(0), st_op(1)]
+                } else {
+                    [0, 0]
+                };
+                if !regs.iter().all(|&r| self.st_valid(r)) {
+                    if i.nops != 2 {
+                        let a = self.ea(i);
+                        self.read_mem(bus, a, i.ops[0].size.min(8))?;
+                    }
+                    self.x87_underflow(&regs);
+                    self.x87_masked_indefinite(regs[0]);
+                    if pops {
+                        self.fpop();
+                    }
+                    return Ok(());
+                }
                 // Register operands in their full 80-bit form; memory
                 // operands (m32/m64 reals, m16/m32 integers) are exact in
                 // f64 and so in extended format.
-                let (dst, src) = if i.nops == 2 {
-                    (st_op(0), self.st_raw(st_op(1)))
+                let (dst, (src, load)) = if i.nops == 2 {
+                    (st_op(0), (self.st_raw(st_op(1)), 0))
                 } else if matches!(
                     i.mnem,
                     M::Fiadd | M::Fisub | M::Fisubr | M::Fimul | M::Fidiv | M::Fidivr
                 ) {
-                    (0, f64_to_f80(self.x87_mem_i(bus, i, 0)?))
+                    (0, (f64_to_f80(self.x87_mem_i(bus, i, 0)?), 0))
                 } else {
-                    (0, f64_to_f80(self.x87_mem_f(bus, i, 0)?))
+                    (0, self.x87_mem_real(bus, i)?)
                 };
-                self.check_src(0);
                 let d = self.st_raw(dst);
-                let r = self.x87_binop(i.mnem, d, src);
+                let r = self.x87_binop(i.mnem, d, src, load);
                 self.set_st_raw(dst, r);
-                if matches!(
-                    i.mnem,
-                    M::Faddp | M::Fsubp | M::Fsubrp | M::Fmulp | M::Fdivp | M::Fdivrp
-                ) {
+                if pops {
                     self.fpop();
                 }
             }
             // Sign-bit operations on the register's 80 bits (exact).
             M::Fchs => {
+                self.fpu.sw &= !C1;
+                if self.x87_underflow(&[0]) {
+                    self.x87_masked_indefinite(0);
+                    return Ok(());
+                }
                 let mut r = self.st_raw(0);
                 r[9] ^= 0x80;
                 self.set_st_raw(0, r);
             }
             M::Fabs => {
+                self.fpu.sw &= !C1;
+                if self.x87_underflow(&[0]) {
+                    self.x87_masked_indefinite(0);
+                    return Ok(());
+                }
                 let mut r = self.st_raw(0);
                 r[9] &= 0x7f;
                 self.set_st_raw(0, r);
             }
             M::Fsqrt => {
-                let (r, flags) =
-                    f80::sqrt(self.st_raw(0), f80::precision(self.fpu.cw), self.x87_rc());
-                self.fpu.sw |= flags;
+                let v = self.st_operand(0);
+                let (r, flags) = f80::sqrt(v, f80::precision(self.fpu.cw), self.x87_rc());
+                self.fpu.sw = (self.fpu.sw & !C1) | flags;
                 self.set_st_raw(0, r);
             }
             M::Frndint => {
                 // NaNs, infinities and values already integral stay as they are.
-                if let Some((neg, mag, true)) = f80::round_int(self.st_raw(0), self.x87_rc()) {
-                    self.fpu.sw |= PE;
-                    self.set_st_raw(0, f80::from_int(neg, mag));
+                self.fpu.sw &= !C1;
+                let v = self.st_operand(0);
+                self.set_st_raw(0, v);
+                if let Some((neg, mag, flags)) = f80::round_int(v, self.x87_rc()) {
+                    if flags & PE != 0 {
+                        self.fpu.sw |= flags;
+                        self.set_st_raw(0, f80::from_int(neg, mag));
+                    }
                 }
             }
             M::Fscale => {
-                let (r, flags) = f80::scale(self.st_raw(0), self.st_raw(1), self.x87_rc());
-                self.fpu.sw |= flags;
+                if self.x87_underflow(&[0, 1]) {
+                    self.x87_masked_indefinite(0);
+                    return Ok(());
+                }
+                let (a, b) = (self.st_raw(0), self.st_raw(1));
+                let (r, flags) = f80::scale(a, b, self.x87_rc());
+                self.fpu.sw = (self.fpu.sw & !C1) | flags;
                 self.set_st_raw(0, r);
             }
             M::Fprem | M::Fprem1 => {
-                let (a, b) = (self.st(0), self.st(1));
-                if a.is_infinite() || b == 0.0 || a.is_nan() || b.is_nan() {
-                    if !(a.is_nan() || b.is_nan())
-                        || a.to_bits() & (1 << 51) == 0
-                        || b.to_bits() & (1 << 51) == 0
-                    {
-                        self.fpu.sw |= IE;
-                    }
-                    let r = if a.is_nan() {
-                        a
-                    } else if b.is_nan() {
-                        b
-                    } else {
-                        f64::from_bits(0xfff8_0000_0000_0000)
-                    };
-                    self.set_st(0, r);
+                if self.x87_underflow(&[0, 1]) {
+                    self.x87_masked_indefinite(0);
                     return Ok(());
                 }
-                // `%` is the exact truncating remainder; FPREM1 rounds the
-                // quotient to nearest-even instead.
-                let mut r = a % b;
-                if i.mnem == M::Fprem1 && r != 0.0 {
-                    let half = b.abs() / 2.0;
-                    let qt = ((a - r) / b).abs();
-                    if r.abs() > half || (r.abs() == half && qt % 2.0 == 1.0) {
-                        r -= b.abs().copysign(r);
+                let (r, flags, red) = f80::rem(self.st_raw(0), self.st_raw(1), i.mnem == M::Fprem1);
+                self.fpu.sw |= flags;
+                let cc = match red {
+                    f80::Reduction::Complete(q) => {
+                        (if q & 1 != 0 { C1 } else { 0 })
+                            | (if q & 2 != 0 { C3 } else { 0 })
+                            | (if q & 4 != 0 { C0 } else { 0 })
                     }
+                    f80::Reduction::Partial => C2,
+                    f80::Reduction::None => 0,
+                };
+                self.fpu.sw = (self.fpu.sw & !(C0 | C1 | C2 | C3)) | cc;
+                if !self.x87_unmasked(flags) {
+                    self.set_st_raw(0, r);
                 }
-                let q = ((a - r) / b).round();
-                self.set_st(0, r);
-                let qi = q.abs() as u64;
-                self.fpu.sw = (self.fpu.sw & !(C0 | C1 | C2 | C3))
-                    | if qi & 1 != 0 { C1 } else { 0 }
-                    | if qi & 2 != 0 { C3 } else { 0 }
-                    | if qi & 4 != 0 { C0 } else { 0 };
             }
             M::Fxtract => {
-                let v = self.st(0);
-                if v == 0.0 || !v.is_finite() {
-                    self.set_st(0, v);
-                    self.fpush(v);
-                } else {
-                    let e = v.abs().log2().floor();
-                    let m = v / 2f64.powf(e);
-                    self.set_st(0, e);
-                    self.fpush(m);
+                if self.x87_push_overflow() {
+                    return Ok(());
+                }
+                if self.x87_underflow(&[0]) {
+                    self.x87_masked_indefinite(0);
+                    if self.fpu.cw & IE != 0 {
+                        self.push_raw(f80::INDEFINITE);
+                    }
+                    return Ok(());
+                }
+                let (exp, sig, flags) = f80::extract(self.st_raw(0));
+                self.fpu.sw = (self.fpu.sw & !C1) | flags;
+                if !self.x87_unmasked(flags) {
+                    self.set_st_raw(0, exp);
+                    self.push_raw(sig);
                 }
             }
-            M::Fsin | M::Fcos | M::Fptan | M::Fsincos => {
-                let v = self.st(0);
-                self.fpu.sw &= !C2;
-                match i.mnem {
-                    M::Fsin => self.set_st(0, v.sin()),
-                    M::Fcos => self.set_st(0, v.cos()),
-                    M::Fptan => {
-                        self.set_st(0, v.tan());
-                        self.fpush(1.0);
-                    }
-                    _ => {
-                        self.set_st(0, v.sin());
-                        self.fpush(v.cos());
-                    }
+            M::Fsin | M::Fcos | M::Fptan | M::Fsincos => return self.x87_trig(i.mnem),
+            M::Fpatan | M::Fyl2x | M::Fyl2xp1 => {
+                // ST1 <- f(ST0, ST1), then pop.
+                if self.x87_underflow(&[0, 1]) {
+                    self.x87_masked_indefinite(1);
+                    self.fpop();
+                    return Ok(());
                 }
-            }
-            M::Fpatan => {
-                let r = self.st(1).atan2(self.st(0));
+                let (x, y, rc) = (self.st_raw(0), self.st_raw(1), self.x87_rc());
+                let (r, flags) = match i.mnem {
+                    M::Fpatan => f80_math::patan(x, y, rc),
+                    M::Fyl2x => f80_math::yl2x(x, y, false, rc),
+                    _ => f80_math::yl2x(x, y, true, rc),
+                };
+                self.x87_result(1, r, flags);
                 self.fpop();
-                self.set_st(0, r);
             }
             M::F2xm1 => {
-                let r = self.st(0).exp2() - 1.0;
-                self.set_st(0, r);
-            }
-            M::Fyl2x => {
-                let r = self.st(1) * self.st(0).log2();
-                self.fpop();
-                self.set_st(0, r);
-            }
-            M::Fyl2xp1 => {
-                let r = self.st(1) * self.st(0).ln_1p() / std::f64::consts::LN_2;
-                self.fpop();
-                self.set_st(0, r);
+                if self.x87_underflow(&[0]) {
+                    self.x87_masked_indefinite(0);
+                    return Ok(());
+                }
+                let (r, flags) = f80_math::f2xm1(self.st_raw(0), self.x87_rc());
+                self.x87_result(0, r, flags);
             }
             M::Fcom
             | M::Fcomp
@@ -588,19 +705,23 @@ impl Cpu {
             | M::Fucompp
             | M::Ficom
             | M::Ficomp => {
+                let mut load_flags = 0;
                 let b = if i.nops == 2 {
-                    self.st_raw(st_op(1))
+                    self.st_operand(st_op(1))
                 } else if i.nops == 1 && i.ops[0].kind == Kind::St {
-                    self.st_raw(st_op(0))
+                    self.st_operand(st_op(0))
                 } else if i.nops == 0 {
-                    self.st_raw(1)
+                    self.st_operand(1)
                 } else if matches!(i.mnem, M::Ficom | M::Ficomp) {
                     f64_to_f80(self.x87_mem_i(bus, i, 0)?)
                 } else {
-                    f64_to_f80(self.x87_mem_f(bus, i, 0)?)
+                    let (v, load) = self.x87_mem_real(bus, i)?;
+                    load_flags = load;
+                    v
                 };
-                let a = self.st_raw(0);
-                self.x87_compare(a, b, false);
+                let a = self.st_operand(0);
+                let unordered_ok = matches!(i.mnem, M::Fucom | M::Fucomp | M::Fucompp);
+                self.x87_compare(a, b, false, unordered_ok, load_flags);
                 if matches!(i.mnem, M::Fcomp | M::Fucomp | M::Ficomp) {
                     self.fpop();
                 } else if matches!(i.mnem, M::Fcompp | M::Fucompp) {
@@ -609,15 +730,16 @@ impl Cpu {
                 }
             }
             M::Fcomi | M::Fcomip | M::Fucomi | M::Fucomip => {
-                let (a, b) = (self.st_raw(0), self.st_raw(st_op(1)));
-                self.x87_compare(a, b, true);
+                let (a, b) = (self.st_operand(0), self.st_operand(st_op(1)));
+                let unordered_ok = matches!(i.mnem, M::Fucomi | M::Fucomip);
+                self.x87_compare(a, b, true, unordered_ok, 0);
                 if matches!(i.mnem, M::Fcomip | M::Fucomip) {
                     self.fpop();
                 }
             }
             M::Ftst => {
-                let a = self.st_raw(0);
-                self.x87_compare(a, [0; 10], false);
+                let a = self.st_operand(0);
+                self.x87_compare(a, [0; 10], false, false, 0);
             }
             M::Fxam => self.fxam(),
             M::Fcmovb
@@ -648,73 +770,67 @@ impl Cpu {
         Ok(())
     }
 
-    /// FNSTENV/FLDENV/FNSAVE/FRSTOR, 32-bit protected-mode layout (28 bytes
-    /// of environment, then 8 x 10-byte registers for FNSAVE/FRSTOR).
-    fn x87_env<B: Bus>(&mut self, bus: &mut B, i: &Insn) -> Res {
-        let a = self.ea(i);
-        let save = matches!(i.mnem, M::Fnstenv | M::Fnsave);
-        let full = matches!(i.mnem, M::Fnsave | M::Frstor);
-        if save {
-            let tw = self.full_tag_word();
-            let words = [
-                self.fpu.cw as u32 | 0xffff_0000,
-                self.fpu.status() as u32 | 0xffff_0000,
-                tw as u32 | 0xffff_0000,
-                self.fpu.fip as u32,
-                0,
-                self.fpu.fdp as u32,
-                0,
-            ];
-            for (k, w) in words.iter().enumerate() {
-                self.write_mem(bus, a.wrapping_add(4 * k as u64), 4, *w as u64)?;
+    /// Write a computed result to ST(dst) with its exception bits: C1
+    /// cleared (round-up is not reported for these), the destination
+    /// left alone when an unmasked exception suppresses the result.
+    fn x87_result(&mut self, dst: u8, r: [u8; 10], flags: u16) {
+        self.fpu.sw = (self.fpu.sw & !C1) | flags;
+        if !self.x87_unmasked(flags) {
+            self.set_st_raw(dst, r);
+        }
+    }
+
+    /// FSIN, FCOS, FSINCOS, FPTAN (f80_math.rs): C2 = 1 and nothing else
+    /// changes for |ST0| >= 2^63; FPTAN then pushes 1.0, FSINCOS the cosine
+    /// (ST1 = sine).
+    fn x87_trig(&mut self, m: M) -> Res {
+        use f80_math::Trig;
+        if matches!(m, M::Fptan | M::Fsincos) && self.x87_push_overflow() {
+            return Ok(());
+        }
+        if self.x87_underflow(&[0]) {
+            self.fpu.sw &= !C2;
+            self.x87_masked_indefinite(0);
+            if matches!(m, M::Fptan | M::Fsincos) && self.fpu.cw & IE != 0 {
+                self.push_raw(f80::INDEFINITE);
             }
-            if full {
-                for k in 0..8u64 {
-                    let raw = self.fpu.regs[(self.fpu.top as usize + k as usize) & 7];
-                    self.write_m80(bus, a.wrapping_add(28 + 10 * k), raw)?;
-                }
-                self.fpu = super::fpu::Fpu::default();
-            } else {
-                // FNSTENV masks all exceptions afterwards.
-                self.fpu.cw |= 0x3f;
+            return Ok(());
+        }
+        let (x, rc) = (self.st_raw(0), self.x87_rc());
+        let first = match m {
+            M::Fcos => Trig::Cos,
+            M::Fptan => Trig::Tan,
+            _ => Trig::Sin,
+        };
+        let Some((r, mut flags)) = f80_math::trig(x, first, rc) else {
+            self.fpu.sw |= C2;
+            return Ok(());
+        };
+        self.fpu.sw &= !C2;
+        let second = match m {
+            M::Fptan => {
+                // 1.0 for finite results; a NaN result is pushed again.
+                let nan = r[9] & 0x7f == 0x7f && r[8] == 0xff;
+                Some(if nan {
+                    r
+                } else {
+                    f80::pack_raw(false, 0x3fff, 1 << 63)
+                })
             }
-        } else {
-            let cw = self.read_mem(bus, a, 2)? as u16;
-            let sw = self.read_mem(bus, a.wrapping_add(4), 2)? as u16;
-            let tw = self.read_mem(bus, a.wrapping_add(8), 2)? as u16;
-            self.fpu.cw = cw;
-            self.fpu.top = ((sw >> 11) & 7) as u8;
-            self.fpu.sw = sw & !0x3800;
-            self.fpu.tag = (0..8).fold(0u8, |t, p| t | (((tw >> (2 * p)) & 3 != 3) as u8) << p);
-            if full {
-                for k in 0..8u64 {
-                    let raw = self.read_m80(bus, a.wrapping_add(28 + 10 * k))?;
-                    self.fpu.regs[(self.fpu.top as usize + k as usize) & 7] = raw;
-                }
+            M::Fsincos => {
+                let (c, f) = f80_math::trig(x, Trig::Cos, rc).expect("in range as for sin");
+                flags |= f;
+                Some(c)
+            }
+            _ => None,
+        };
+        self.x87_result(0, r, flags);
+        if let Some(v) = second {
+            if !self.x87_unmasked(flags) {
+                self.push_raw(v);
             }
         }
         Ok(())
-    }
-
-    /// The full 2-bit-per-register tag word (valid/zero/special/empty).
-    fn full_tag_word(&self) -> u16 {
-        (0..8).fold(0u16, |tw, p| {
-            let t = if self.fpu.tag & (1 << p) == 0 {
-                3
-            } else {
-                let raw = self.fpu.regs[p];
-                let exp = u16::from_le_bytes([raw[8], raw[9]]) & 0x7fff;
-                let mant = u64::from_le_bytes(raw[..8].try_into().unwrap());
-                if exp == 0 && mant == 0 {
-                    1
-                } else if exp == 0x7fff || exp == 0 || mant >> 63 == 0 {
-                    2
-                } else {
-                    0
-                }
-            };
-            tw | t << (2 * p)
-        })
     }
 }
 
@@ -807,4 +923,16 @@ fn is_x87(m: M) -> bool {
             | Fcmovnbe
             | Fcmovnu
     )
+}
+
+/// A denormal operand is not reported beside an invalid operation, a zero
+/// divide or a NaN result (measured on the host).
+fn without_lone_denormal(flags: u16, result: [u8; 10]) -> u16 {
+    let nan =
+        result[9] & 0x7f == 0x7f && result[8] == 0xff && result[..8] != (1u64 << 63).to_le_bytes();
+    if nan || flags & (IE | f80::ZE) != 0 {
+        flags & !f80::DE
+    } else {
+        flags
+    }
 }

@@ -358,6 +358,17 @@ pub fn numbers_and_files(bb: &Busybox) {
         b"",
     );
     bb.same("stat", &["sh", "-c", "stat -c '%s %F %a' data.txt; ls -l data.txt | cut -c1-10; wc -c < data.txt; [ data.txt -nt /nonexistent ] && echo newer"], b"");
+    // statfs: the scratch directory's file system (type, block size, name
+    // length, total blocks: fixed while free space moves) and /proc's.
+    bb.same(
+        "statfs",
+        &[
+            "sh",
+            "-c",
+            "stat -f -c '%T %S %s %l %b' .; df -P -k . | awk 'NR==2 {print $2, $NF}'; df -k /proc | tail -n 1",
+        ],
+        b"",
+    );
     bb.same(
         "find",
         &[

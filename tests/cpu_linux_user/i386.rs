@@ -65,6 +65,8 @@ mod nr {
     pub const lseek: u32 = 19;
     pub const getrlimit: u32 = 76;
     pub const gettimeofday: u32 = 78;
+    pub const statfs: u32 = 99;
+    pub const fstatfs: u32 = 100;
     pub const old_mmap: u32 = 90;
     pub const sysinfo: u32 = 116;
     pub const clone: u32 = 120;
@@ -84,6 +86,8 @@ mod nr {
     pub const clock_gettime: u32 = 265;
     pub const clock_getres: u32 = 266;
     pub const clock_nanosleep: u32 = 267;
+    pub const statfs64: u32 = 268;
+    pub const fstatfs64: u32 = 269;
     pub const fstatat64: u32 = 300;
 }
 
@@ -460,6 +464,11 @@ fn dispatch(p: &mut Process, nr: u32, a: [u64; 6]) -> Result<i64, Option<i32>> {
             let path = p.cstr(a[1]).ok_or(None)?;
             stat64_32(p, a[0], Some(&path), a[3], a[2])?
         }
+        nr::statfs | nr::statfs64 => {
+            let path = p.cstr(a[0]).ok_or(None)?;
+            statfs32(p, nr, None, Some(&path), a[1], a[2])?
+        }
+        nr::fstatfs | nr::fstatfs64 => statfs32(p, nr, Some(a[0]), None, a[1], a[2])?,
         nr::set_thread_area => set_thread_area(p, a[0])?,
         _ => {
             if p.strace {
@@ -535,6 +544,70 @@ fn sysinfo32(p: &mut Process, va: u64) -> Result<i64, Option<i32>> {
     b.extend([0u8; 8]);
     debug_assert_eq!(b.len(), 64);
     p.write(va, &b).ok_or(None)?;
+    Ok(0)
+}
+
+/// statfs/fstatfs (i386 struct statfs, 64 bytes of 32-bit words) and
+/// statfs64/fstatfs64 (struct statfs64, 84 bytes: 32-bit words with
+/// 64-bit block and file counts, packed to 4 bytes; asm-generic/statfs.h),
+/// from the host's x86_64 struct statfs. As Linux does, counts that do not
+/// fit 32 bits are EOVERFLOW for the old calls (f_files/f_ffree of -1 pass
+/// as "unknown"), and statfs64 with a size other than 84 is EINVAL. For
+/// the 64-bit calls `size` is their second argument and `out` the third;
+/// for the old ones the buffer is the second argument.
+fn statfs32(
+    p: &mut Process,
+    nr: u32,
+    fd: Option<u64>,
+    path: Option<&std::ffi::CStr>,
+    size: u64,
+    out: u64,
+) -> Result<i64, Option<i32>> {
+    let wide = matches!(nr, nr::statfs64 | nr::fstatfs64);
+    let out = if wide { out } else { size };
+    if wide && size != 84 {
+        return Ok(-(libc::EINVAL as i64));
+    }
+    // x86_64's struct statfs as 15 words: type, bsize, blocks, bfree,
+    // bavail, files, ffree, fsid (two ints), namelen, frsize, flags, spare.
+    let mut st = [0u64; 15];
+    let buf = st.as_mut_ptr() as u64;
+    let r = match (fd, path) {
+        (Some(fd), _) => host(libc::SYS_fstatfs, &[fd, buf]),
+        (None, Some(path)) => host(libc::SYS_statfs, &[path.as_ptr() as u64, buf]),
+        (None, None) => -(libc::EFAULT as i64),
+    };
+    if r != 0 {
+        return Ok(r);
+    }
+    let counts = &st[2..7];
+    let word = |v: u64| (v as u32).to_le_bytes();
+    let mut b = Vec::with_capacity(84);
+    b.extend(word(st[0]));
+    b.extend(word(st[1]));
+    if wide {
+        counts.iter().for_each(|c| b.extend(c.to_le_bytes()));
+    } else {
+        let too_big = |v: u64| v >> 32 != 0;
+        let unknown_or_small = |v: u64| v == u64::MAX || !too_big(v);
+        if counts[..3].iter().any(|&c| too_big(c))
+            || too_big(st[1])
+            || too_big(st[9])
+            || !counts[3..].iter().all(|&c| unknown_or_small(c))
+        {
+            return Ok(-(libc::EOVERFLOW as i64));
+        }
+        counts
+            .iter()
+            .for_each(|&c| b.extend((c as u32).to_le_bytes()));
+    }
+    b.extend(st[7].to_le_bytes()); // f_fsid, two ints as they are
+    b.extend(word(st[8]));
+    b.extend(word(st[9]));
+    b.extend(word(st[10]));
+    b.extend([0u8; 16]);
+    debug_assert_eq!(b.len(), if wide { 84 } else { 64 });
+    p.write(out, &b).ok_or(None)?;
     Ok(0)
 }
 

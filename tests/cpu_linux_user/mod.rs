@@ -381,6 +381,12 @@ impl Process {
                 self.buf_out(nr, &[a[0], p.as_ptr() as u64, a[2], a[3], a[4]], 4, 256)?
             }
             SYS_fstat => self.buf_out(nr, &a[..2], 1, 144)?,
+            // struct statfs: 120 bytes on x86_64.
+            SYS_statfs => {
+                let p = self.cstr(a[0]).ok_or(None)?;
+                self.buf_out(nr, &[p.as_ptr() as u64, a[1]], 1, 120)?
+            }
+            SYS_fstatfs => self.buf_out(nr, &a[..2], 1, 120)?,
             SYS_rename | SYS_link | SYS_symlink => {
                 let p1 = self.cstr(a[0]).ok_or(None)?;
                 let p2 = self.cstr(a[1]).ok_or(None)?;

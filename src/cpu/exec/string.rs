@@ -104,10 +104,12 @@ impl Cpu {
                     self.translate(bus, dst, crate::cpu::mmu::Access::Write)?;
                     let v = bus.io_in(self.gpr[RDX] as u16, size) as u64;
                     self.write_mem(bus, dst, size, v & size_mask(bits))?;
+                    self.note_io_access(self.gpr[RDX] as u16, size);
                 }
                 Op::Outs => {
                     let v = self.read_mem(bus, src, size)?;
                     bus.io_out(self.gpr[RDX] as u16, size, v as u32);
+                    self.note_io_access(self.gpr[RDX] as u16, size);
                 }
             }
             if matches!(op, Op::Movs | Op::Lods | Op::Cmps | Op::Outs) {
@@ -128,7 +130,9 @@ impl Cpu {
                 }
             }
             n += 1;
-            if n >= CHUNK && c & size_mask(asz * 8) != 0 {
+            // A breakpoint hit traps after its iteration (SDM vol. 3
+            // §17.3.1.2): resume the rest after the #DB.
+            if (n >= CHUNK || self.db_pending != 0) && c & size_mask(asz * 8) != 0 {
                 // Resume this instruction later.
                 self.next_rip = self.rip;
                 return Ok(());

@@ -406,6 +406,7 @@ impl Cpu {
                 self.check_io_privilege(bus, port, size)?;
                 let v = bus.io_in(port, size);
                 self.gpr_set(RAX as u8, size, v as u64);
+                self.note_io_access(port, size);
             }
             Mnemonic::Out => {
                 let size = i.ops[1].size;
@@ -416,6 +417,7 @@ impl Cpu {
                 };
                 self.check_io_privilege(bus, port, size)?;
                 bus.io_out(port, size, self.gpr_get(RAX as u8, size) as u32);
+                self.note_io_access(port, size);
             }
             _ => return Err(Event::ud()),
         }
