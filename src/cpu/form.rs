@@ -86,8 +86,24 @@ pub enum Op {
     SarRI,
     RolRI,
     RorRI,
-    /// Jcc rel (condition nibble in `Insn::imm2`).
-    Jcc,
+    /// Jcc rel, one form per condition (in condition-code order, SDM vol. 1
+    /// appendix B) so each evaluates its condition without a dispatch on it.
+    Jo,
+    Jno,
+    Jb,
+    Jae,
+    Je,
+    Jne,
+    Jbe,
+    Ja,
+    Js,
+    Jns,
+    Jp,
+    Jnp,
+    Jl,
+    Jge,
+    Jle,
+    Jg,
     JmpRel,
     /// Near CALL rel32 / RET with a 64-bit stack slot.
     CallRel64,
@@ -171,22 +187,22 @@ pub fn classify(i: &Insn) -> Op {
         M::Sar if two && gpr(0) && imm(1) => Op::SarRI,
         M::Rol if two && gpr(0) && imm(1) => Op::RolRI,
         M::Ror if two && gpr(0) && imm(1) => Op::RorRI,
-        M::Je
-        | M::Jne
-        | M::Jb
-        | M::Jae
-        | M::Jbe
-        | M::Ja
-        | M::Js
-        | M::Jns
-        | M::Jp
-        | M::Jnp
-        | M::Jl
-        | M::Jge
-        | M::Jle
-        | M::Jg
-        | M::Jo
-        | M::Jno => Op::Jcc,
+        M::Jo => Op::Jo,
+        M::Jno => Op::Jno,
+        M::Jb => Op::Jb,
+        M::Jae => Op::Jae,
+        M::Je => Op::Je,
+        M::Jne => Op::Jne,
+        M::Jbe => Op::Jbe,
+        M::Ja => Op::Ja,
+        M::Js => Op::Js,
+        M::Jns => Op::Jns,
+        M::Jp => Op::Jp,
+        M::Jnp => Op::Jnp,
+        M::Jl => Op::Jl,
+        M::Jge => Op::Jge,
+        M::Jle => Op::Jle,
+        M::Jg => Op::Jg,
         M::Jmp if k0 == Kind::Rel => Op::JmpRel,
         M::Call if k0 == Kind::Rel && i.osz == 8 => Op::CallRel64,
         M::Ret if i.nops == 0 && i.osz == 8 => Op::Ret64,

@@ -133,7 +133,22 @@ impl Cpu {
             Op::SarRI => self.shift_ri_ok::<SAR>(i),
             Op::RolRI => self.shift_ri_ok::<ROL>(i),
             Op::RorRI => self.shift_ri_ok::<ROR>(i),
-            Op::Jcc => self.jcc(i),
+            Op::Jo => self.jcc_on::<0x0>(i),
+            Op::Jno => self.jcc_on::<0x1>(i),
+            Op::Jb => self.jcc_on::<0x2>(i),
+            Op::Jae => self.jcc_on::<0x3>(i),
+            Op::Je => self.jcc_on::<0x4>(i),
+            Op::Jne => self.jcc_on::<0x5>(i),
+            Op::Jbe => self.jcc_on::<0x6>(i),
+            Op::Ja => self.jcc_on::<0x7>(i),
+            Op::Js => self.jcc_on::<0x8>(i),
+            Op::Jns => self.jcc_on::<0x9>(i),
+            Op::Jp => self.jcc_on::<0xa>(i),
+            Op::Jnp => self.jcc_on::<0xb>(i),
+            Op::Jl => self.jcc_on::<0xc>(i),
+            Op::Jge => self.jcc_on::<0xd>(i),
+            Op::Jle => self.jcc_on::<0xe>(i),
+            Op::Jg => self.jcc_on::<0xf>(i),
             Op::JmpRel => {
                 self.next_rip = self.next_rip.wrapping_add(i.imm);
                 Ok(())
@@ -201,6 +216,15 @@ impl Cpu {
     fn alu_mr<const OP: u8, B: Bus>(&mut self, bus: &mut B, i: &Insn) -> Res {
         let b = self.src_reg(i);
         self.alu_to_mem::<OP, B>(bus, i, b)
+    }
+
+    /// Jcc with condition code `CC`.
+    #[inline(always)]
+    fn jcc_on<const CC: u8>(&mut self, i: &Insn) -> Res {
+        if self.cc.cond(CC) {
+            self.next_rip = self.next_rip.wrapping_add(i.imm);
+        }
+        Ok(())
     }
 
     #[inline(always)]
