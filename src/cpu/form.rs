@@ -80,6 +80,9 @@ pub enum Op {
     TestMI,
     IncR,
     DecR,
+    NotR,
+    /// BSWAP r32/r64.
+    BswapR,
     /// SHL/SHR/SAR/ROL/ROR r, imm8.
     ShlRI,
     ShrRI,
@@ -182,6 +185,8 @@ pub fn classify(i: &Insn) -> Op {
         }
         M::Inc if i.nops == 1 && gpr(0) => Op::IncR,
         M::Dec if i.nops == 1 && gpr(0) => Op::DecR,
+        M::Not if i.nops == 1 && gpr(0) => Op::NotR,
+        M::Bswap if i.nops == 1 && gpr(0) => Op::BswapR,
         M::Shl | M::Sal if two && gpr(0) && imm(1) => Op::ShlRI,
         M::Shr if two && gpr(0) && imm(1) => Op::ShrRI,
         M::Sar if two && gpr(0) && imm(1) => Op::SarRI,

@@ -200,9 +200,14 @@ impl Cpu {
         self.gpr_set(d.reg, d.size, r);
         let cf_of = if cf != 0 { CF } else { 0 } | if of != 0 { OF } else { 0 };
         if OP == ROL || OP == ROR {
-            // Rotates change only CF and OF.
-            let f = (self.cc.get() & !(CF | OF)) | cf_of;
-            self.cc.set_all(f);
+            // Rotates change only CF and OF, so the other flags are
+            // materialised; chains of rotates (hash functions) find them
+            // materialised already.
+            let others = match self.cc.op {
+                CcOp::Eflags => self.cc.aux,
+                _ => self.cc.get(),
+            };
+            self.cc.set_all((others & !(CF | OF)) | cf_of);
         } else {
             self.cc.set_res_aux(bits as u8, r, cf_of);
         }

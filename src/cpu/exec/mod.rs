@@ -128,6 +128,13 @@ impl Cpu {
                 self.inc_dec_reg::<true>(i);
                 Ok(())
             }
+            Op::NotR => {
+                let d = i.ops[0];
+                let v = !self.gpr_get(d.reg, d.size);
+                self.gpr_set(d.reg, d.size, v);
+                Ok(())
+            }
+            Op::BswapR => self.bswap(i),
             Op::ShlRI => self.shift_ri_ok::<SHL>(i),
             Op::ShrRI => self.shift_ri_ok::<SHR>(i),
             Op::SarRI => self.shift_ri_ok::<SAR>(i),
