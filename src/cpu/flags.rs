@@ -184,6 +184,13 @@ impl LazyFlags {
     /// All six status flags as RFLAGS bits.
     #[inline]
     pub fn get(&self) -> u64 {
+        self.get_inline()
+    }
+
+    /// `get`, inlined into hot callers (ROL/ROR materialise the flags they
+    /// keep).
+    #[inline(always)]
+    pub fn get_inline(&self) -> u64 {
         if self.op == CcOp::Eflags {
             return self.aux & ARITH;
         }

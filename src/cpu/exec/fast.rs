@@ -201,12 +201,8 @@ impl Cpu {
         let cf_of = if cf != 0 { CF } else { 0 } | if of != 0 { OF } else { 0 };
         if OP == ROL || OP == ROR {
             // Rotates change only CF and OF, so the other flags are
-            // materialised; chains of rotates (hash functions) find them
-            // materialised already.
-            let others = match self.cc.op {
-                CcOp::Eflags => self.cc.aux,
-                _ => self.cc.get(),
-            };
+            // materialised (inline: rotates are frequent in hash code).
+            let others = self.cc.get_inline();
             self.cc.set_all((others & !(CF | OF)) | cf_of);
         } else {
             self.cc.set_res_aux(bits as u8, r, cf_of);
