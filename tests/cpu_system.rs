@@ -215,6 +215,55 @@ fn protection_faults_have_their_error_codes() {
 }
 
 #[test]
+fn read_modify_write_fault_leaves_flags_and_memory_unchanged() {
+    // ADC to a read-only page: the read succeeds, the write faults. The
+    // fault must leave RFLAGS as before the instruction (the restarted ADC
+    // needs the original CF) and memory untouched.
+    // Both the plain form and the LOCK form (which takes the generic path).
+    for locked in [false, true] {
+        let mut m = Machine::new();
+        let page = 0x40u64;
+        let va = page << 12;
+        w64(&mut m.bus.ram.mem, PT + 8 * page, va | 5); // present, user, read-only
+        w64(&mut m.bus.ram.mem, va, 0x7fff_ffff_ffff_ffff);
+        let mut k = asm64();
+        k.xor(eax, eax).unwrap(); // ZF=1
+        k.stc().unwrap(); // CF=1
+        k.mov(rbx, 1u64).unwrap();
+        if locked {
+            k.lock().adc(qword_ptr(va), rbx).unwrap();
+        } else {
+            k.adc(qword_ptr(va), rbx).unwrap();
+        }
+        k.hlt().unwrap();
+        m.load(KCODE, &mut k);
+        let mut h = asm64();
+        h.pop(rcx).unwrap(); // error code
+        h.mov(rdx, qword_ptr(rsp + 16)).unwrap(); // saved RFLAGS
+        h.hlt().unwrap();
+        m.load(0x21000, &mut h);
+        m.gate(14, 0x21000, 0, 0);
+        m.cpu.rip = KCODE;
+        assert_eq!(m.run(), Exit::Halted);
+        assert_eq!(m.cpu.gpr[1], 3, "error code: protection, write, supervisor");
+        let (cf, zf, sf, of) = (1, 1 << 6, 1 << 7, 1 << 11);
+        assert_eq!(
+            m.cpu.gpr[2] & (cf | zf | sf | of),
+            cf | zf,
+            "saved RFLAGS are the ones from before the ADC (locked: {locked})"
+        );
+        assert_eq!(
+            u64::from_le_bytes(
+                m.bus.ram.mem[va as usize..va as usize + 8]
+                    .try_into()
+                    .unwrap()
+            ),
+            0x7fff_ffff_ffff_ffff
+        );
+    }
+}
+
+#[test]
 fn syscall_sysret_and_user_gp_on_ist_stack() {
     let mut m = Machine::new();
     let mut k = asm64();

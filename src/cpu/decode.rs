@@ -7,6 +7,8 @@
 
 use iced_x86::{Code, Decoder, DecoderOptions, Instruction, Mnemonic, OpKind, Register};
 
+use super::form::{classify, Op};
+
 /// Operand kinds after conversion.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 #[repr(u8)]
@@ -72,6 +74,8 @@ pub const P_ADDR16: u8 = 32;
 
 #[derive(Clone, Copy, Debug)]
 pub struct Insn {
+    /// Handler form (`form::classify`), set last by `convert`.
+    pub op: Op,
     pub mnem: Mnemonic,
     pub code: Code,
     pub len: u8,
@@ -89,6 +93,7 @@ pub struct Insn {
 
 impl Insn {
     pub const INVALID: Insn = Insn {
+        op: Op::Generic,
         mnem: Mnemonic::INVALID,
         code: Code::INVALID,
         len: 1,
@@ -330,6 +335,7 @@ pub fn convert(ins: &Instruction) -> Insn {
     }
     let next_ip = ins.next_ip();
     let mut out = Insn {
+        op: Op::Generic,
         mnem: ins.mnemonic(),
         code: ins.code(),
         len: ins.len() as u8,
@@ -481,6 +487,7 @@ pub fn convert(ins: &Instruction) -> Insn {
         };
         out.ops[i as usize] = o;
     }
+    out.op = classify(&out);
     out
 }
 

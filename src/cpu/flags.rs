@@ -184,6 +184,13 @@ impl LazyFlags {
     /// All six status flags as RFLAGS bits.
     #[inline]
     pub fn get(&self) -> u64 {
+        self.get_inline()
+    }
+
+    /// `get`, inlined into hot callers (ROL/ROR materialise the flags they
+    /// keep).
+    #[inline(always)]
+    pub fn get_inline(&self) -> u64 {
         if self.op == CcOp::Eflags {
             return self.aux & ARITH;
         }
@@ -217,8 +224,58 @@ impl LazyFlags {
 
     /// Evaluate condition code `cc` (the low nibble of Jcc/SETcc/CMOVcc
     /// opcodes, SDM vol. 1 appendix B).
-    #[inline]
+    #[inline(always)]
     pub fn cond(&self, cc: u8) -> bool {
+        // Most conditions follow a CMP/SUB or a TEST/AND/...: those compare
+        // the operands directly instead of assembling SF/OF/CF.
+        match self.op {
+            CcOp::Sub => self.cond_sub(cc),
+            CcOp::Logic => self.cond_logic(cc),
+            _ => self.cond_flags(cc),
+        }
+    }
+
+    /// `cond` after `a - b` (res = a - b, no borrow-in).
+    #[inline(always)]
+    fn cond_sub(&self, cc: u8) -> bool {
+        let m = size_mask(self.bits);
+        let (a, b) = (self.a & m, self.b & m);
+        let shift = 64 - self.bits as u32;
+        let (sa, sb) = (
+            ((a << shift) as i64) >> shift,
+            ((b << shift) as i64) >> shift,
+        );
+        let r = match cc >> 1 {
+            0 => self.of(),
+            1 => a < b,
+            2 => a == b,
+            3 => a <= b,
+            4 => self.res & sign_bit(self.bits) != 0,
+            5 => parity(self.res),
+            6 => sa < sb,
+            _ => sa <= sb,
+        };
+        r ^ (cc & 1 != 0)
+    }
+
+    /// `cond` after a logic operation (CF = OF = 0).
+    #[inline(always)]
+    fn cond_logic(&self, cc: u8) -> bool {
+        let sf = self.res & sign_bit(self.bits) != 0;
+        let zf = self.res == 0;
+        let r = match cc >> 1 {
+            0 | 1 => false,
+            2 | 3 => zf,
+            4 | 6 => sf,
+            5 => parity(self.res),
+            _ => zf || sf,
+        };
+        r ^ (cc & 1 != 0)
+    }
+
+    /// `cond` from the individual flags (any operation).
+    #[inline]
+    fn cond_flags(&self, cc: u8) -> bool {
         let r = match cc >> 1 {
             0 => self.of(),
             1 => self.cf(),
@@ -286,6 +343,44 @@ mod tests {
                         f.set(op, bits, a.wrapping_add(b), a, b);
                         f.aux = (a ^ b) & (CF | OF | AF);
                         assert_eq!(f.get(), f.get_slow(), "{op:?}/{bits} {a:#x} {b:#x}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn fast_conditions_match_flag_evaluation() {
+        let vals = [
+            0u64,
+            1,
+            2,
+            0x7f,
+            0x80,
+            0xff,
+            0x7fff,
+            0x8000,
+            0x7fff_ffff,
+            0x8000_0000,
+            0xffff_ffff,
+            u64::MAX,
+            0x8000_0000_0000_0000,
+            0x1234_5678_9abc_def0,
+        ];
+        let mut f = LazyFlags::default();
+        for bits in [8u8, 16, 32, 64] {
+            for &a in &vals {
+                for &b in &vals {
+                    let (a, b) = (a & size_mask(bits), b & size_mask(bits));
+                    for (op, res) in [(CcOp::Sub, a.wrapping_sub(b)), (CcOp::Logic, a & b)] {
+                        f.set(op, bits, res, a, b);
+                        for cc in 0..16 {
+                            assert_eq!(
+                                f.cond(cc),
+                                f.cond_flags(cc),
+                                "{op:?}/{bits} {a:#x} {b:#x} cc {cc}"
+                            );
+                        }
                     }
                 }
             }

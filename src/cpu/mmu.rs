@@ -243,21 +243,27 @@ impl Cpu {
     }
 
     /// Translate `va` for an access at the current CPL, filling the TLB.
+    /// A TLB hit is inlined into the caller (every block fetch translates
+    /// RIP); a miss walks the page tables out of line.
+    #[inline(always)]
     pub(crate) fn translate<B: Bus>(&mut self, bus: &mut B, va: u64, acc: Access) -> Res<u64> {
+        let e = &self.tlb.sets[self.tlb_set()][tlb_index(va)];
+        let tag = match acc {
+            Access::Read => e.read,
+            Access::Write => e.write,
+            Access::Exec => e.exec,
+        };
+        if tag == va & !0xfff {
+            return Ok(e.phys | (va & 0xfff));
+        }
+        self.translate_miss(bus, va, acc)
+    }
+
+    #[inline(never)]
+    fn translate_miss<B: Bus>(&mut self, bus: &mut B, va: u64, acc: Access) -> Res<u64> {
         let set = self.tlb_set();
         let idx = tlb_index(va);
         let page = va & !0xfff;
-        {
-            let e = &self.tlb.sets[set][idx];
-            let tag = match acc {
-                Access::Read => e.read,
-                Access::Write => e.write,
-                Access::Exec => e.exec,
-            };
-            if tag == page {
-                return Ok(e.phys | (va & 0xfff));
-            }
-        }
         let w = if self.cr0 & CR0_PG == 0 {
             Walk {
                 phys: va & 0x000f_ffff_ffff_f000,

@@ -18,6 +18,7 @@ mod exec;
 mod f80;
 mod f80_math;
 pub mod flags;
+pub mod form;
 pub mod fpu;
 mod mmu;
 mod mmx;
@@ -112,28 +113,22 @@ impl Cpu {
                 }
             };
             self.stop_block = false;
+            // An STI/MOV SS shadow, TF and tracing each need work around
+            // one instruction; the instructions that set the shadow or TF end
+            // their block, so checking once per block start is enough.
+            if self.int_shadow || self.rflags & flags::TF != 0 || self.trace {
+                if let Some(x) = self.exec_one_careful(bus, &block.insns[0], &mut end) {
+                    return x;
+                }
+                continue;
+            }
             for insn in block.insns.iter() {
-                let shadow = self.int_shadow;
                 let fallthrough = self.rip.wrapping_add(insn.len as u64);
                 self.next_rip = fallthrough;
-                if self.trace {
-                    self.trace_insn(bus, insn.len);
-                }
-                let single_step = self.rflags & flags::TF != 0;
                 match self.exec(bus, insn) {
                     Ok(()) => {
                         self.rip = self.next_rip;
                         self.icount += 1;
-                        if single_step {
-                            // Trap after the instruction (SDM vol. 3 §17.3.1.4):
-                            // #DB with DR6.BS, the saved RIP is the next one.
-                            self.dr[6] |= debug::DR6_BS | std::mem::take(&mut self.db_pending);
-                            end -= 1;
-                            if let Some(x) = self.raise(bus, Event::db()) {
-                                return x;
-                            }
-                            break;
-                        }
                     }
                     Err(Event::Exit(x)) => {
                         self.rip = self.next_rip;
@@ -148,17 +143,60 @@ impl Cpu {
                         break;
                     }
                 }
-                if shadow {
-                    // The shadow ends after this instruction: leave the block
-                    // so a pending interrupt is taken right here.
-                    self.int_shadow = false;
-                }
-                if shadow || self.stop_block || self.rip != fallthrough || self.icount >= block_end {
+                if self.stop_block || self.rip != fallthrough || self.icount >= block_end {
                     break;
                 }
             }
         }
         Exit::Budget
+    }
+
+    /// Execute `insn` with the per-instruction work the block loop skips:
+    /// the trace line, the TF single-step trap after it and the end of an
+    /// STI/MOV SS shadow. `end` is the run's budget end (a delivered #DB
+    /// uses one unit).
+    #[cold]
+    #[inline(never)]
+    fn exec_one_careful<B: Bus>(
+        &mut self,
+        bus: &mut B,
+        insn: &Insn,
+        end: &mut u64,
+    ) -> Option<Exit> {
+        let shadow = self.int_shadow;
+        self.next_rip = self.rip.wrapping_add(insn.len as u64);
+        if self.trace {
+            self.trace_insn(bus, insn.len);
+        }
+        let single_step = self.rflags & flags::TF != 0;
+        match self.exec(bus, insn) {
+            Ok(()) => {
+                self.rip = self.next_rip;
+                self.icount += 1;
+                if single_step {
+                    // Trap after the instruction (SDM vol. 3 §17.3.1.4):
+                    // #DB with DR6.BS, the saved RIP is the next one.
+                    self.dr[6] |= debug::DR6_BS | std::mem::take(&mut self.db_pending);
+                    *end -= 1;
+                    return self.raise(bus, Event::db());
+                }
+            }
+            Err(Event::Exit(x)) => {
+                self.rip = self.next_rip;
+                self.icount += 1;
+                return Some(x);
+            }
+            Err(e) => {
+                *end -= 1;
+                return self.raise(bus, e);
+            }
+        }
+        if shadow {
+            // The shadow ends after this instruction; the caller's loop
+            // takes a pending interrupt right here.
+            self.int_shadow = false;
+        }
+        None
     }
 
     /// Execute exactly one instruction (tests, single-stepping).

@@ -25,6 +25,9 @@ impl Cpu {
         let m = size_mask(bits);
         let a = self.op_read(bus, i, 0)?;
         let b = self.op_read(bus, i, 1)? & m;
+        // A faulting write-back must leave the flags as they were: the
+        // restarted ADC/SBB needs the original CF.
+        let saved_flags = self.cc;
         let r = match i.mnem {
             Mnemonic::Add => {
                 let r = a.wrapping_add(b);
@@ -68,7 +71,10 @@ impl Cpu {
             _ => return Err(Event::ud()),
         };
         if i.mnem != Mnemonic::Cmp && i.mnem != Mnemonic::Test {
-            self.op_write(bus, i, 0, r & m)?;
+            if let Err(e) = self.op_write(bus, i, 0, r & m) {
+                self.cc = saved_flags;
+                return Err(e);
+            }
         }
         Ok(())
     }

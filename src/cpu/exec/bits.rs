@@ -94,6 +94,7 @@ impl Cpu {
         Ok(())
     }
 
+    #[inline(always)]
     pub(crate) fn bswap(&mut self, i: &Insn) -> Res {
         let o = i.ops[0];
         let v = self.gpr_get(o.reg, o.size);

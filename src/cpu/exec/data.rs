@@ -42,6 +42,7 @@ impl Cpu {
     }
 
     /// LEA: the offset only, no segment base.
+    #[inline(always)]
     pub(crate) fn lea(&mut self, i: &Insn) -> Res {
         let a = self.mem_offset(i);
         let o = i.ops[0];

@@ -1,11 +1,14 @@
-//! Instruction execution: one dispatch on the mnemonic, semantics grouped
-//! by family in the sibling files.
+//! Instruction execution: a dispatch on the handler form chosen at decode
+//! time (`form::Op`, handlers in `fast.rs`), and for every other form the
+//! dispatch on the mnemonic, semantics grouped by family in the sibling
+//! files.
 
 mod alu;
 mod bits;
 mod control;
 mod cpuid;
 mod data;
+mod fast;
 mod legacy;
 mod operand;
 mod shift;
@@ -17,12 +20,230 @@ use iced_x86::Mnemonic as M;
 use super::bus::Bus;
 use super::decode::{Insn, Kind, P_ADDR16, P_ADDR32};
 use super::exception::{Event, Res};
+use super::form::Op;
 use super::mmu::Access;
 use super::state::Cpu;
+use fast::{ADC, ADD, AND, CMP, OR, ROL, ROR, SAR, SBB, SHL, SHR, SUB, TEST, XOR};
 
 impl Cpu {
+    /// Execute one instruction: `self.next_rip` holds the fall-through
+    /// address on entry and the address of the next instruction on return.
     #[inline(always)]
     pub(crate) fn exec<B: Bus>(&mut self, bus: &mut B, i: &Insn) -> Res {
+        match i.op {
+            Op::Generic => self.exec_generic(bus, i),
+            Op::MovRR => {
+                let v = self.src_reg(i);
+                self.gpr_set(i.ops[0].reg, i.ops[0].size, v);
+                Ok(())
+            }
+            Op::MovRI => {
+                self.gpr_set(i.ops[0].reg, i.ops[0].size, i.imm);
+                Ok(())
+            }
+            Op::MovRM => {
+                let v = self.src_mem(bus, i)?;
+                self.gpr_set(i.ops[0].reg, i.ops[0].size, v);
+                Ok(())
+            }
+            Op::MovMR => {
+                let v = self.src_reg(i);
+                let a = self.ea(i);
+                self.write_mem(bus, a, i.ops[0].size, v)
+            }
+            Op::MovMI => {
+                let a = self.ea(i);
+                self.write_mem(bus, a, i.ops[0].size, i.imm)
+            }
+            Op::MovzxR => {
+                let v = self.src_reg(i);
+                self.movx::<false>(i, v);
+                Ok(())
+            }
+            Op::MovzxM => {
+                let v = self.src_mem(bus, i)?;
+                self.movx::<false>(i, v);
+                Ok(())
+            }
+            Op::MovsxR => {
+                let v = self.src_reg(i);
+                self.movx::<true>(i, v);
+                Ok(())
+            }
+            Op::MovsxM => {
+                let v = self.src_mem(bus, i)?;
+                self.movx::<true>(i, v);
+                Ok(())
+            }
+            Op::Lea => self.lea(i),
+            Op::AddRR => self.alu_rr::<ADD>(i),
+            Op::AddRI => self.alu_ri::<ADD>(i),
+            Op::AddRM => self.alu_rm::<ADD, B>(bus, i),
+            Op::AddMR => self.alu_mr::<ADD, B>(bus, i),
+            Op::AddMI => self.alu_to_mem::<ADD, B>(bus, i, i.imm),
+            Op::OrRR => self.alu_rr::<OR>(i),
+            Op::OrRI => self.alu_ri::<OR>(i),
+            Op::OrRM => self.alu_rm::<OR, B>(bus, i),
+            Op::OrMR => self.alu_mr::<OR, B>(bus, i),
+            Op::OrMI => self.alu_to_mem::<OR, B>(bus, i, i.imm),
+            Op::AdcRR => self.alu_rr::<ADC>(i),
+            Op::AdcRI => self.alu_ri::<ADC>(i),
+            Op::AdcRM => self.alu_rm::<ADC, B>(bus, i),
+            Op::AdcMR => self.alu_mr::<ADC, B>(bus, i),
+            Op::AdcMI => self.alu_to_mem::<ADC, B>(bus, i, i.imm),
+            Op::SbbRR => self.alu_rr::<SBB>(i),
+            Op::SbbRI => self.alu_ri::<SBB>(i),
+            Op::SbbRM => self.alu_rm::<SBB, B>(bus, i),
+            Op::SbbMR => self.alu_mr::<SBB, B>(bus, i),
+            Op::SbbMI => self.alu_to_mem::<SBB, B>(bus, i, i.imm),
+            Op::AndRR => self.alu_rr::<AND>(i),
+            Op::AndRI => self.alu_ri::<AND>(i),
+            Op::AndRM => self.alu_rm::<AND, B>(bus, i),
+            Op::AndMR => self.alu_mr::<AND, B>(bus, i),
+            Op::AndMI => self.alu_to_mem::<AND, B>(bus, i, i.imm),
+            Op::SubRR => self.alu_rr::<SUB>(i),
+            Op::SubRI => self.alu_ri::<SUB>(i),
+            Op::SubRM => self.alu_rm::<SUB, B>(bus, i),
+            Op::SubMR => self.alu_mr::<SUB, B>(bus, i),
+            Op::SubMI => self.alu_to_mem::<SUB, B>(bus, i, i.imm),
+            Op::XorRR => self.alu_rr::<XOR>(i),
+            Op::XorRI => self.alu_ri::<XOR>(i),
+            Op::XorRM => self.alu_rm::<XOR, B>(bus, i),
+            Op::XorMR => self.alu_mr::<XOR, B>(bus, i),
+            Op::XorMI => self.alu_to_mem::<XOR, B>(bus, i, i.imm),
+            Op::CmpRR => self.alu_rr::<CMP>(i),
+            Op::CmpRI => self.alu_ri::<CMP>(i),
+            Op::CmpRM => self.alu_rm::<CMP, B>(bus, i),
+            Op::CmpMR => self.alu_mr::<CMP, B>(bus, i),
+            Op::CmpMI => self.alu_to_mem::<CMP, B>(bus, i, i.imm),
+            Op::TestRR => self.alu_rr::<TEST>(i),
+            Op::TestRI => self.alu_ri::<TEST>(i),
+            Op::TestMR => self.alu_mr::<TEST, B>(bus, i),
+            Op::TestMI => self.alu_to_mem::<TEST, B>(bus, i, i.imm),
+            Op::IncR => {
+                self.inc_dec_reg::<false>(i);
+                Ok(())
+            }
+            Op::DecR => {
+                self.inc_dec_reg::<true>(i);
+                Ok(())
+            }
+            Op::NotR => {
+                let d = i.ops[0];
+                let v = !self.gpr_get(d.reg, d.size);
+                self.gpr_set(d.reg, d.size, v);
+                Ok(())
+            }
+            Op::BswapR => self.bswap(i),
+            Op::ShlRI => self.shift_ri_ok::<SHL>(i),
+            Op::ShrRI => self.shift_ri_ok::<SHR>(i),
+            Op::SarRI => self.shift_ri_ok::<SAR>(i),
+            Op::RolRI => self.shift_ri_ok::<ROL>(i),
+            Op::RorRI => self.shift_ri_ok::<ROR>(i),
+            Op::Jo => self.jcc_on::<0x0>(i),
+            Op::Jno => self.jcc_on::<0x1>(i),
+            Op::Jb => self.jcc_on::<0x2>(i),
+            Op::Jae => self.jcc_on::<0x3>(i),
+            Op::Je => self.jcc_on::<0x4>(i),
+            Op::Jne => self.jcc_on::<0x5>(i),
+            Op::Jbe => self.jcc_on::<0x6>(i),
+            Op::Ja => self.jcc_on::<0x7>(i),
+            Op::Js => self.jcc_on::<0x8>(i),
+            Op::Jns => self.jcc_on::<0x9>(i),
+            Op::Jp => self.jcc_on::<0xa>(i),
+            Op::Jnp => self.jcc_on::<0xb>(i),
+            Op::Jl => self.jcc_on::<0xc>(i),
+            Op::Jge => self.jcc_on::<0xd>(i),
+            Op::Jle => self.jcc_on::<0xe>(i),
+            Op::Jg => self.jcc_on::<0xf>(i),
+            Op::JmpRel => {
+                self.next_rip = self.next_rip.wrapping_add(i.imm);
+                Ok(())
+            }
+            Op::CallRel64 => {
+                let ret = self.next_rip;
+                self.push(bus, 8, ret)?;
+                self.next_rip = ret.wrapping_add(i.imm);
+                Ok(())
+            }
+            Op::Ret64 => {
+                self.next_rip = self.pop(bus, 8)?;
+                Ok(())
+            }
+            Op::PushR64 => {
+                let v = self.gpr[i.ops[0].reg as usize & 15];
+                self.push(bus, 8, v)
+            }
+            Op::PopR64 => {
+                // POP RSP: the loaded value replaces the incremented RSP.
+                let v = self.pop(bus, 8)?;
+                self.gpr[i.ops[0].reg as usize & 15] = v;
+                Ok(())
+            }
+            Op::CmovR => {
+                let v = self.src_reg(i);
+                self.cmov_to_reg(i, v);
+                Ok(())
+            }
+            Op::CmovM => {
+                let v = self.src_mem(bus, i)?;
+                self.cmov_to_reg(i, v);
+                Ok(())
+            }
+            Op::SetccR => {
+                let v = self.cc.cond(i.imm2) as u64;
+                self.gpr_set(i.ops[0].reg, 1, v);
+                Ok(())
+            }
+            Op::Nop => Ok(()),
+        }
+    }
+
+    #[inline(always)]
+    fn alu_rr<const OP: u8>(&mut self, i: &Insn) -> Res {
+        let b = self.src_reg(i);
+        self.alu_to_reg::<OP>(i, b);
+        Ok(())
+    }
+
+    #[inline(always)]
+    fn alu_ri<const OP: u8>(&mut self, i: &Insn) -> Res {
+        self.alu_to_reg::<OP>(i, i.imm);
+        Ok(())
+    }
+
+    #[inline(always)]
+    fn alu_rm<const OP: u8, B: Bus>(&mut self, bus: &mut B, i: &Insn) -> Res {
+        let b = self.src_mem(bus, i)?;
+        self.alu_to_reg::<OP>(i, b);
+        Ok(())
+    }
+
+    #[inline(always)]
+    fn alu_mr<const OP: u8, B: Bus>(&mut self, bus: &mut B, i: &Insn) -> Res {
+        let b = self.src_reg(i);
+        self.alu_to_mem::<OP, B>(bus, i, b)
+    }
+
+    /// Jcc with condition code `CC`.
+    #[inline(always)]
+    fn jcc_on<const CC: u8>(&mut self, i: &Insn) -> Res {
+        if self.cc.cond(CC) {
+            self.next_rip = self.next_rip.wrapping_add(i.imm);
+        }
+        Ok(())
+    }
+
+    #[inline(always)]
+    fn shift_ri_ok<const OP: u8>(&mut self, i: &Insn) -> Res {
+        self.shift_ri::<OP>(i);
+        Ok(())
+    }
+
+    /// Every form without a specialised handler: dispatch on the mnemonic.
+    /// Kept out of line so the hot dispatch above stays compact.
+    #[inline(never)]
+    fn exec_generic<B: Bus>(&mut self, bus: &mut B, i: &Insn) -> Res {
         match i.mnem {
             M::Mov => self.mov(bus, i),
             M::Add | M::Or | M::Adc | M::Sbb | M::And | M::Sub | M::Xor | M::Cmp | M::Test => {

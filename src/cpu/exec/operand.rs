@@ -6,17 +6,32 @@ use crate::cpu::decode::{Insn, Kind, NO_REG, P_ADDR16, P_ADDR32, RIP_REG};
 use crate::cpu::exception::{Event, Res};
 use crate::cpu::state::{Cpu, Segment, FS, GS, SS};
 
+/// By operand size in bytes: the bits of a register an access of that
+/// size reads or writes (sizes other than 1, 2, 4 cover the whole register).
+const WIDTH_MASK: [u64; 16] = {
+    let mut t = [u64::MAX; 16];
+    t[1] = 0xff;
+    t[2] = 0xffff;
+    t[4] = 0xffff_ffff;
+    t
+};
+
+/// By operand size in bytes: the bits of the register a write of that size
+/// keeps (8/16-bit writes merge; 32-bit writes zero the upper half).
+const WIDTH_KEEP: [u64; 16] = {
+    let mut t = [0u64; 16];
+    t[1] = !0xff;
+    t[2] = !0xffff;
+    t
+};
+
 impl Cpu {
     /// Read the low `size` bytes of GPR `r`.
     #[inline(always)]
     pub(crate) fn gpr_get(&self, r: u8, size: u8) -> u64 {
-        let v = self.gpr[r as usize & 15];
-        match size {
-            1 => v & 0xff,
-            2 => v & 0xffff,
-            4 => v & 0xffff_ffff,
-            _ => v,
-        }
+        // A table lookup instead of a match on the size: the same handler
+        // runs for every width, so a branch on it would mispredict.
+        self.gpr[r as usize & 15] & WIDTH_MASK[size as usize & 15]
     }
 
     /// Write GPR `r` with x86-64 rules: 32-bit writes zero the upper half,
@@ -24,12 +39,8 @@ impl Cpu {
     #[inline(always)]
     pub(crate) fn gpr_set(&mut self, r: u8, size: u8, v: u64) {
         let slot = &mut self.gpr[r as usize & 15];
-        *slot = match size {
-            1 => (*slot & !0xff) | (v & 0xff),
-            2 => (*slot & !0xffff) | (v & 0xffff),
-            4 => v & 0xffff_ffff,
-            _ => v,
-        };
+        let s = size as usize & 15;
+        *slot = (*slot & WIDTH_KEEP[s]) | (v & WIDTH_MASK[s]);
     }
 
     /// Linear address of the memory operand: segment base plus offset,

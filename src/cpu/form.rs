@@ -1,0 +1,265 @@
+//! The handler form of a decoded instruction, chosen once per cached block
+//! by [`classify`] so the run loop dispatches on one dense byte instead of
+//! the mnemonic (iced's ~1800 values) followed by run-time operand-kind
+//! checks.
+//!
+//! Only the forms that dominate real code (integer ALU, MOV, LEA, Jcc,
+//! CALL/RET, PUSH/POP of registers, shifts by a constant) get a form of
+//! their own, restricted to plain general-purpose registers and memory
+//! operands without REP/LOCK prefixes. Everything else is [`Op::Generic`]
+//! and runs through the full per-mnemonic dispatch in `exec/mod.rs`, which
+//! stays the reference: a specialised handler must compute exactly what the
+//! generic one does for the same instruction.
+
+use iced_x86::Mnemonic;
+
+use super::decode::{Insn, Kind, P_LOCK, P_REP, P_REPNE};
+
+/// Handler form. Operand shapes: R = general-purpose register (not
+/// AH..BH), M = memory operand, I = immediate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[repr(u8)]
+pub enum Op {
+    /// The per-mnemonic dispatch (`Cpu::exec_generic`).
+    #[default]
+    Generic,
+    MovRR,
+    MovRI,
+    MovRM,
+    MovMR,
+    MovMI,
+    /// MOVZX/MOVSX/MOVSXD r, r/m.
+    MovzxR,
+    MovzxM,
+    MovsxR,
+    MovsxM,
+    Lea,
+    AddRR,
+    AddRI,
+    AddRM,
+    AddMR,
+    AddMI,
+    OrRR,
+    OrRI,
+    OrRM,
+    OrMR,
+    OrMI,
+    AdcRR,
+    AdcRI,
+    AdcRM,
+    AdcMR,
+    AdcMI,
+    SbbRR,
+    SbbRI,
+    SbbRM,
+    SbbMR,
+    SbbMI,
+    AndRR,
+    AndRI,
+    AndRM,
+    AndMR,
+    AndMI,
+    SubRR,
+    SubRI,
+    SubRM,
+    SubMR,
+    SubMI,
+    XorRR,
+    XorRI,
+    XorRM,
+    XorMR,
+    XorMI,
+    CmpRR,
+    CmpRI,
+    CmpRM,
+    CmpMR,
+    CmpMI,
+    TestRR,
+    TestRI,
+    TestMR,
+    TestMI,
+    IncR,
+    DecR,
+    NotR,
+    /// BSWAP r32/r64.
+    BswapR,
+    /// SHL/SHR/SAR/ROL/ROR r, imm8.
+    ShlRI,
+    ShrRI,
+    SarRI,
+    RolRI,
+    RorRI,
+    /// Jcc rel, one form per condition (in condition-code order, SDM vol. 1
+    /// appendix B) so each evaluates its condition without a dispatch on it.
+    Jo,
+    Jno,
+    Jb,
+    Jae,
+    Je,
+    Jne,
+    Jbe,
+    Ja,
+    Js,
+    Jns,
+    Jp,
+    Jnp,
+    Jl,
+    Jge,
+    Jle,
+    Jg,
+    JmpRel,
+    /// Near CALL rel32 / RET with a 64-bit stack slot.
+    CallRel64,
+    Ret64,
+    /// PUSH/POP r64 with a 64-bit stack slot.
+    PushR64,
+    PopR64,
+    /// CMOVcc r, r / r, m.
+    CmovR,
+    CmovM,
+    /// SETcc r8.
+    SetccR,
+    Nop,
+}
+
+/// The five forms (RR, RI, RM, MR, MI) of each two-operand ALU mnemonic.
+fn alu_forms(m: Mnemonic) -> Option<[Op; 5]> {
+    use Op::*;
+    Some(match m {
+        Mnemonic::Add => [AddRR, AddRI, AddRM, AddMR, AddMI],
+        Mnemonic::Or => [OrRR, OrRI, OrRM, OrMR, OrMI],
+        Mnemonic::Adc => [AdcRR, AdcRI, AdcRM, AdcMR, AdcMI],
+        Mnemonic::Sbb => [SbbRR, SbbRI, SbbRM, SbbMR, SbbMI],
+        Mnemonic::And => [AndRR, AndRI, AndRM, AndMR, AndMI],
+        Mnemonic::Sub => [SubRR, SubRI, SubRM, SubMR, SubMI],
+        Mnemonic::Xor => [XorRR, XorRI, XorRM, XorMR, XorMI],
+        Mnemonic::Cmp => [CmpRR, CmpRI, CmpRM, CmpMR, CmpMI],
+        _ => return None,
+    })
+}
+
+/// Choose the handler form of a converted instruction.
+pub fn classify(i: &Insn) -> Op {
+    if i.prefixes & (P_LOCK | P_REP | P_REPNE) != 0 {
+        return Op::Generic;
+    }
+    let k0 = i.ops[0].kind;
+    let k1 = i.ops[1].kind;
+    // A plain memory operand (not a string operand, which has reg 1).
+    let mem = |n: usize| i.ops[n].kind == Kind::Mem && i.ops[n].reg == 0 && i.ops[n].size <= 8;
+    let imm = |n: usize| i.ops[n].kind == Kind::Imm && i.ops[n].reg == 0;
+    let gpr = |n: usize| i.ops[n].kind == Kind::Gpr;
+    let two = i.nops == 2;
+    use Mnemonic as M;
+    match i.mnem {
+        M::Mov if two => match (k0, k1) {
+            (Kind::Gpr, Kind::Gpr) => Op::MovRR,
+            (Kind::Gpr, Kind::Imm) if imm(1) => Op::MovRI,
+            (Kind::Gpr, Kind::Mem) if mem(1) => Op::MovRM,
+            (Kind::Mem, Kind::Gpr) if mem(0) => Op::MovMR,
+            (Kind::Mem, Kind::Imm) if mem(0) && imm(1) => Op::MovMI,
+            _ => Op::Generic,
+        },
+        M::Movzx if two && gpr(0) && gpr(1) => Op::MovzxR,
+        M::Movzx if two && gpr(0) && mem(1) => Op::MovzxM,
+        M::Movsx | M::Movsxd if two && gpr(0) && gpr(1) => Op::MovsxR,
+        M::Movsx | M::Movsxd if two && gpr(0) && mem(1) => Op::MovsxM,
+        M::Lea if two && gpr(0) && mem(1) => Op::Lea,
+        M::Test if two => match (k0, k1) {
+            (Kind::Gpr, Kind::Gpr) => Op::TestRR,
+            (Kind::Gpr, Kind::Imm) if imm(1) => Op::TestRI,
+            (Kind::Mem, Kind::Gpr) if mem(0) => Op::TestMR,
+            (Kind::Mem, Kind::Imm) if mem(0) && imm(1) => Op::TestMI,
+            _ => Op::Generic,
+        },
+        m if two && alu_forms(m).is_some() => {
+            let f = alu_forms(m).unwrap_or([Op::Generic; 5]);
+            match (k0, k1) {
+                (Kind::Gpr, Kind::Gpr) => f[0],
+                (Kind::Gpr, Kind::Imm) if imm(1) => f[1],
+                (Kind::Gpr, Kind::Mem) if mem(1) => f[2],
+                (Kind::Mem, Kind::Gpr) if mem(0) => f[3],
+                (Kind::Mem, Kind::Imm) if mem(0) && imm(1) => f[4],
+                _ => Op::Generic,
+            }
+        }
+        M::Inc if i.nops == 1 && gpr(0) => Op::IncR,
+        M::Dec if i.nops == 1 && gpr(0) => Op::DecR,
+        M::Not if i.nops == 1 && gpr(0) => Op::NotR,
+        M::Bswap if i.nops == 1 && gpr(0) => Op::BswapR,
+        M::Shl | M::Sal if two && gpr(0) && imm(1) => Op::ShlRI,
+        M::Shr if two && gpr(0) && imm(1) => Op::ShrRI,
+        M::Sar if two && gpr(0) && imm(1) => Op::SarRI,
+        M::Rol if two && gpr(0) && imm(1) => Op::RolRI,
+        M::Ror if two && gpr(0) && imm(1) => Op::RorRI,
+        M::Jo => Op::Jo,
+        M::Jno => Op::Jno,
+        M::Jb => Op::Jb,
+        M::Jae => Op::Jae,
+        M::Je => Op::Je,
+        M::Jne => Op::Jne,
+        M::Jbe => Op::Jbe,
+        M::Ja => Op::Ja,
+        M::Js => Op::Js,
+        M::Jns => Op::Jns,
+        M::Jp => Op::Jp,
+        M::Jnp => Op::Jnp,
+        M::Jl => Op::Jl,
+        M::Jge => Op::Jge,
+        M::Jle => Op::Jle,
+        M::Jg => Op::Jg,
+        M::Jmp if k0 == Kind::Rel => Op::JmpRel,
+        M::Call if k0 == Kind::Rel && i.osz == 8 => Op::CallRel64,
+        M::Ret if i.nops == 0 && i.osz == 8 => Op::Ret64,
+        M::Push if i.nops == 1 && gpr(0) && i.ops[0].size == 8 && i.osz == 8 => Op::PushR64,
+        M::Pop if i.nops == 1 && gpr(0) && i.ops[0].size == 8 && i.osz == 8 => Op::PopR64,
+        M::Cmove
+        | M::Cmovne
+        | M::Cmovb
+        | M::Cmovae
+        | M::Cmovbe
+        | M::Cmova
+        | M::Cmovs
+        | M::Cmovns
+        | M::Cmovp
+        | M::Cmovnp
+        | M::Cmovl
+        | M::Cmovge
+        | M::Cmovle
+        | M::Cmovg
+        | M::Cmovo
+        | M::Cmovno
+            if two && gpr(0) =>
+        {
+            if gpr(1) {
+                Op::CmovR
+            } else if mem(1) {
+                Op::CmovM
+            } else {
+                Op::Generic
+            }
+        }
+        M::Sete
+        | M::Setne
+        | M::Setb
+        | M::Setae
+        | M::Setbe
+        | M::Seta
+        | M::Sets
+        | M::Setns
+        | M::Setp
+        | M::Setnp
+        | M::Setl
+        | M::Setge
+        | M::Setle
+        | M::Setg
+        | M::Seto
+        | M::Setno
+            if i.nops == 1 && gpr(0) =>
+        {
+            Op::SetccR
+        }
+        M::Nop | M::Endbr64 | M::Pause => Op::Nop,
+        _ => Op::Generic,
+    }
+}
