@@ -78,6 +78,17 @@
   if (websocket.url) args = args.concat(config.netArgs || []);
   args = args.concat(params.getAll('arg'));
 
+  // The package loader hands us its IndexedDB cache write (a copy of the
+  // package cloned on the main thread: about a quarter second): it waits
+  // until the program has started (its first event; netvm's is the machine
+  // booting) or ended, so it does not delay the start; the next visit needs it only.
+  var pendingCacheWrite = null;
+  function releaseCacheWrite() {
+    var start = pendingCacheWrite;
+    pendingCacheWrite = null;
+    if (start) setTimeout(start, 0);
+  }
+
   var caPem = null;
   var Module = window.Module = {
     arguments: args,
@@ -93,15 +104,22 @@
     pty: pty.slave,
     websocket: websocket,
     setStatus: function(text) { setStatus(text); },
+    deferPackageCacheWrite: function(start) { pendingCacheWrite = start; },
     onPackageError: function(error) { netvm.events.push({ name: 'package-error', detail: String(error) }); },
     onNetvmEvent: function(name, detail) {
       // ms: since the page's navigation started (where boot timing begins).
       netvm.events.push({ name: name, detail: detail, ms: performance.now() });
       if (name === 'exit') netvm.exited = Number(detail);
       if (name === 'machine') machineStatus(detail);
+      // The program runs (netvm: its files are read, the machine built).
+      releaseCacheWrite();
     },
-    onAbort: function(what) { setStatus('Error: aborted: ' + what); },
+    onAbort: function(what) {
+      setStatus('Error: aborted: ' + what);
+      releaseCacheWrite();
+    },
     onExit: function(code) {
+      releaseCacheWrite();
       if (netvm.exited === null) netvm.exited = code;
       if (!netvm.stopped) setStatus('Exited with status ' + code);
     },
