@@ -22,8 +22,8 @@
 
   // What the page loads in sequence later (the package loader, then the
   // program and its wasm) is fetched now, in parallel, while the terminal
-  // is set up: the chain cost ~0.5 s after the package itself had arrived
-  // (index.html preloads that).
+  // is set up. Not the package data: the loader may find it in IndexedDB
+  // (a preload would download it again on every visit).
   var preloadProgram = new URLSearchParams(location.search).get('program') || config.programs[0];
   if (config.programs.indexOf(preloadProgram) >= 0) {
     preload(config.package, 'script');
