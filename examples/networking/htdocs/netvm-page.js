@@ -100,31 +100,15 @@
 
   // The package loader hands us its IndexedDB cache write (a copy of the
   // package cloned on the main thread: about half a second on a small
-  // machine, when the guest's boot needs the CPU most). Only the next visit
-  // needs it, so it waits until the program has started (its first event;
-  // netvm's is the machine booting) and the terminal has then been quiet
-  // for a while (the guest is at its prompt), or the program ended.
-  var CACHE_WRITE_QUIET_MS = 1000;
-  var CACHE_WRITE_MAX_DELAY_MS = 30000;
+  // machine). It waits until the program has started (its first event;
+  // netvm's is the machine booting, after it read its files) or ended, so
+  // it does not delay the start. (Waiting for the terminal to go quiet
+  // did not work: the kernel's boot has quiet spells of over a second.)
   var pendingCacheWrite = null;
-  var cacheWriteWaiting = false;
-  var lastOutputMs = 0;
-  term.onWriteParsed(function() { lastOutputMs = performance.now(); });
   function releaseCacheWrite() {
     var start = pendingCacheWrite;
     pendingCacheWrite = null;
     if (start) setTimeout(start, 0);
-  }
-  function releaseCacheWriteWhenQuiet() {
-    if (!pendingCacheWrite || cacheWriteWaiting) return;
-    cacheWriteWaiting = true;
-    var since = performance.now();
-    (function check() {
-      var now = performance.now();
-      var quiet = now - Math.max(lastOutputMs, since);
-      if (quiet >= CACHE_WRITE_QUIET_MS || now - since >= CACHE_WRITE_MAX_DELAY_MS) releaseCacheWrite();
-      else setTimeout(check, CACHE_WRITE_QUIET_MS - quiet);
-    })();
   }
 
   var caPem = null;
@@ -150,7 +134,7 @@
       if (name === 'exit') netvm.exited = Number(detail);
       if (name === 'machine') machineStatus(detail);
       // The program runs (netvm: its files are read, the machine built).
-      releaseCacheWriteWhenQuiet();
+      releaseCacheWrite();
     },
     onAbort: function(what) {
       setStatus('Error: aborted: ' + what);
