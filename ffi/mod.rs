@@ -36,6 +36,35 @@ pub fn sleep_ms(ms: f64) {
     unsafe { sys::emscripten_thread_sleep(ms) }
 }
 
+/// Asks the page to set `flag` to 1 whenever its terminal has input, from
+/// now on (the program clears it before reading). False when the page has
+/// no such terminal (under Node): then poll the TTY instead.
+pub fn watch_terminal_input(flag: &'static std::sync::atomic::AtomicI32) -> bool {
+    // SAFETY: the flag is a static, so valid for every later write; the page
+    // writes it with Atomics.store, as the atomic type expects.
+    unsafe { sys::netvm_ffi_watch_input(flag.as_ptr()) == 1 }
+}
+
+/// Queues `data` for the page's terminal (only where
+/// [`watch_terminal_input`] found one) and returns without waiting for the
+/// main thread; `pending` counts the bytes not yet written there.
+pub fn write_terminal(data: &[u8], pending: &'static std::sync::atomic::AtomicI32) -> std::io::Result<()> {
+    let len = i32::try_from(data.len()).map_err(|_| std::io::Error::other("terminal write too large"))?;
+    // The page frees the copy with free() once written.
+    // SAFETY: a fresh allocation of data.len() bytes (checked for NULL)
+    // receives a copy of data; ownership passes to the page.
+    unsafe {
+        let copy = libc::malloc(data.len().max(1)).cast::<u8>();
+        if copy.is_null() {
+            return Err(std::io::Error::from(std::io::ErrorKind::OutOfMemory));
+        }
+        std::ptr::copy_nonoverlapping(data.as_ptr(), copy, data.len());
+        pending.fetch_add(len, std::sync::atomic::Ordering::AcqRel);
+        sys::netvm_ffi_write_terminal(copy.cast(), len, pending.as_ptr());
+    }
+    Ok(())
+}
+
 /// Interior NULs cannot cross into C; they are replaced rather than lost.
 fn c_string(s: &str) -> CString {
     CString::new(s.replace('\0', "\u{fffd}")).expect("NULs were replaced")

@@ -23,4 +23,14 @@ void netvm_ffi_emit(const char *name, const char *detail);
  * does not fit or is unset. */
 int netvm_ffi_websocket_url(char *buf, int len);
 
+/* Asks the page to set *flag to 1 whenever its terminal (xterm-pty) has
+ * input (js-lib/netvm.js); returns 1 if it does, 0 when there is no such
+ * terminal (then poll the TTY). */
+int netvm_ffi_watch_input(int *flag);
+
+/* Queues len bytes at data (malloc'ed; freed by the page) for the page's
+ * terminal and returns at once; the page subtracts len from *pending once
+ * it wrote them. Only when netvm_ffi_watch_input found the terminal. */
+void netvm_ffi_write_terminal(char *data, int len, int *pending);
+
 #endif

@@ -5,6 +5,8 @@
 
 /* Declared by js-lib/netvm.js. */
 extern void netvm_js_emit(const char *name, const char *detail);
+extern int netvm_js_watch_input(int *flag);
+extern void netvm_js_write_terminal(char *data, int len, int *pending);
 
 void netvm_ffi_set_status(const char *text) {
     /* Module.setStatus belongs to the page; from a pthread it must run on the
@@ -28,4 +30,12 @@ int netvm_ffi_websocket_url(char *buf, int len) {
         stringToUTF8(url, $0, $1);
         return need;
     }, buf, len);
+}
+
+int netvm_ffi_watch_input(int *flag) {
+    return netvm_js_watch_input(flag);
+}
+
+void netvm_ffi_write_terminal(char *data, int len, int *pending) {
+    netvm_js_write_terminal(data, len, pending);
 }

@@ -8,7 +8,7 @@
 //       9p share wasm0: a file the page writes is read in the guest, a file
 //       the guest writes is read by the page.
 //   node chromium-guest-test.js offline SITE_URL SCREENSHOT.png
-//       no network: uname -a, then poweroff; the page reports the machine
+//       no network: uname -a, 400 KB of output, then poweroff; the page reports the machine
 //       stopped and the program's exit status 0.
 //   node chromium-guest-test.js browser-net SITE_URL SCREENSHOT.png
 //       ?net=browser: without netvm-browser-net.js in the site the status
@@ -78,6 +78,32 @@ async function offline(siteUrl, screenshot) {
     if (!status.includes('no network')) throw new Error(`status line: ${status}`);
     const uname = await run(page, 'uname -a');
     if (!/Linux .*x86_64/.test(uname)) throw new Error(`uname -a: ${uname}`);
+    // More output at once than the console keeps in flight to the page
+    // (256 KiB): it reaches the terminal whole and in order. Captured at
+    // the terminal's write(), as the scrollback holds only 5000 lines.
+    await page.evaluate(() => {
+      const term = window.netvm.term;
+      const write = term.write.bind(term);
+      const decoder = new TextDecoder();
+      window.capturedOutput = [];
+      term.write = (data, callback) => {
+        window.capturedOutput.push(typeof data === 'string' ? data : decoder.decode(data, { stream: true }));
+        return write(data, callback);
+      };
+    });
+    const LINES = 60000;
+    await run(page, `seq 1 ${LINES}`);
+    const captured = await page.evaluate(() => window.capturedOutput.join(''));
+    // The numbers in order, between the typed line and the marker; the
+    // kernel may print a message of its own in between ("random: ...").
+    const lines = captured.substring(captured.indexOf('\r\n') + 2, captured.lastIndexOf('\r\nDONE-')).split('\r\n');
+    let next = 1;
+    for (const line of lines) {
+      if (line === String(next)) next++;
+      else if (!/^[a-z][\w .-]*: /.test(line)) throw new Error(`seq 1 ${LINES}: line ${JSON.stringify(line)} where ${next} was due`);
+    }
+    if (next !== LINES + 1) throw new Error(`seq 1 ${LINES}: the terminal got ${next - 1} of the numbers`);
+    if (captured.length <= 256 * 1024) throw new Error('the check needs more output');
     await page.keyboard.type('poweroff');
     await page.keyboard.press('Enter');
     const deadline = Date.now() + 60000;
@@ -91,7 +117,7 @@ async function offline(siteUrl, screenshot) {
     if (state.stopped !== 'powered off' || state.exited !== 0 || !/Machine stopped: powered off/.test(state.status)) {
       throw new Error(`after poweroff: ${JSON.stringify(state)}`);
     }
-    console.log(`chromium-guest offline: ok, ready line after ${bootMs} ms; uname; poweroff -> "${state.status}"`);
+    console.log(`chromium-guest offline: ok, ready line after ${bootMs} ms; uname; seq ${LINES} whole; poweroff -> "${state.status}"`);
   });
 }
 

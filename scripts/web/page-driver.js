@@ -88,4 +88,4 @@ async function runPageTest(name, url, screenshot, test) {
   }
 }
 
-module.exports = { launch, openPage, terminalText, waitForText, runCommand, runPageTest };
+module.exports = { CHROMIUM_ARGS, launch, openPage, terminalText, waitForText, runCommand, runPageTest };

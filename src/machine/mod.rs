@@ -182,6 +182,13 @@ impl Machine {
 
     /// Runs one time slice: the CPU up to the next timer deadline (at most
     /// [`SLICE`] instructions), then device work.
+    ///
+    /// A function of its own, not inlined into the run loop: in the browser
+    /// V8 swaps in optimised code for a function only when it is next
+    /// called, so the per-slice work inlined into `main` (entered once)
+    /// stayed on baseline code, and compiling `main` itself was wasted
+    /// (docs/browser.md).
+    #[inline(never)]
     pub fn step(&mut self) -> Step {
         if let Some(stopped) = self.guest_stop() {
             return stopped;

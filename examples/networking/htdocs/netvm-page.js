@@ -20,6 +20,26 @@
   var statusEl = document.getElementById('status');
   var progressEl = document.getElementById('progress');
 
+  // What the page loads in sequence later (the package loader, then the
+  // program and its wasm) is fetched now, in parallel, while the terminal
+  // is set up. Not the package data: the loader may find it in IndexedDB
+  // (a preload would download it again on every visit).
+  var preloadProgram = new URLSearchParams(location.search).get('program') || config.programs[0];
+  if (config.programs.indexOf(preloadProgram) >= 0) {
+    preload(config.package, 'script');
+    preload(preloadProgram + '.js', 'script');
+    // emscripten fetches the wasm same-origin with CORS: crossorigin matches it.
+    preload(preloadProgram + '.wasm', 'fetch');
+  }
+  function preload(href, as) {
+    var link = document.createElement('link');
+    link.rel = 'preload';
+    link.href = href;
+    link.as = as;
+    if (as === 'fetch') link.crossOrigin = 'anonymous';
+    document.head.appendChild(link);
+  }
+
   var term = new Terminal({ scrollback: 5000, cursorBlink: true, fontSize: 14 });
   var fit = new FitAddon.FitAddon();
   term.loadAddon(fit);
@@ -78,6 +98,19 @@
   if (websocket.url) args = args.concat(config.netArgs || []);
   args = args.concat(params.getAll('arg'));
 
+  // The package loader hands us its IndexedDB cache write (a copy of the
+  // package cloned on the main thread: about half a second on a small
+  // machine). It waits until the program has started (its first event;
+  // netvm's is the machine booting, after it read its files) or ended, so
+  // it does not delay the start. (Waiting for the terminal to go quiet
+  // did not work: the kernel's boot has quiet spells of over a second.)
+  var pendingCacheWrite = null;
+  function releaseCacheWrite() {
+    var start = pendingCacheWrite;
+    pendingCacheWrite = null;
+    if (start) setTimeout(start, 0);
+  }
+
   var caPem = null;
   var Module = window.Module = {
     arguments: args,
@@ -93,15 +126,22 @@
     pty: pty.slave,
     websocket: websocket,
     setStatus: function(text) { setStatus(text); },
+    deferPackageCacheWrite: function(start) { pendingCacheWrite = start; },
     onPackageError: function(error) { netvm.events.push({ name: 'package-error', detail: String(error) }); },
     onNetvmEvent: function(name, detail) {
       // ms: since the page's navigation started (where boot timing begins).
       netvm.events.push({ name: name, detail: detail, ms: performance.now() });
       if (name === 'exit') netvm.exited = Number(detail);
       if (name === 'machine') machineStatus(detail);
+      // The program runs (netvm: its files are read, the machine built).
+      releaseCacheWrite();
     },
-    onAbort: function(what) { setStatus('Error: aborted: ' + what); },
+    onAbort: function(what) {
+      setStatus('Error: aborted: ' + what);
+      releaseCacheWrite();
+    },
     onExit: function(code) {
+      releaseCacheWrite();
       if (netvm.exited === null) netvm.exited = code;
       if (!netvm.stopped) setStatus('Exited with status ' + code);
     },

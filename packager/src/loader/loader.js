@@ -191,17 +191,27 @@ Module.expectedDataFileDownloads++;
           fetchRemotePackage(REMOTE_PACKAGE_NAME, REMOTE_PACKAGE_SIZE, function(data) {
             // A wrong-sized download is refused later; never cache it.
             if (data.byteLength !== REMOTE_PACKAGE_SIZE) return deliver(data);
-            // The write copies the data when it is issued (slices, and
-            // IndexedDB clones on put), so the program need not wait for
-            // it: it commits while the program starts.
+            // The write works on a copy taken now (the program may change
+            // its files in place), so the program need not wait for it: it
+            // commits while the program runs. Handing the copy to
+            // IndexedDB (a clone: a quarter second of the main thread for
+            // 50 MB) can wait further: Module.deferPackageCacheWrite(start),
+            // if the page defines it, calls start() when the page is ready
+            // to spend that time, e.g. once the program has started.
             cacheWrite = 'pending';
-            writeCache(db, data, function(error) {
-              if (error) console.warn('netvm-pack: cannot cache ' + PACKAGE_NAME + ': ' + error);
-              cacheWrite = error ? 'failed' : 'done';
-              if (Module.preloadResults && Module.preloadResults[PACKAGE_NAME]) {
-                Module.preloadResults[PACKAGE_NAME].cacheWrite = cacheWrite;
-              }
-            });
+            var copy = data.slice(0);
+            var start = function() {
+              writeCache(db, copy, function(error) {
+                if (error) console.warn('netvm-pack: cannot cache ' + PACKAGE_NAME + ': ' + error);
+                cacheWrite = error ? 'failed' : 'done';
+                if (Module.preloadResults && Module.preloadResults[PACKAGE_NAME]) {
+                  Module.preloadResults[PACKAGE_NAME].cacheWrite = cacheWrite;
+                }
+              });
+              copy = null;
+            };
+            if (typeof Module['deferPackageCacheWrite'] === 'function') Module['deferPackageCacheWrite'](start);
+            else start();
             deliver(data);
           }, handleError);
         }, download);

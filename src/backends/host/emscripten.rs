@@ -14,6 +14,7 @@ use std::io;
 use std::net::{SocketAddr, SocketAddrV4, TcpStream, ToSocketAddrs};
 use std::os::fd::FromRawFd;
 use std::path::Path;
+use std::sync::atomic::{AtomicI32, Ordering};
 
 use netvm_pty_bridge::{RawMode, Terminal as Tty};
 
@@ -25,10 +26,18 @@ use crate::backends::terminal::Terminal;
 
 /// Longest wait for the WebSocket behind the NIC to open.
 const CONNECT_TIMEOUT_MS: f64 = 15_000.0;
-/// Typed input is looked for at most this often (each look is a round trip
-/// to the main thread, which may be busy drawing); a frame at 60 Hz, well
-/// under what a typist notices.
+/// Without the page's input flag (under Node), typed input is looked for at
+/// most this often (each look is a round trip to the main thread); a frame
+/// at 60 Hz, well under what a typist notices.
 const INPUT_POLL_MS: f64 = 16.0;
+/// Set to 1 by the page (on its main thread) when its terminal has input;
+/// the console clears it before it reads. One console per process.
+static INPUT_READY: AtomicI32 = AtomicI32::new(0);
+/// Console output handed to the page's terminal and not yet written there.
+static OUTPUT_PENDING: AtomicI32 = AtomicI32::new(0);
+/// Above this much output in flight the console waits for the page (a
+/// guest printing faster than the page draws must not fill memory).
+const MAX_OUTPUT_PENDING: i32 = 256 * 1024;
 /// After the socket had nothing to read, it is not asked again for this long
 /// (each read is a round trip to the main thread; the machine polls its
 /// devices every time slice, a fraction of a millisecond).
@@ -77,6 +86,13 @@ struct PageConsole {
     out: Vec<u8>,
     last_flush_ms: f64,
     last_poll_ms: f64,
+    /// The TTY is the page's terminal (xterm-pty), which sets
+    /// [`INPUT_READY`] on input: the TTY is read only then, with no round
+    /// trip to the main thread while nobody types (polling it cost about
+    /// 3 ms a time, a fifth of the guest's boot), and output is queued for
+    /// it without waiting (a synchronous write waited ~2 ms for the main
+    /// thread, which is busy drawing while the kernel prints its log).
+    page_terminal: bool,
     /// Input ended or failed; reported once.
     input_closed: bool,
 }
@@ -87,7 +103,14 @@ impl PageConsole {
         if self.out.is_empty() {
             return Ok(());
         }
-        let result = self.tty.write_all(&self.out);
+        let result = if self.page_terminal {
+            while OUTPUT_PENDING.load(Ordering::Acquire) > MAX_OUTPUT_PENDING {
+                ffi::sleep_ms(1.0);
+            }
+            ffi::write_terminal(&self.out, &OUTPUT_PENDING)
+        } else {
+            self.tty.write_all(&self.out)
+        };
         self.out.clear();
         result
     }
@@ -103,12 +126,25 @@ impl Terminal for PageConsole {
                 log::warn!("console output: {e}");
             }
         }
-        if self.input_closed || now - self.last_poll_ms < INPUT_POLL_MS {
+        if self.input_closed {
+            return 0;
+        }
+        if self.page_terminal {
+            if INPUT_READY.swap(0, Ordering::AcqRel) == 0 {
+                return 0;
+            }
+        } else if now - self.last_poll_ms < INPUT_POLL_MS {
             return 0;
         }
         self.last_poll_ms = now;
         match self.tty.read_available(buf) {
-            Ok(n) => n,
+            Ok(n) => {
+                if self.page_terminal && n == buf.len() {
+                    // More may wait: read again next time.
+                    INPUT_READY.store(1, Ordering::Release);
+                }
+                n
+            }
             Err(e) => {
                 log::warn!("console input: {e}");
                 self.input_closed = true;
@@ -129,12 +165,14 @@ impl Terminal for PageConsole {
 pub fn console() -> Box<dyn Terminal> {
     let tty = Tty::stdio();
     let raw = if tty.is_tty() { tty.raw_mode().map_err(|e| log::warn!("console raw mode: {e}")).ok() } else { None };
+    let page_terminal = ffi::watch_terminal_input(&INPUT_READY);
     Box::new(PageConsole {
         tty,
         _raw: raw,
         out: Vec::with_capacity(OUTPUT_BATCH),
         last_flush_ms: 0.0,
         last_poll_ms: 0.0,
+        page_terminal,
         input_closed: false,
     })
 }
