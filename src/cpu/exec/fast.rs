@@ -13,6 +13,7 @@ use crate::cpu::flags::{size_mask, CcOp, CF, OF};
 use crate::cpu::state::Cpu;
 
 use super::alu::sext;
+use super::shift::shift_result;
 
 /// Two-operand ALU operations, the const parameter of the ALU handlers.
 pub(super) const ADD: u8 = 0;
@@ -145,12 +146,11 @@ impl Cpu {
         self.cc.aux = cf;
     }
 
-    /// SHL/SHR/SAR/ROL/ROR r, imm8 (see `shift` and `rotate`).
+    /// SHL/SHR/SAR/ROL/ROR r, imm8 (the results as in `shift`).
     #[inline(always)]
     pub(super) fn shift_ri<const OP: u8>(&mut self, i: &Insn) {
         let d = i.ops[0];
         let bits = d.size as u32 * 8;
-        let m = size_mask(bits as u8);
         let a = self.gpr_get(d.reg, d.size);
         let c = i.imm as u32 & if d.size == 8 { 63 } else { 31 };
         if c == 0 {
@@ -159,44 +159,7 @@ impl Cpu {
             self.gpr_set(d.reg, d.size, a);
             return;
         }
-        let msb = |v: u64| (v >> (bits - 1)) & 1;
-        let (r, cf, of) = match OP {
-            SHL => {
-                let r = if c < bits { (a << c) & m } else { 0 };
-                let cf = if c <= bits { (a >> (bits - c)) & 1 } else { 0 };
-                (r, cf, msb(r) ^ cf)
-            }
-            SHR => {
-                let r = if c < bits { a >> c } else { 0 };
-                let cf = if c <= bits { (a >> (c - 1)) & 1 } else { 0 };
-                (r, cf, msb(a))
-            }
-            SAR => {
-                let sa = sext(a, bits);
-                let r = (sa >> c.min(63)) as u64 & m;
-                let cf = (sa >> (c - 1).min(63)) as u64 & 1;
-                (r, cf, 0)
-            }
-            ROL => {
-                let k = c % bits;
-                let r = if k == 0 {
-                    a
-                } else {
-                    ((a << k) | (a >> (bits - k))) & m
-                };
-                let cf = r & 1;
-                (r, cf, msb(r) ^ cf)
-            }
-            _ => {
-                let k = c % bits;
-                let r = if k == 0 {
-                    a
-                } else {
-                    ((a >> k) | (a << (bits - k))) & m
-                };
-                (r, msb(r), msb(r) ^ ((r >> (bits - 2)) & 1))
-            }
-        };
+        let (r, cf, of) = shift_result(OP, a, c, bits);
         self.gpr_set(d.reg, d.size, r);
         let cf_of = if cf != 0 { CF } else { 0 } | if of != 0 { OF } else { 0 };
         if OP == ROL || OP == ROR {

@@ -11,6 +11,7 @@ use crate::cpu::flags::{size_mask, CF, OF};
 use crate::cpu::state::Cpu;
 
 use super::alu::sext;
+use super::fast::{ROL, ROR, SAR, SHL, SHR};
 
 impl Cpu {
     #[inline(always)]
@@ -23,7 +24,6 @@ impl Cpu {
     pub(crate) fn shift<B: Bus>(&mut self, bus: &mut B, i: &Insn) -> Res {
         let size = i.ops[0].size;
         let bits = size as u32 * 8;
-        let m = size_mask(bits as u8);
         let a = self.op_read(bus, i, 0)?;
         let c = self.shift_count(bus, i, 1)?;
         if c == 0 {
@@ -34,61 +34,34 @@ impl Cpu {
             }
             return Ok(());
         }
-        let msb = |v: u64| (v >> (bits - 1)) & 1;
-        let (r, cf, of) = match i.mnem {
-            Mnemonic::Shl | Mnemonic::Sal => {
-                let r = if c < bits { (a << c) & m } else { 0 };
-                let cf = if c <= bits { (a >> (bits - c)) & 1 } else { 0 };
-                (r, cf, msb(r) ^ cf)
-            }
-            Mnemonic::Shr => {
-                let r = if c < bits { a >> c } else { 0 };
-                let cf = if c <= bits { (a >> (c - 1)) & 1 } else { 0 };
-                (r, cf, msb(a))
-            }
-            Mnemonic::Sar => {
-                let sa = sext(a, bits);
-                let r = (sa >> c.min(63)) as u64 & m;
-                let cf = (sa >> (c - 1).min(63)) as u64 & 1;
-                (r, cf, 0)
-            }
-            _ => return self.rotate(bus, i, a, c),
+        let kind = match i.mnem {
+            Mnemonic::Shl | Mnemonic::Sal => SHL,
+            Mnemonic::Shr => SHR,
+            Mnemonic::Sar => SAR,
+            Mnemonic::Rol => ROL,
+            Mnemonic::Ror => ROR,
+            _ => return self.rotate_through_carry(bus, i, a, c),
         };
+        let (r, cf, of) = shift_result(kind, a, c, bits);
         self.op_write(bus, i, 0, r)?;
-        self.cc.set_res_aux(
-            bits as u8,
-            r,
-            if cf != 0 { CF } else { 0 } | if of != 0 { OF } else { 0 },
-        );
+        let cf_of = if cf != 0 { CF } else { 0 } | if of != 0 { OF } else { 0 };
+        if kind == ROL || kind == ROR {
+            // Rotates change only CF and OF.
+            let f = (self.cc.get() & !(CF | OF)) | cf_of;
+            self.cc.set_all(f);
+        } else {
+            self.cc.set_res_aux(bits as u8, r, cf_of);
+        }
         Ok(())
     }
 
-    /// ROL/ROR/RCL/RCR change only CF and OF.
-    fn rotate<B: Bus>(&mut self, bus: &mut B, i: &Insn, a: u64, c: u32) -> Res {
+    /// RCL/RCR change only CF and OF.
+    fn rotate_through_carry<B: Bus>(&mut self, bus: &mut B, i: &Insn, a: u64, c: u32) -> Res {
         let bits = i.ops[0].size as u32 * 8;
         let m = size_mask(bits as u8);
         let msb = |v: u64| (v >> (bits - 1)) & 1;
         let old_cf = self.cc.cf() as u64;
         let (r, cf, of) = match i.mnem {
-            Mnemonic::Rol => {
-                let k = c % bits;
-                let r = if k == 0 {
-                    a
-                } else {
-                    ((a << k) | (a >> (bits - k))) & m
-                };
-                let cf = r & 1;
-                (r, cf, msb(r) ^ cf)
-            }
-            Mnemonic::Ror => {
-                let k = c % bits;
-                let r = if k == 0 {
-                    a
-                } else {
-                    ((a >> k) | (a << (bits - k))) & m
-                };
-                (r, msb(r), msb(r) ^ ((r >> (bits - 2)) & 1))
-            }
             Mnemonic::Rcl => {
                 let w = bits + 1;
                 let k = c % w;
@@ -169,5 +142,43 @@ impl Cpu {
             if cf != 0 { CF } else { 0 } | if of != 0 { OF } else { 0 },
         );
         Ok(())
+    }
+}
+
+/// Result, CF and OF of SHL/SHR/SAR/ROL/ROR (`kind`, one of fast.rs's
+/// constants) of the `bits`-wide value `a` by a masked count `c` != 0; the
+/// generic path and the decode-time register forms share it.
+#[inline(always)]
+pub(super) fn shift_result(kind: u8, a: u64, c: u32, bits: u32) -> (u64, u64, u64) {
+    let m = size_mask(bits as u8);
+    let msb = |v: u64| (v >> (bits - 1)) & 1;
+    match kind {
+        SHL => {
+            let r = if c < bits { (a << c) & m } else { 0 };
+            let cf = if c <= bits { (a >> (bits - c)) & 1 } else { 0 };
+            (r, cf, msb(r) ^ cf)
+        }
+        SHR => {
+            let r = if c < bits { a >> c } else { 0 };
+            let cf = if c <= bits { (a >> (c - 1)) & 1 } else { 0 };
+            (r, cf, msb(a))
+        }
+        SAR => {
+            let sa = sext(a, bits);
+            let r = (sa >> c.min(63)) as u64 & m;
+            let cf = (sa >> (c - 1).min(63)) as u64 & 1;
+            (r, cf, 0)
+        }
+        ROL => {
+            let k = c % bits;
+            let r = if k == 0 { a } else { ((a << k) | (a >> (bits - k))) & m };
+            let cf = r & 1;
+            (r, cf, msb(r) ^ cf)
+        }
+        _ => {
+            let k = c % bits;
+            let r = if k == 0 { a } else { ((a >> k) | (a << (bits - k))) & m };
+            (r, msb(r), msb(r) ^ ((r >> (bits - 2)) & 1))
+        }
     }
 }
