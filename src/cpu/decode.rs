@@ -324,6 +324,54 @@ pub fn cond_of(m: Mnemonic) -> Option<u8> {
     })
 }
 
+/// Is `m` a CMOVcc (its condition: [`cond_of`])?
+pub fn is_cmovcc(m: Mnemonic) -> bool {
+    use Mnemonic::*;
+    matches!(
+        m,
+        Cmove
+        | Cmovne
+        | Cmovb
+        | Cmovae
+        | Cmovbe
+        | Cmova
+        | Cmovs
+        | Cmovns
+        | Cmovp
+        | Cmovnp
+        | Cmovl
+        | Cmovge
+        | Cmovle
+        | Cmovg
+        | Cmovo
+        | Cmovno
+    )
+}
+
+/// Is `m` a SETcc (its condition: [`cond_of`])?
+pub fn is_setcc(m: Mnemonic) -> bool {
+    use Mnemonic::*;
+    matches!(
+        m,
+        Sete
+        | Setne
+        | Setb
+        | Setae
+        | Setbe
+        | Seta
+        | Sets
+        | Setns
+        | Setp
+        | Setnp
+        | Setl
+        | Setge
+        | Setle
+        | Setg
+        | Seto
+        | Setno
+    )
+}
+
 /// Convert one decoded iced instruction. `next_ip` is the virtual address
 /// of the following instruction at decode time.
 pub fn convert(ins: &Instruction) -> Insn {

@@ -13,7 +13,7 @@
 
 use iced_x86::Mnemonic;
 
-use super::decode::{Insn, Kind, P_LOCK, P_REP, P_REPNE};
+use super::decode::{is_cmovcc, is_setcc, Insn, Kind, P_LOCK, P_REP, P_REPNE};
 
 /// Handler form. Operand shapes: R = general-purpose register (not
 /// AH..BH), M = memory operand, I = immediate.
@@ -213,24 +213,7 @@ pub fn classify(i: &Insn) -> Op {
         M::Ret if i.nops == 0 && i.osz == 8 => Op::Ret64,
         M::Push if i.nops == 1 && gpr(0) && i.ops[0].size == 8 && i.osz == 8 => Op::PushR64,
         M::Pop if i.nops == 1 && gpr(0) && i.ops[0].size == 8 && i.osz == 8 => Op::PopR64,
-        M::Cmove
-        | M::Cmovne
-        | M::Cmovb
-        | M::Cmovae
-        | M::Cmovbe
-        | M::Cmova
-        | M::Cmovs
-        | M::Cmovns
-        | M::Cmovp
-        | M::Cmovnp
-        | M::Cmovl
-        | M::Cmovge
-        | M::Cmovle
-        | M::Cmovg
-        | M::Cmovo
-        | M::Cmovno
-            if two && gpr(0) =>
-        {
+        m if is_cmovcc(m) && two && gpr(0) => {
             if gpr(1) {
                 Op::CmovR
             } else if mem(1) {
@@ -239,26 +222,7 @@ pub fn classify(i: &Insn) -> Op {
                 Op::Generic
             }
         }
-        M::Sete
-        | M::Setne
-        | M::Setb
-        | M::Setae
-        | M::Setbe
-        | M::Seta
-        | M::Sets
-        | M::Setns
-        | M::Setp
-        | M::Setnp
-        | M::Setl
-        | M::Setge
-        | M::Setle
-        | M::Setg
-        | M::Seto
-        | M::Setno
-            if i.nops == 1 && gpr(0) =>
-        {
-            Op::SetccR
-        }
+        m if is_setcc(m) && i.nops == 1 && gpr(0) => Op::SetccR,
         M::Nop | M::Endbr64 | M::Pause => Op::Nop,
         _ => Op::Generic,
     }

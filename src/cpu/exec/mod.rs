@@ -18,7 +18,7 @@ mod system;
 use iced_x86::Mnemonic as M;
 
 use super::bus::Bus;
-use super::decode::{Insn, Kind, P_ADDR16, P_ADDR32};
+use super::decode::{is_cmovcc, is_setcc, Insn, Kind, P_ADDR16, P_ADDR32};
 use super::exception::{Event, Res};
 use super::form::Op;
 use super::mmu::Access;
@@ -274,38 +274,6 @@ impl Cpu {
             M::Lea => self.lea(i),
             M::Movzx | M::Movsx | M::Movsxd => self.movzx_sx(bus, i),
             M::Xchg => self.xchg(bus, i),
-            M::Cmove
-            | M::Cmovne
-            | M::Cmovb
-            | M::Cmovae
-            | M::Cmovbe
-            | M::Cmova
-            | M::Cmovs
-            | M::Cmovns
-            | M::Cmovp
-            | M::Cmovnp
-            | M::Cmovl
-            | M::Cmovge
-            | M::Cmovle
-            | M::Cmovg
-            | M::Cmovo
-            | M::Cmovno => self.cmov(bus, i),
-            M::Sete
-            | M::Setne
-            | M::Setb
-            | M::Setae
-            | M::Setbe
-            | M::Seta
-            | M::Sets
-            | M::Setns
-            | M::Setp
-            | M::Setnp
-            | M::Setl
-            | M::Setge
-            | M::Setle
-            | M::Setg
-            | M::Seto
-            | M::Setno => self.setcc(bus, i),
             M::Shl | M::Sal | M::Shr | M::Sar | M::Rol | M::Ror | M::Rcl | M::Rcr => {
                 self.shift(bus, i)
             }
@@ -421,6 +389,8 @@ impl Cpu {
             | M::Clflushopt
             | M::In
             | M::Out => self.system(bus, i),
+            m if is_cmovcc(m) => self.cmov(bus, i),
+            m if is_setcc(m) => self.setcc(bus, i),
             _ => {
                 if let Some(r) = self.mmx(bus, i) {
                     return r;
