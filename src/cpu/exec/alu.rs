@@ -9,6 +9,8 @@ use crate::cpu::exception::{Event, Res};
 use crate::cpu::flags::{size_mask, CcOp, CF, OF};
 use crate::cpu::state::{Cpu, RAX, RDX};
 
+use super::fast::{writes_back, ADC, ADD, AND, CMP, OR, SBB, SUB, TEST, XOR};
+
 /// Sign-extend the low `bits` of `v`.
 #[inline(always)]
 pub(crate) fn sext(v: u64, bits: u32) -> i64 {
@@ -23,59 +25,27 @@ impl Cpu {
         let size = i.ops[0].size;
         let bits = size * 8;
         let m = size_mask(bits);
-        let a = self.op_read(bus, i, 0)?;
-        let b = self.op_read(bus, i, 1)? & m;
-        // A faulting write-back must leave the flags as they were: the
-        // restarted ADC/SBB needs the original CF.
-        let saved_flags = self.cc;
-        let r = match i.mnem {
-            Mnemonic::Add => {
-                let r = a.wrapping_add(b);
-                self.cc.set(CcOp::Add, bits, r, a, b);
-                r
-            }
-            Mnemonic::Adc => {
-                let c = self.cc.cf() as u64;
-                let r = a.wrapping_add(b).wrapping_add(c);
-                self.cc.set(CcOp::Adc, bits, r, a, b);
-                self.cc.aux = c;
-                r
-            }
-            Mnemonic::Sub | Mnemonic::Cmp => {
-                let r = a.wrapping_sub(b);
-                self.cc.set(CcOp::Sub, bits, r, a, b);
-                r
-            }
-            Mnemonic::Sbb => {
-                let c = self.cc.cf() as u64;
-                let r = a.wrapping_sub(b).wrapping_sub(c);
-                self.cc.set(CcOp::Sbb, bits, r, a, b);
-                self.cc.aux = c;
-                r
-            }
-            Mnemonic::And | Mnemonic::Test => {
-                let r = a & b;
-                self.cc.set(CcOp::Logic, bits, r, 0, 0);
-                r
-            }
-            Mnemonic::Or => {
-                let r = a | b;
-                self.cc.set(CcOp::Logic, bits, r, 0, 0);
-                r
-            }
-            Mnemonic::Xor => {
-                let r = a ^ b;
-                self.cc.set(CcOp::Logic, bits, r, 0, 0);
-                r
-            }
+        let op = match i.mnem {
+            Mnemonic::Add => ADD,
+            Mnemonic::Or => OR,
+            Mnemonic::Adc => ADC,
+            Mnemonic::Sbb => SBB,
+            Mnemonic::And => AND,
+            Mnemonic::Sub => SUB,
+            Mnemonic::Xor => XOR,
+            Mnemonic::Cmp => CMP,
+            Mnemonic::Test => TEST,
             _ => return Err(Event::ud()),
         };
-        if i.mnem != Mnemonic::Cmp && i.mnem != Mnemonic::Test {
-            if let Err(e) = self.op_write(bus, i, 0, r & m) {
-                self.cc = saved_flags;
-                return Err(e);
-            }
+        let a = self.op_read(bus, i, 0)?;
+        let b = self.op_read(bus, i, 1)? & m;
+        let (r, carry) = self.alu_result(op, a, b);
+        // Flags after the write-back: a faulting write leaves them as they
+        // were (the restarted ADC/SBB needs the original CF).
+        if writes_back(op) {
+            self.op_write(bus, i, 0, r & m)?;
         }
+        self.alu_flags(op, bits, r, a, b, carry);
         Ok(())
     }
 

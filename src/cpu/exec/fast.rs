@@ -28,7 +28,7 @@ pub(super) const TEST: u8 = 8;
 
 /// CMP and TEST only set flags.
 #[inline(always)]
-const fn writes_back(op: u8) -> bool {
+pub(super) const fn writes_back(op: u8) -> bool {
     op != CMP && op != TEST
 }
 
@@ -40,13 +40,15 @@ pub(super) const ROL: u8 = 3;
 pub(super) const ROR: u8 = 4;
 
 impl Cpu {
-    /// `a OP b` at `size` bytes (both already truncated to it): the result
+    /// `a op b` at `size` bytes (both already truncated to it): the result
     /// to write back and the carry-in ADC/SBB used. Flags are set
     /// separately by `alu_flags`, after the write-back, so a faulting
-    /// memory write leaves them as they were.
+    /// memory write leaves them as they were. (`op` is a constant in the
+    /// specialised forms, so inlined it folds to the one operation; the
+    /// generic `alu2` shares it.)
     #[inline(always)]
-    fn alu_result<const OP: u8>(&self, a: u64, b: u64) -> (u64, u64) {
-        match OP {
+    pub(super) fn alu_result(&self, op: u8, a: u64, b: u64) -> (u64, u64) {
+        match op {
             ADD => (a.wrapping_add(b), 0),
             ADC => {
                 let c = self.cc.cf() as u64;
@@ -64,8 +66,8 @@ impl Cpu {
     }
 
     #[inline(always)]
-    fn alu_flags<const OP: u8>(&mut self, bits: u8, r: u64, a: u64, b: u64, carry: u64) {
-        match OP {
+    pub(super) fn alu_flags(&mut self, op: u8, bits: u8, r: u64, a: u64, b: u64, carry: u64) {
+        match op {
             ADD => self.cc.set(CcOp::Add, bits, r, a, b),
             ADC => {
                 self.cc.set(CcOp::Adc, bits, r, a, b);
@@ -87,11 +89,11 @@ impl Cpu {
         let bits = d.size * 8;
         let a = self.gpr_get(d.reg, d.size);
         let b = b & size_mask(bits);
-        let (r, carry) = self.alu_result::<OP>(a, b);
+        let (r, carry) = self.alu_result(OP, a, b);
         if writes_back(OP) {
             self.gpr_set(d.reg, d.size, r);
         }
-        self.alu_flags::<OP>(bits, r, a, b, carry);
+        self.alu_flags(OP, bits, r, a, b, carry);
     }
 
     /// ALU m, r / m, imm: read, write back, then set the flags.
@@ -107,11 +109,11 @@ impl Cpu {
         let addr = self.ea(i);
         let a = self.read_mem(bus, addr, size)?;
         let b = b & size_mask(bits);
-        let (r, carry) = self.alu_result::<OP>(a, b);
+        let (r, carry) = self.alu_result(OP, a, b);
         if writes_back(OP) {
             self.write_mem(bus, addr, size, r & size_mask(bits))?;
         }
-        self.alu_flags::<OP>(bits, r, a, b, carry);
+        self.alu_flags(OP, bits, r, a, b, carry);
         Ok(())
     }
 
