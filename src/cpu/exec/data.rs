@@ -33,12 +33,13 @@ impl Cpu {
     }
 
     pub(crate) fn movzx_sx<B: Bus>(&mut self, bus: &mut B, i: &Insn) -> Res {
+        // The destination is always a general-purpose register.
         let v = self.op_read(bus, i, 1)?;
-        let v = match i.mnem {
-            Mnemonic::Movzx => v,
-            _ => sext(v, i.ops[1].size as u32 * 8) as u64,
-        };
-        self.op_write(bus, i, 0, v & size_mask(i.ops[0].size * 8))
+        match i.mnem {
+            Mnemonic::Movzx => self.movx::<false>(i, v),
+            _ => self.movx::<true>(i, v),
+        }
+        Ok(())
     }
 
     /// LEA: the offset only, no segment base.
@@ -61,15 +62,10 @@ impl Cpu {
     /// CMOVcc: the source is always read, and a 32-bit destination is
     /// zero-extended even when the condition is false.
     pub(crate) fn cmov<B: Bus>(&mut self, bus: &mut B, i: &Insn) -> Res {
+        // The destination is always a general-purpose register.
         let v = self.op_read(bus, i, 1)?;
-        if self.cc.cond(i.imm2) {
-            self.op_write(bus, i, 0, v)
-        } else {
-            let o = i.ops[0];
-            let old = self.gpr_get(o.reg, o.size);
-            self.gpr_set(o.reg, o.size, old);
-            Ok(())
-        }
+        self.cmov_to_reg(i, v);
+        Ok(())
     }
 
     pub(crate) fn setcc<B: Bus>(&mut self, bus: &mut B, i: &Insn) -> Res {
