@@ -241,73 +241,20 @@ fn alu_binary_forms() {
 #[test]
 fn alu_unary_mul_div_forms() {
     let mut t = Suite::new();
-    t.rm_forms(
-        "not",
-        &[],
-        &[1, 2, 4, 8],
-        Some(&[0xf6]),
-        &[0xf7],
-        2,
-        None,
-        &none,
-        &all,
-    );
-    t.rm_forms(
-        "neg",
-        &[],
-        &[1, 2, 4, 8],
-        Some(&[0xf6]),
-        &[0xf7],
-        3,
-        None,
-        &none,
-        &all,
-    );
-    t.rm_forms(
-        "inc",
-        &[],
-        &[1, 2, 4, 8],
-        Some(&[0xfe]),
-        &[0xff],
-        0,
-        None,
-        &none,
-        &all,
-    );
-    t.rm_forms(
-        "dec",
-        &[],
-        &[1, 2, 4, 8],
-        Some(&[0xfe]),
-        &[0xff],
-        1,
-        None,
-        &none,
-        &all,
-    );
     let mulmask = |_: &State, _: u8| CF | OF;
-    t.rm_forms(
-        "mul",
-        &[],
-        &[1, 2, 4, 8],
-        Some(&[0xf6]),
-        &[0xf7],
-        4,
-        None,
-        &none,
-        &mulmask,
-    );
-    t.rm_forms(
-        "imul1",
-        &[],
-        &[1, 2, 4, 8],
-        Some(&[0xf6]),
-        &[0xf7],
-        5,
-        None,
-        &none,
-        &mulmask,
-    );
+    // (name, byte opcode, wider opcode, ModRM.reg extension)
+    let unary: [(&str, u8, u8, u8); 6] = [
+        ("not", 0xf6, 0xf7, 2),
+        ("neg", 0xf6, 0xf7, 3),
+        ("inc", 0xfe, 0xff, 0),
+        ("dec", 0xfe, 0xff, 1),
+        ("mul", 0xf6, 0xf7, 4),
+        ("imul1", 0xf6, 0xf7, 5),
+    ];
+    for (name, opc8, opc, ext) in unary {
+        let mask: &dyn Fn(&State, u8) -> u64 = if name.contains("mul") { &mulmask } else { &all };
+        t.rm_forms(name, &[], &[1, 2, 4, 8], Some(&[opc8]), &[opc], ext, None, &none, mask);
+    }
     for reg in [3u8, 10] {
         t.rm_forms(
             "imul r,rm",
@@ -543,50 +490,18 @@ fn bit_forms() {
         }
     }
     for reg in [3u8, 12] {
-        t.rm_forms(
-            "bsf",
-            &[],
-            &[2, 4, 8],
-            None,
-            &[0x0f, 0xbc],
-            reg,
-            None,
-            &none,
-            &|_, _| ZF,
-        );
-        t.rm_forms(
-            "bsr",
-            &[],
-            &[2, 4, 8],
-            None,
-            &[0x0f, 0xbd],
-            reg,
-            None,
-            &none,
-            &|_, _| ZF,
-        );
-        t.rm_forms(
-            "lzcnt",
-            &[0xf3],
-            &[2, 4, 8],
-            None,
-            &[0x0f, 0xbd],
-            reg,
-            None,
-            &none,
-            &|_, _| CF | ZF,
-        );
-        t.rm_forms(
-            "popcnt",
-            &[0xf3],
-            &[2, 4, 8],
-            None,
-            &[0x0f, 0xb8],
-            reg,
-            None,
-            &none,
-            &all,
-        );
+        let zf = |_: &State, _: u8| ZF;
+        let cf_zf = |_: &State, _: u8| CF | ZF;
+        // (name, mandatory prefix, second opcode byte, flags defined)
+        let scans: [(&str, &[u8], u8, &dyn Fn(&State, u8) -> u64); 4] = [
+            ("bsf", &[], 0xbc, &zf),
+            ("bsr", &[], 0xbd, &zf),
+            ("lzcnt", &[0xf3], 0xbd, &cf_zf),
+            ("popcnt", &[0xf3], 0xb8, &all),
+        ];
+        for (name, pre, op, mask) in scans {
+            t.rm_forms(name, pre, &[2, 4, 8], None, &[0x0f, op], reg, None, &none, mask);
+        }
     }
     for r in [0u8, 3, 9, 15] {
         for size in [4u8, 8] {
@@ -606,84 +521,20 @@ fn bit_forms() {
 fn data_movement_forms() {
     let mut t = Suite::new();
     for reg in [3u8, 8] {
-        t.rm_forms(
-            "mov rm,r",
-            &[],
-            &[1, 2, 4, 8],
-            Some(&[0x88]),
-            &[0x89],
-            reg,
-            None,
-            &none,
-            &all,
-        );
-        t.rm_forms(
-            "mov r,rm",
-            &[],
-            &[1, 2, 4, 8],
-            Some(&[0x8a]),
-            &[0x8b],
-            reg,
-            None,
-            &none,
-            &all,
-        );
-        t.rm_forms(
-            "xchg rm,r",
-            &[],
-            &[1, 2, 4, 8],
-            Some(&[0x86]),
-            &[0x87],
-            reg,
-            None,
-            &none,
-            &all,
-        );
-        t.rm_forms(
-            "movzx b",
-            &[],
-            &[2, 4, 8],
-            None,
-            &[0x0f, 0xb6],
-            reg,
-            None,
-            &none,
-            &all,
-        );
-        t.rm_forms(
-            "movzx w",
-            &[],
-            &[4, 8],
-            None,
-            &[0x0f, 0xb7],
-            reg,
-            None,
-            &none,
-            &all,
-        );
-        t.rm_forms(
-            "movsx b",
-            &[],
-            &[2, 4, 8],
-            None,
-            &[0x0f, 0xbe],
-            reg,
-            None,
-            &none,
-            &all,
-        );
-        t.rm_forms(
-            "movsx w",
-            &[],
-            &[4, 8],
-            None,
-            &[0x0f, 0xbf],
-            reg,
-            None,
-            &none,
-            &all,
-        );
-        t.rm_forms("movsxd", &[], &[8], None, &[0x63], reg, None, &none, &all);
+        // (name, operand sizes, byte-form opcode, wider opcode)
+        let moves: [(&str, &[u8], Option<&[u8]>, &[u8]); 8] = [
+            ("mov rm,r", &[1, 2, 4, 8], Some(&[0x88]), &[0x89]),
+            ("mov r,rm", &[1, 2, 4, 8], Some(&[0x8a]), &[0x8b]),
+            ("xchg rm,r", &[1, 2, 4, 8], Some(&[0x86]), &[0x87]),
+            ("movzx b", &[2, 4, 8], None, &[0x0f, 0xb6]),
+            ("movzx w", &[4, 8], None, &[0x0f, 0xb7]),
+            ("movsx b", &[2, 4, 8], None, &[0x0f, 0xbe]),
+            ("movsx w", &[4, 8], None, &[0x0f, 0xbf]),
+            ("movsxd", &[8], None, &[0x63]),
+        ];
+        for (name, sizes, opc8, opc) in moves {
+            t.rm_forms(name, &[], sizes, opc8, opc, reg, None, &none, &all);
+        }
         t.rm_forms(
             "cmpxchg",
             &[],
