@@ -10,7 +10,7 @@
 //!    backend, and the guest's ping succeeds.
 
 use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use netvm::backends::net::{FrameBackend, SocketNet};
@@ -20,20 +20,11 @@ use netvm::devices::virtio::mmio::MmioTransport;
 use netvm::devices::SharedIrq;
 use netvm::memory::GuestMemory;
 use smoltcp::phy::ChecksumCapabilities;
+use testkit::process::KillOnDrop;
 use smoltcp::wire::{
     ArpOperation, ArpPacket, ArpRepr, EthernetAddress, EthernetFrame, EthernetProtocol, EthernetRepr, Icmpv4Packet,
     Icmpv4Repr, IpProtocol, Ipv4Address, Ipv4Packet, Ipv4Repr,
 };
-
-/// Kills the child on drop so a failing test leaves no QEMU behind.
-struct KillOnDrop(Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn stream_netdev(port: u16) -> String {
     format!("stream,server=off,addr.type=inet,addr.host=127.0.0.1,addr.port={port}")

@@ -6,22 +6,14 @@
 
 use std::collections::HashMap;
 use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
 mod common;
 use std::time::{Duration, Instant};
 
 use testkit::guest::{self, READY_LINE};
 use testkit::http::HttpServer;
-
-struct KillOnDrop(Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use testkit::process::KillOnDrop;
 
 /// Whether something listens on 127.0.0.1:`port` (from /proc/net/tcp,
 /// without connecting: QEMU's stream server takes a single client).

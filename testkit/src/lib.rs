@@ -7,6 +7,7 @@
 pub mod console;
 pub mod guest;
 pub mod http;
+pub mod process;
 // QEMU for x86_64 guests runs on x86_64 hosts only (it reads the host TSC);
 // the browser build compiles dev-dependencies for wasm too.
 #[cfg(target_arch = "x86_64")]
