@@ -223,7 +223,10 @@ impl Cpu {
         self.fetch_decoded(bus)
     }
 
-    /// The decoded block at RIP, from the cache or decoded now.
+    /// The decoded block at RIP, from the cache or decoded now. Inlined so
+    /// the 64-bit block fetch stays in the run loop as before the
+    /// compatibility-mode split.
+    #[inline(always)]
     fn fetch_decoded<B: Bus>(&mut self, bus: &mut B) -> Res<Rc<Block>> {
         if !self.dr_exec_armed {
             // RF only matters to instruction breakpoints; it is cleared
