@@ -587,3 +587,22 @@ fn call_gate_checks_raise_gp_or_np_with_the_selector() {
         assert_eq!(r64(&m.bus.mem, KSTACK - 16), USTACK, "{name}: user stack untouched");
     }
 }
+
+#[test]
+fn call_gate_with_a_non_canonical_tss_stack_raises_ss_with_the_old_ss() {
+    let mut m = Machine::new();
+    // #SS goes through IST 1 so its delivery does not use the bad RSP0.
+    const IST_STACK: u64 = 0xa000;
+    set_gate(&mut m.bus.mem, IDT, 12, SS_HANDLER, KCODE_SEL, 0, 1);
+    w64(&mut m.bus.mem, TSS + 0x24, IST_STACK);
+    w64(&mut m.bus.mem, TSS + 4, 0x8000_0000_0000_0000);
+    load_bytes(&mut m.cpu, &mut m.bus.mem, UCODE32, &far_via(true, GATE_TO_KERNEL));
+    m.enter_user32(UCODE32);
+    assert_eq!(m.run(), Exit::Halted);
+    assert_eq!(
+        m.fault(),
+        (12, UDATA_SEL as u64 & !3, UCODE32),
+        "#SS(old SS) at the CALL"
+    );
+    assert_eq!(r64(&m.bus.mem, IST_STACK - 16), USTACK, "user stack untouched");
+}

@@ -27,10 +27,13 @@ fn not_present(sel: u16) -> Event {
     }
 }
 
-fn stack_fault() -> Event {
+/// A non-canonical stack during the stack switch: #SS with the old SS
+/// selector (SDM vol. 2 "CALL", 64-bit mode exceptions: #SS(selector);
+/// Bochs reports the old SS too).
+fn stack_switch_fault(old_ss: u16) -> Event {
     Event::Fault {
         vector: SS_FAULT,
-        error: Some(0),
+        error: Some(old_ss as u32 & !3),
     }
 }
 
@@ -148,11 +151,12 @@ impl Cpu {
             });
         }
         let new_rsp = self.read_sys_u64(bus, self.tr.base.wrapping_add(slot))?;
+        let old_ss = self.seg[SS].selector;
         if !canonical(new_rsp) {
-            return Err(stack_fault());
+            return Err(stack_switch_fault(old_ss));
         }
         let frame = [
-            self.seg[SS].selector as u64,
+            old_ss as u64,
             self.gpr[RSP],
             self.seg[CS].selector as u64,
             ret_rip,
@@ -165,7 +169,7 @@ impl Cpu {
             rsp = rsp.wrapping_sub(8);
             if !canonical(rsp) {
                 self.cpl = old_cpl;
-                return Err(stack_fault());
+                return Err(stack_switch_fault(old_ss));
             }
             if let Err(e) = self.write_mem(bus, rsp, 8, v) {
                 self.cpl = old_cpl;
