@@ -6,7 +6,6 @@ use crate::cpu::decode::{Insn, Kind, NO_REG, P_ADDR16, P_ADDR32, RIP_REG};
 use crate::cpu::exception::{Event, Res};
 use crate::cpu::state::{Cpu, Segment, FS, GS, SS};
 
-
 /// By operand size in bytes: the bits of a register an access of that
 /// size reads or writes (sizes other than 1, 2, 4 cover the whole register).
 const WIDTH_MASK: [u64; 16] = {
