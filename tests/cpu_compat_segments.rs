@@ -606,3 +606,35 @@ fn call_gate_with_a_non_canonical_tss_stack_raises_ss_with_the_old_ss() {
     );
     assert_eq!(r64(&m.bus.mem, IST_STACK - 16), USTACK, "user stack untouched");
 }
+
+#[test]
+fn iretq_and_far_ret_to_beyond_the_cs_limit_raise_gp_at_the_return() {
+    const KCODE: u64 = 0x20000;
+    for (name, iret) in [("IRETQ", true), ("RETFQ", false)] {
+        let mut m = Machine::new();
+        let mut k = asm64();
+        let mut l = k.create_label();
+        k.push(UDATA_SEL as i32).unwrap();
+        k.push(USTACK as i32).unwrap();
+        if iret {
+            k.push(0x2).unwrap();
+        }
+        k.push(LIMITED_CS as i32).unwrap();
+        k.push(CS_LIMIT as i32 + 1).unwrap();
+        k.set_label(&mut l).unwrap();
+        if iret {
+            k.iretq().unwrap();
+        } else {
+            k.db(&[0x48, 0xcb]).unwrap(); // retfq
+        }
+        let r = k
+            .assemble_options(KCODE, iced_x86::BlockEncoderOptions::RETURN_NEW_INSTRUCTION_OFFSETS)
+            .unwrap();
+        let ret_at = r.label_ip(&l).unwrap();
+        load_bytes(&mut m.cpu, &mut m.bus.mem, KCODE, &r.inner.code_buffer);
+        m.cpu.rip = KCODE;
+        assert_eq!(m.run(), Exit::Halted, "{name}");
+        assert_eq!(m.fault(), (13, 0, ret_at), "{name}: #GP(0) at the return");
+        assert_eq!(m.cpu.seg[CS].selector, KCODE_SEL, "{name}: still in kernel code");
+    }
+}
