@@ -536,7 +536,22 @@ pub fn convert(ins: &Instruction) -> Insn {
         out.ops[i as usize] = o;
     }
     out.op = classify(&out);
+    if ins.code_size() != iced_x86::CodeSize::Code64 && is_near_branch_form(out.op) {
+        // Compatibility mode checks branch targets against the CS limit,
+        // which only the generic handlers do: the 64-bit forms stay free
+        // of it.
+        out.op = Op::Generic;
+    }
     out
+}
+
+/// The specialised forms of relative JMP and Jcc.
+fn is_near_branch_form(op: Op) -> bool {
+    use Op::*;
+    matches!(
+        op,
+        Jo | Jno | Jb | Jae | Je | Jne | Jbe | Ja | Js | Jns | Jp | Jnp | Jl | Jge | Jle | Jg | JmpRel
+    )
 }
 
 /// Decode one instruction from `bytes` at virtual address `ip`, as 64-bit

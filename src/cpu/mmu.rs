@@ -87,7 +87,7 @@ fn tlb_index(va: u64) -> usize {
 }
 
 #[inline(always)]
-fn canonical(va: u64) -> bool {
+pub(crate) fn canonical(va: u64) -> bool {
     ((va as i64) << 16 >> 16) as u64 == va
 }
 
@@ -261,6 +261,12 @@ impl Cpu {
 
     #[inline(never)]
     fn translate_miss<B: Bus>(&mut self, bus: &mut B, va: u64, acc: Access) -> Res<u64> {
+        if self.compat && !canonical(va) {
+            // A fault address from a failed segment check (exec/limits.rs).
+            // (System structures such as the IDT, read while still in
+            // compatibility mode, have canonical 64-bit addresses.)
+            return Err(Cpu::limit_fault(va));
+        }
         let set = self.tlb_set();
         let idx = tlb_index(va);
         let page = va & !0xfff;

@@ -216,6 +216,18 @@ impl Cpu {
     fn fetch_block<B: Bus>(&mut self, bus: &mut B) -> Res<Rc<Block>> {
         // Every CS change ends a block, so the mode holds for a whole block.
         self.refresh_mode();
+        if self.compat {
+            // Fetches are checked against the CS limit (exec/limits.rs).
+            return self.fetch_block_compat(bus);
+        }
+        self.fetch_decoded(bus)
+    }
+
+    /// The decoded block at RIP, from the cache or decoded now. Inlined so
+    /// the 64-bit block fetch stays in the run loop as before the
+    /// compatibility-mode split.
+    #[inline(always)]
+    fn fetch_decoded<B: Bus>(&mut self, bus: &mut B) -> Res<Rc<Block>> {
         if !self.dr_exec_armed {
             // RF only matters to instruction breakpoints; it is cleared
             // after one instruction (SDM vol. 3 §17.3.1.1).

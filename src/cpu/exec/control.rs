@@ -42,14 +42,18 @@ impl Cpu {
         if is_far(i) {
             return self.far_branch(bus, i);
         }
-        self.next_rip = self.branch_target(bus, i)?;
+        let target = self.branch_target(bus, i)?;
+        self.check_branch_target(target)?;
+        self.next_rip = target;
         Ok(())
     }
 
     #[inline(always)]
     pub(crate) fn jcc(&mut self, i: &Insn) -> Res {
         if self.cc.cond(i.imm2) {
-            self.next_rip = self.next_rip.wrapping_add(i.imm);
+            let target = self.next_rip.wrapping_add(i.imm);
+            self.check_branch_target(target)?;
+            self.next_rip = target;
         }
         Ok(())
     }
@@ -59,6 +63,7 @@ impl Cpu {
             return self.far_branch(bus, i);
         }
         let target = self.branch_target(bus, i)?;
+        self.check_branch_target(target)?;
         let ret = self.next_rip;
         if i.osz == 8 {
             // The 64-bit case with a constant size: the store folds.
@@ -71,11 +76,27 @@ impl Cpu {
     }
 
     pub(crate) fn ret<B: Bus>(&mut self, bus: &mut B, i: &Insn) -> Res {
+        if self.compat {
+            return self.ret_compat(bus, i);
+        }
         let t = if i.osz == 8 { self.pop(bus, 8)? } else { self.pop(bus, i.osz)? };
         if i.nops == 1 {
             let sp = self.sp().wrapping_add(i.imm & 0xffff);
             self.set_sp(sp);
         }
+        self.next_rip = t;
+        Ok(())
+    }
+
+    /// Near RET in compatibility mode: the popped EIP must be within the
+    /// CS limit, checked before ESP moves (a fault leaves the stack).
+    #[cold]
+    fn ret_compat<B: Bus>(&mut self, bus: &mut B, i: &Insn) -> Res {
+        let sp = self.sp();
+        let t = self.read_mem(bus, self.stack_addr(sp, i.osz), i.osz)?;
+        self.check_branch_target(t)?;
+        let extra = if i.nops == 1 { i.imm & 0xffff } else { 0 };
+        self.set_sp(sp.wrapping_add(i.osz as u64).wrapping_add(extra));
         self.next_rip = t;
         Ok(())
     }
@@ -101,17 +122,24 @@ impl Cpu {
             self.gpr_get(RCX as u8, size) == 0
         } else {
             let c = self.gpr_get(RCX as u8, size).wrapping_sub(1);
-            self.gpr_set(RCX as u8, size, c);
-            let c = c & flags::size_mask(size * 8);
-            c != 0
+            let take = c & flags::size_mask(size * 8) != 0
                 && match i.mnem {
                     Mnemonic::Loope => self.cc.zf(),
                     Mnemonic::Loopne => !self.cc.zf(),
                     _ => true,
-                }
+                };
+            if take {
+                // A target beyond the CS limit faults before the count
+                // is written.
+                self.check_branch_target(self.next_rip.wrapping_add(i.imm))?;
+            }
+            self.gpr_set(RCX as u8, size, c);
+            take
         };
         if take {
-            self.next_rip = self.next_rip.wrapping_add(i.imm);
+            let target = self.next_rip.wrapping_add(i.imm);
+            self.check_branch_target(target)?;
+            self.next_rip = target;
         }
         Ok(())
     }
@@ -125,7 +153,7 @@ impl Cpu {
         } else {
             bp
         };
-        let v = self.read_mem(bus, self.stack_addr(sp), i.osz)?;
+        let v = self.read_mem(bus, self.stack_addr(sp, i.osz), i.osz)?;
         self.set_sp(sp.wrapping_add(i.osz as u64));
         self.gpr_set(RBP as u8, i.osz, v);
         Ok(())
@@ -140,7 +168,7 @@ impl Cpu {
         let mut sp = self.sp().wrapping_sub(osz);
         self.write_mem(
             bus,
-            self.stack_addr(sp),
+            self.stack_addr(sp, i.osz),
             i.osz,
             self.gpr_get(RBP as u8, i.osz),
         )?;
@@ -149,12 +177,12 @@ impl Cpu {
         if level > 0 {
             for _ in 1..level {
                 bp = bp.wrapping_sub(osz);
-                let v = self.read_mem(bus, self.stack_addr(bp), i.osz)?;
+                let v = self.read_mem(bus, self.stack_addr(bp, i.osz), i.osz)?;
                 sp = sp.wrapping_sub(osz);
-                self.write_mem(bus, self.stack_addr(sp), i.osz, v)?;
+                self.write_mem(bus, self.stack_addr(sp, i.osz), i.osz, v)?;
             }
             sp = sp.wrapping_sub(osz);
-            self.write_mem(bus, self.stack_addr(sp), i.osz, frame)?;
+            self.write_mem(bus, self.stack_addr(sp, i.osz), i.osz, frame)?;
         }
         self.gpr_set(RBP as u8, i.osz, frame);
         self.set_sp(sp.wrapping_sub(size));

@@ -84,7 +84,7 @@ impl Cpu {
         let size = i.osz;
         let old_rsp = self.gpr[4];
         let sp = self.sp();
-        let v = self.read_mem(bus, self.stack_addr(sp), size)?;
+        let v = self.read_mem(bus, self.stack_addr(sp, size), size)?;
         match i.ops[0].kind {
             Kind::Seg => {
                 self.load_segment(bus, i.ops[0].reg as usize, v as u16)?;

@@ -50,7 +50,7 @@ impl Cpu {
         for r in 0..8u8 {
             let v = self.gpr_get(r, osz);
             let at = sp.wrapping_sub((r as u64 + 1) * osz as u64);
-            self.write_mem(bus, self.stack_addr(at), osz, v)?;
+            self.write_mem(bus, self.stack_addr(at, osz), osz, v)?;
         }
         self.set_sp(sp.wrapping_sub(8 * osz as u64));
         Ok(())
@@ -64,7 +64,7 @@ impl Cpu {
         for (k, v) in vals.iter_mut().enumerate() {
             *v = self.read_mem(
                 bus,
-                self.stack_addr(sp.wrapping_add(k as u64 * osz as u64)),
+                self.stack_addr(sp.wrapping_add(k as u64 * osz as u64), osz),
                 osz,
             )?;
         }

@@ -5,11 +5,13 @@
 
 mod alu;
 mod bits;
+mod call_gate;
 mod control;
 mod cpuid;
 mod data;
 mod fast;
 mod legacy;
+mod limits;
 mod operand;
 mod shift;
 mod string;
@@ -340,7 +342,7 @@ impl Cpu {
                     u64::MAX
                 };
                 let off = self.gpr[3].wrapping_add(self.gpr[0] & 0xff) & mask;
-                let a = self.linear(i.mem.seg as usize, off);
+                let a = self.linear(i.mem.seg as usize, off, 1);
                 let v = self.read_mem(bus, a, 1)?;
                 self.gpr_set(0, 1, v);
                 Ok(())

@@ -43,20 +43,45 @@ impl Cpu {
         *slot = (*slot & WIDTH_KEEP[s]) | (v & WIDTH_MASK[s]);
     }
 
-    /// Linear address of the memory operand: segment base plus offset,
-    /// wrapped at 4 GiB in compatibility mode.
+    /// Linear address of the memory operand: segment base plus offset.
+    /// In compatibility mode the segment's limit and null selector are
+    /// checked too (`ea_compat`); 64-bit mode has neither, so its path is
+    /// one test of `compat` and at most one base.
     #[inline(always)]
     pub(crate) fn ea(&self, i: &Insn) -> u64 {
-        self.seg_base(i.mem.seg as usize)
-            .wrapping_add(self.mem_offset(i))
-            & self.addr_mask
+        let off = self.mem_offset(i);
+        if self.compat {
+            return self.ea_compat(i, off);
+        }
+        let seg = i.mem.seg as usize;
+        if seg == FS || seg == GS {
+            self.seg[seg].base.wrapping_add(off)
+        } else {
+            off
+        }
     }
 
-    /// Linear address of `offset` in segment `seg` (string operands,
-    /// stack, XLAT).
+    /// Linear address of `size` bytes at `offset` in segment `seg` (string
+    /// operands, XLAT), checked against the limit in compatibility mode.
     #[inline(always)]
-    pub(crate) fn linear(&self, seg: usize, offset: u64) -> u64 {
-        self.seg_base(seg).wrapping_add(offset) & self.addr_mask
+    pub(crate) fn linear(&self, seg: usize, offset: u64, size: u8) -> u64 {
+        if self.compat {
+            return self.segment_linear(seg, offset, size);
+        }
+        self.seg_base(seg).wrapping_add(offset)
+    }
+
+    /// The compatibility-mode memory operand: its size is the memory
+    /// operand's (multi-part images such as FXSAVE's are checked for their
+    /// first part only).
+    #[cold]
+    #[inline(never)]
+    fn ea_compat(&self, i: &Insn, off: u64) -> u64 {
+        let size = i.ops[..(i.nops as usize).min(4)]
+            .iter()
+            .find(|o| o.kind == Kind::Mem)
+            .map_or(1, |o| o.size.max(1));
+        self.segment_linear(i.mem.seg as usize, off, size)
     }
 
     /// The memory operand's offset (base + index << scale + displacement,
@@ -87,8 +112,7 @@ impl Cpu {
     }
 
     /// In 64-bit mode only FS and GS have a base (SDM vol. 1 §3.3.7.1); in
-    /// compatibility mode every segment's base applies. Segment limits are
-    /// not checked (flat 4 GiB segments, as Linux uses, are exact).
+    /// compatibility mode every segment's base applies.
     #[inline(always)]
     pub(crate) fn seg_base(&self, seg: usize) -> u64 {
         if seg == FS || seg == GS || self.compat {
@@ -188,11 +212,12 @@ impl Cpu {
         }
     }
 
-    /// Linear address of stack offset `sp` (SS base in compatibility mode).
+    /// Linear address of a `size`-byte stack access at offset `sp` (SS
+    /// base and limit in compatibility mode).
     #[inline(always)]
-    pub(crate) fn stack_addr(&self, sp: u64) -> u64 {
+    pub(crate) fn stack_addr(&self, sp: u64, size: u8) -> u64 {
         if self.compat {
-            self.linear(SS, sp & self.sp_mask())
+            self.segment_linear(SS, sp & self.sp_mask(), size)
         } else {
             sp
         }
@@ -201,7 +226,7 @@ impl Cpu {
     #[cold]
     fn push_compat<B: Bus>(&mut self, bus: &mut B, size: u8, v: u64) -> Res {
         let sp = self.sp().wrapping_sub(size as u64) & self.sp_mask();
-        self.write_mem(bus, self.stack_addr(sp), size, v)?;
+        self.write_mem(bus, self.stack_addr(sp, size), size, v)?;
         self.set_sp(sp);
         Ok(())
     }
@@ -209,7 +234,7 @@ impl Cpu {
     #[cold]
     fn pop_compat<B: Bus>(&mut self, bus: &mut B, size: u8) -> Res<u64> {
         let sp = self.sp();
-        let v = self.read_mem(bus, self.stack_addr(sp), size)?;
+        let v = self.read_mem(bus, self.stack_addr(sp, size), size)?;
         self.set_sp(sp.wrapping_add(size as u64));
         Ok(v)
     }

@@ -75,7 +75,7 @@ impl Cpu {
             let si = self.gpr_get(RSI as u8, asz);
             let di = self.gpr_get(RDI as u8, asz);
             // Source: DS (overridable) : rSI; destination: ES : rDI.
-            let (src, dst) = (self.linear(src_seg, si), self.linear(ES, di));
+            let (src, dst) = (self.linear(src_seg, si, size), self.linear(ES, di, size));
             match op {
                 Op::Movs => {
                     let v = self.read_mem(bus, src, size)?;

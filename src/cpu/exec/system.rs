@@ -647,7 +647,7 @@ impl Cpu {
 
     /// Privilege rules of a far JMP/CALL/RET to a code segment (SDM vol. 3
     /// §5.8.1): a conforming segment needs DPL <= CPL, a nonconforming one
-    /// DPL == CPL and RPL <= CPL. Call gates are not supported (#GP).
+    /// DPL == CPL and RPL <= CPL. (Call gates: `call_gate.rs`.)
     fn far_target<B: Bus>(&mut self, bus: &mut B, sel: u16) -> Res<Segment> {
         let s = self.code_segment(bus, sel)?;
         let dpl = s.dpl();
@@ -666,8 +666,9 @@ impl Cpu {
         })
     }
 
-    /// Direct and indirect far JMP/CALL at the same privilege level: to
-    /// 64-bit or compatibility-mode code.
+    /// Direct and indirect far JMP/CALL: to 64-bit or compatibility-mode
+    /// code at the same privilege level, or through a call gate. The
+    /// target offset must be within a compatibility-mode segment's limit.
     pub(crate) fn far_branch<B: Bus>(&mut self, bus: &mut B, i: &Insn) -> Res {
         let (sel, offset) = if i.ops[0].kind == Kind::Far {
             ((i.imm >> 32) as u16, i.imm & 0xffff_ffff)
@@ -679,28 +680,36 @@ impl Cpu {
                 self.read_mem(bus, a.wrapping_add(off_size as u64) & self.addr_mask, 2)? as u16;
             (sel, offset)
         };
+        let d = self.read_descriptor(bus, sel)?;
+        if d & (1 << 44) == 0 {
+            // A system descriptor: only a 64-bit call gate is valid.
+            let call = i.mnem == Mnemonic::Call;
+            return self.far_through_gate(bus, sel, d, call, self.next_rip);
+        }
         let seg = self.far_target(bus, sel)?;
+        let offset = if seg.attr & Segment::ATTR_L != 0 {
+            offset
+        } else {
+            offset & 0xffff_ffff
+        };
+        check_code_limit(&seg, offset)?;
         if i.mnem == Mnemonic::Call {
             // Push CS then the return offset, both slots of the operand
             // size; committed only if both writes succeed.
             let sp = self.sp();
             let osz = i.osz as u64;
             let cs = self.seg[CS].selector as u64;
-            self.write_mem(bus, self.stack_addr(sp.wrapping_sub(osz)), i.osz, cs)?;
+            self.write_mem(bus, self.stack_addr(sp.wrapping_sub(osz), i.osz), i.osz, cs)?;
             self.write_mem(
                 bus,
-                self.stack_addr(sp.wrapping_sub(2 * osz)),
+                self.stack_addr(sp.wrapping_sub(2 * osz), i.osz),
                 i.osz,
                 self.next_rip,
             )?;
             self.set_sp(sp.wrapping_sub(2 * osz));
         }
         self.seg[CS] = seg;
-        self.next_rip = if seg.attr & Segment::ATTR_L != 0 {
-            offset
-        } else {
-            offset & 0xffff_ffff
-        };
+        self.next_rip = offset;
         self.stop_block = true;
         Ok(())
     }
@@ -715,7 +724,7 @@ impl Cpu {
         };
         let sp = self.sp();
         let rd = |cpu: &mut Cpu, bus: &mut B, k: u64| {
-            let at = cpu.stack_addr(sp.wrapping_add(k * sz as u64));
+            let at = cpu.stack_addr(sp.wrapping_add(k * sz as u64), sz);
             cpu.read_mem(bus, at, sz)
         };
         let rip = rd(self, bus, 0)?;
@@ -751,6 +760,12 @@ impl Cpu {
         if new_cpl != self.cpl && ss & !3 == 0 {
             return Err(Event::gp(0));
         }
+        let rip = if cs_seg.attr & Segment::ATTR_L != 0 {
+            rip
+        } else {
+            rip & 0xffff_ffff
+        };
+        check_code_limit(&cs_seg, rip)?;
         self.set_rflags(nf);
         self.seg[CS] = cs_seg;
         self.cpl = new_cpl;
@@ -770,11 +785,7 @@ impl Cpu {
         if pops_stack {
             self.gpr[RSP] = rsp;
         }
-        self.next_rip = if cs_seg.attr & Segment::ATTR_L != 0 {
-            rip
-        } else {
-            rip & 0xffff_ffff
-        };
+        self.next_rip = rip;
         self.stop_block = true;
         Ok(())
     }
@@ -785,7 +796,7 @@ impl Cpu {
     fn retf<B: Bus>(&mut self, bus: &mut B, i: &Insn) -> Res {
         let sz = i.osz;
         let sp = self.sp();
-        let slot = |cpu: &Cpu, k: u64| cpu.stack_addr(sp.wrapping_add(k * sz as u64));
+        let slot = |cpu: &Cpu, k: u64| cpu.stack_addr(sp.wrapping_add(k * sz as u64), sz);
         let rip = self.read_mem(bus, slot(self, 0), sz)?;
         let cs = self.read_mem(bus, slot(self, 1), sz)? as u16;
         let extra = if i.nops == 1 { i.imm & 0xffff } else { 0 };
@@ -798,30 +809,69 @@ impl Cpu {
         if (conforming && seg.dpl() > new_cpl) || (!conforming && seg.dpl() != new_cpl) {
             return Err(Event::gp(cs as u32 & !3));
         }
-        if new_cpl > self.cpl {
-            let at = |k: u64| sp.wrapping_add(k * sz as u64 + extra);
-            let new_sp = self.read_mem(bus, self.stack_addr(at(2)), sz)?;
-            let ss = self.read_mem(bus, self.stack_addr(at(3)), sz)? as u16;
-            self.seg[CS] = seg;
-            let old_cpl = self.cpl;
-            self.cpl = new_cpl;
-            if let Err(e) = self.load_segment(bus, SS, ss) {
-                self.cpl = old_cpl;
-                return Err(e);
-            }
-            self.gpr[RSP] = new_sp;
-        } else {
-            self.seg[CS] = seg;
-            self.set_sp(sp.wrapping_add(2 * sz as u64).wrapping_add(extra));
-        }
-        self.next_rip = if seg.attr & Segment::ATTR_L != 0 {
+        let rip = if seg.attr & Segment::ATTR_L != 0 {
             rip
         } else {
             rip & 0xffff_ffff
         };
+        check_code_limit(&seg, rip)?;
+        if new_cpl > self.cpl {
+            let at = |k: u64| sp.wrapping_add(k * sz as u64 + extra);
+            let new_sp = self.read_mem(bus, self.stack_addr(at(2), sz), sz)?;
+            let ss = self.read_mem(bus, self.stack_addr(at(3), sz), sz)? as u16;
+            let (old_cs, old_cpl) = (self.seg[CS], self.cpl);
+            // SS is checked against the new CPL and the new mode.
+            self.seg[CS] = seg;
+            self.cpl = new_cpl;
+            self.refresh_mode();
+            if let Err(e) = self.load_segment(bus, SS, ss) {
+                self.seg[CS] = old_cs;
+                self.cpl = old_cpl;
+                self.refresh_mode();
+                return Err(e);
+            }
+            // The immediate also releases bytes of the outer stack.
+            self.gpr[RSP] = new_sp;
+            self.set_sp(self.sp().wrapping_add(extra));
+            self.null_inaccessible_data_segments();
+        } else {
+            self.seg[CS] = seg;
+            self.set_sp(sp.wrapping_add(2 * sz as u64).wrapping_add(extra));
+        }
+        self.next_rip = rip;
         self.stop_block = true;
         Ok(())
     }
+}
+
+impl Cpu {
+    /// After a return to an outer level, DS/ES/FS/GS holding a data or
+    /// nonconforming code segment more privileged than the new CPL become
+    /// null (SDM vol. 2 "RET"), so the outer code cannot use them. FS/GS
+    /// keep their base (in 64-bit mode it is the MSR's).
+    fn null_inaccessible_data_segments(&mut self) {
+        for r in [ES, DS, FS, GS] {
+            let s = self.seg[r];
+            let conforming_code = s.attr & 0xc == 0xc;
+            if s.selector & !3 != 0 && !conforming_code && s.dpl() < self.cpl {
+                self.seg[r] = Segment {
+                    selector: 0,
+                    limit: 0,
+                    attr: 0,
+                    ..s
+                };
+            }
+        }
+    }
+}
+
+/// #GP(0) if `offset` is beyond a compatibility-mode code segment's limit
+/// (a 64-bit segment has none).
+fn check_code_limit(seg: &Segment, offset: u64) -> Res {
+    if seg.attr & Segment::ATTR_L == 0 && offset > seg.limit as u64 {
+        return Err(Event::gp(0));
+    }
+    Ok(())
 }
 
 /// The hidden descriptor cache for a segment descriptor: base, limit in
