@@ -99,16 +99,47 @@
   args = args.concat(params.getAll('arg'));
 
   // The package loader hands us its IndexedDB cache write (a copy of the
-  // package cloned on the main thread: about half a second on a small
-  // machine). It waits until the program has started (its first event;
-  // netvm's is the machine booting, after it read its files) or ended, so
-  // it does not delay the start. (Waiting for the terminal to go quiet
+  // package cloned on the main thread, then committed by the browser: only
+  // the next visit needs it). It waits until the guest is up, so that it
+  // does not compete with the boot on a small machine: the guest's ready
+  // line in the terminal (config.readyLine, for the first program), the
+  // user's first input, or the program's end; a program without a ready
+  // line releases it at its first event (netvm: the machine booting), and
+  // 30 s after that at the latest. (Waiting for the terminal to go quiet
   // did not work: the kernel's boot has quiet spells of over a second.)
   var pendingCacheWrite = null;
+  var cacheWriteReleased = false;
+  var readyLine = program === config.programs[0] ? config.readyLine : null;
   function releaseCacheWrite() {
+    cacheWriteReleased = true;
     var start = pendingCacheWrite;
     pendingCacheWrite = null;
-    if (start) setTimeout(start, 0);
+    if (start) setTimeout(startCacheWrite, 0, start);
+  }
+  function startCacheWrite(start) {
+    netvm.events.push({ name: 'package', detail: 'cache write', ms: performance.now() });
+    start();
+  }
+  var lateRelease = null;
+  function programStarted() {
+    if (!readyLine) releaseCacheWrite();
+    else if (!lateRelease) lateRelease = setTimeout(releaseCacheWrite, 30000);
+  }
+  var cacheWriteTriggers = [term.onData(function() { releaseCacheWrite(); stopWatching(); })];
+  if (readyLine) {
+    cacheWriteTriggers.push(term.onLineFeed(function() {
+      var buffer = term.buffer.active;
+      var line = buffer.getLine(buffer.baseY + buffer.cursorY - 1);
+      if (line && line.translateToString(true).indexOf(readyLine) >= 0) {
+        netvm.events.push({ name: 'guest', detail: 'ready', ms: performance.now() });
+        releaseCacheWrite();
+        stopWatching();
+      }
+    }));
+  }
+  function stopWatching() {
+    cacheWriteTriggers.forEach(function(d) { d.dispose(); });
+    cacheWriteTriggers = [];
   }
 
   var caPem = null;
@@ -126,7 +157,10 @@
     pty: pty.slave,
     websocket: websocket,
     setStatus: function(text) { setStatus(text); },
-    deferPackageCacheWrite: function(start) { pendingCacheWrite = start; },
+    deferPackageCacheWrite: function(start) {
+      if (cacheWriteReleased) setTimeout(startCacheWrite, 0, start);
+      else pendingCacheWrite = start;
+    },
     onPackageError: function(error) { netvm.events.push({ name: 'package-error', detail: String(error) }); },
     onNetvmEvent: function(name, detail) {
       // ms: since the page's navigation started (where boot timing begins).
@@ -134,7 +168,7 @@
       if (name === 'exit') netvm.exited = Number(detail);
       if (name === 'machine') machineStatus(detail);
       // The program runs (netvm: its files are read, the machine built).
-      releaseCacheWrite();
+      programStarted();
     },
     onAbort: function(what) {
       setStatus('Error: aborted: ' + what);
