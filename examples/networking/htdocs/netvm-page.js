@@ -40,16 +40,10 @@
     document.head.appendChild(link);
   }
 
-  var term = new Terminal({ scrollback: 5000, cursorBlink: true, fontSize: 14 });
-  var fit = new FitAddon.FitAddon();
-  term.loadAddon(fit);
-  term.open(document.getElementById('terminal'));
-  var pty = openpty();
-  term.loadAddon(pty.master);
-  fitTerminal();
-  window.addEventListener('resize', fitTerminal);
-
-  var netvm = window.netvm = { term: term, status: '', events: [], exited: null, stopped: null, shareDir: config.shareDir || null };
+  // The terminal is set up once the package loader has run (below), so
+  // that the package's download, or its lookup in IndexedDB, starts first.
+  var term = null, fit = null;
+  var netvm = window.netvm = { term: null, status: '', events: [], exited: null, stopped: null, shareDir: config.shareDir || null };
 
   function setStatus(text) {
     if (!text) return; // emscripten clears the status once running; keep ours
@@ -57,8 +51,20 @@
     statusEl.textContent = text;
   }
 
-  // Resizing the terminal reaches the program through xterm-pty
-  // (TIOCGWINSZ + SIGWINCH); the fit addon sizes it to its element.
+  // The terminal, the program's TTY through xterm-pty. Resizing it reaches
+  // the program (TIOCGWINSZ + SIGWINCH); the fit addon sizes it to its element.
+  function setUpTerminal() {
+    term = netvm.term = new Terminal({ scrollback: 5000, cursorBlink: true, fontSize: 14 });
+    fit = new FitAddon.FitAddon();
+    term.loadAddon(fit);
+    term.open(document.getElementById('terminal'));
+    var pty = openpty();
+    term.loadAddon(pty.master);
+    Module.pty = pty.slave;
+    fitTerminal();
+    window.addEventListener('resize', fitTerminal);
+    watchForCacheWrite();
+  }
   function fitTerminal() {
     fit.fit();
   }
@@ -125,8 +131,10 @@
     if (!readyLine) releaseCacheWrite();
     else if (!lateRelease) lateRelease = setTimeout(releaseCacheWrite, 30000);
   }
-  var cacheWriteTriggers = [term.onData(function() { releaseCacheWrite(); stopWatching(); })];
-  if (readyLine) {
+  var cacheWriteTriggers = [];
+  function watchForCacheWrite() {
+    cacheWriteTriggers.push(term.onData(function() { releaseCacheWrite(); stopWatching(); }));
+    if (!readyLine) return;
     cacheWriteTriggers.push(term.onLineFeed(function() {
       var buffer = term.buffer.active;
       var line = buffer.getLine(buffer.baseY + buffer.cursorY - 1);
@@ -154,7 +162,7 @@
       Module.FS.writeFile(config.shareDir + '/hello.txt', 'hello from the page\n');
       if (caPem) Module.FS.writeFile(config.shareDir + '/proxy.crt', caPem);
     }],
-    pty: pty.slave,
+    pty: null, // set with the terminal
     websocket: websocket,
     setStatus: function(text) { setStatus(text); },
     deferPackageCacheWrite: function(start) {
@@ -215,8 +223,12 @@
     caPem = pem;
     setStatus('Downloading… (' + netText + ')');
     // Classic scripts in order: the package loader first, so its preRun hook
-    // is in place before the program's runtime starts.
-    loadScript(config.package, function() { loadScript(program + '.js'); });
+    // is in place before the program's runtime starts; the terminal (~0.2 s
+    // of the main thread on a small machine) while the package downloads.
+    loadScript(config.package, function() {
+      setUpTerminal();
+      loadScript(program + '.js');
+    });
   }, function(error) {
     setStatus('Error: ' + error.message);
   });
