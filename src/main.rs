@@ -7,10 +7,12 @@
 use std::collections::HashMap;
 use std::process::ExitCode;
 
+use netvm::backends::block::BlockBackend;
 use netvm::backends::entropy::OsEntropy;
 use netvm::backends::fs::HostDir;
 use netvm::backends::host::{self, RunEvent};
 use netvm::backends::net::{FrameBackend, NoNet};
+use netvm::backends::sparse::SparseBlock;
 use netvm::backends::terminal::EscapeFilter;
 use netvm::devices::block::Block;
 use netvm::devices::net::Net;
@@ -59,6 +61,9 @@ enum RtcBase {
 struct Drive {
     file: String,
     read_only: bool,
+    /// `format=android-sparse`: an Android sparse image (backends::sparse),
+    /// expanded in memory; else a raw image.
+    sparse: bool,
 }
 
 #[derive(Debug, PartialEq)]
@@ -153,9 +158,12 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
                 let (_, props) = parse_props("-drive", value)?;
                 let mut file = None;
                 let mut read_only = false;
+                let mut sparse = false;
                 for (k, v) in props {
                     match (k.as_str(), v.as_str()) {
-                        ("if", "virtio") | ("format", "raw") | ("id", _) | ("cache", _) => {}
+                        ("if", "virtio") | ("id", _) | ("cache", _) => {}
+                        ("format", "raw") => sparse = false,
+                        ("format", "android-sparse") => sparse = true,
                         ("file", f) => file = Some(f.to_string()),
                         ("readonly", "on" | "true") => read_only = true,
                         ("readonly", "off" | "false") => read_only = false,
@@ -163,7 +171,7 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
                     }
                 }
                 let file = file.ok_or("-drive needs file=")?;
-                o.drives.push(Drive { file, read_only });
+                o.drives.push(Drive { file, read_only, sparse });
             }
             "virtfs" => {
                 let (head, props) = parse_props("-virtfs", value)?;
@@ -294,8 +302,13 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
 fn build_devices(o: &Options) -> Result<Vec<Box<dyn VirtioDevice>>, String> {
     let mut devices: Vec<Box<dyn VirtioDevice>> = Vec::new();
     for d in &o.drives {
-        let backend = host::open_disk(std::path::Path::new(&d.file), d.read_only)
-            .map_err(|e| format!("-drive file={}: {e}", d.file))?;
+        let path = std::path::Path::new(&d.file);
+        let backend = if d.sparse {
+            SparseBlock::open(path, d.read_only).map(|b| Box::new(b) as Box<dyn BlockBackend>)
+        } else {
+            host::open_disk(path, d.read_only)
+        }
+        .map_err(|e| format!("-drive file={}: {e}", d.file))?;
         devices.push(Box::new(Block::new(backend)));
     }
     for s in &o.shares {
@@ -418,7 +431,7 @@ mod tests {
         .unwrap();
         assert_eq!(o.ram_size, 512 << 20);
         assert_eq!(o.append, "console=ttyS0 root=/dev/vda rw");
-        assert_eq!(o.drives, vec![Drive { file: "rootfs.bin".into(), read_only: false }]);
+        assert_eq!(o.drives, vec![Drive { file: "rootfs.bin".into(), read_only: false, sparse: false }]);
         assert_eq!(o.shares, vec![Share { path: "/mnt".into(), tag: "wasm0".into() }]);
         assert_eq!(o.netdevs["vmnic"], NetBackend::Socket { connect: "localhost:8888".into() });
         assert_eq!(o.nics, vec![Nic { netdev: Some("vmnic".into()), mac: DEFAULT_MAC }]);
@@ -435,6 +448,10 @@ mod tests {
         assert!(e.contains("user"), "{e}");
         let e = parse_args(&args(&["-kernel", "k", "-drive", "file=x,if=ide"])).unwrap_err();
         assert!(e.contains("if=ide"), "{e}");
+        let e = parse_args(&args(&["-kernel", "k", "-drive", "file=x,format=qcow2"])).unwrap_err();
+        assert!(e.contains("format=qcow2"), "{e}");
+        let o = parse_args(&args(&["-kernel", "k", "-drive", "format=android-sparse,file=x.simg"])).unwrap();
+        assert_eq!(o.drives, vec![Drive { file: "x.simg".into(), read_only: false, sparse: true }]);
         let e = parse_args(&args(&["-kernel", "k", "-device", "e1000"])).unwrap_err();
         assert!(e.contains("e1000"), "{e}");
         let e = parse_args(&args(&["-kernel", "k", "-device", "virtio-net-pci,netdev=x"])).unwrap_err();

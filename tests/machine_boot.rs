@@ -121,3 +121,39 @@ fn init_arguments_after_double_dash_reach_init() {
     assert!(status.success(), "netvm exit status {status:?}\n{}", c.transcript());
     assert!(!c.transcript().contains("Marking TSC unstable"), "{}", c.transcript());
 }
+
+/// The page's files (scripts/build-site): `netvm-img kernel-segments` of
+/// the vmlinux and `netvm-img sparse` of the root disk, booted with
+/// `format=android-sparse`, give the guest the same disk byte for byte
+/// (mounted read-only, so that the hash is of the image as built).
+#[test]
+fn the_pages_smaller_kernel_and_sparse_disk_boot_the_same_guest() {
+    let image = guest::image();
+    let work = tempfile::tempdir().unwrap();
+    let (kernel, disk) = (work.path().join("vmlinux"), work.path().join("rootfs.simg"));
+    for (command, from, to) in [("kernel-segments", image.vmlinux(), &kernel), ("sparse", image.rootfs(), &disk)] {
+        let status = Command::new(env!("CARGO_BIN_EXE_netvm-img")).arg(command).arg(&from).arg(to).status().unwrap();
+        assert!(status.success(), "netvm-img {command} {}", from.display());
+    }
+    assert!(std::fs::metadata(&disk).unwrap().len() < std::fs::metadata(image.rootfs()).unwrap().len() / 4);
+
+    let child = Command::new(env!("CARGO_BIN_EXE_netvm"))
+        .args(["-nographic", "-m", "256M", "-kernel"])
+        .arg(&kernel)
+        .args(["-append", "console=ttyS0 root=/dev/vda ro", "-drive"])
+        .arg(format!("if=virtio,format=android-sparse,readonly=on,file={}", disk.display()))
+        .args(["-icount", "shift=3,sleep=off"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start netvm");
+    let mut c = Console::new("netvm", child);
+    c.wait_for(READY_LINE, BOOT_TIMEOUT);
+    let in_guest = c.run_ok("sha256sum /dev/vda", CMD_TIMEOUT);
+    let host = Command::new("sha256sum").arg(image.rootfs()).output().unwrap();
+    let host_hash = String::from_utf8_lossy(&host.stdout).split_whitespace().next().unwrap().to_string();
+    assert!(in_guest.contains(&host_hash), "guest: {in_guest}\nraw image: {host_hash}");
+    c.send_line("poweroff");
+    assert!(c.wait_exit(Duration::from_secs(60)).expect("netvm exits after poweroff").success());
+}

@@ -76,6 +76,18 @@ async function offline(siteUrl, screenshot) {
     const bootMs = await boot(page);
     const status = await page.evaluate(() => window.netvm.status);
     if (!status.includes('no network')) throw new Error(`status line: ${status}`);
+    // The package's IndexedDB write (a fresh profile: the package was
+    // downloaded) starts once the guest printed its ready line, not during
+    // the boot, and commits.
+    await page.waitForFunction(() => window.Module.preloadResults['pack.data'].cacheWrite !== 'pending', null,
+      { timeout: COMMAND_TIMEOUT_MS });
+    const cache = await page.evaluate(() => ({ events: window.netvm.events,
+      write: window.Module.preloadResults['pack.data'].cacheWrite }));
+    const guestReady = cache.events.find((e) => e.name === 'guest' && e.detail === 'ready');
+    const writeStart = cache.events.find((e) => e.name === 'package' && e.detail === 'cache write');
+    if (!guestReady || !writeStart || writeStart.ms < guestReady.ms || cache.write !== 'done') {
+      throw new Error(`package cache write: ${cache.write}, events ${JSON.stringify(cache.events)}`);
+    }
     const uname = await run(page, 'uname -a');
     if (!/Linux .*x86_64/.test(uname)) throw new Error(`uname -a: ${uname}`);
     // Only emergency messages on the console from here on: a kernel line

@@ -18,6 +18,8 @@ async function openPage(browser, url) {
   page.consoleLines = [];
   page.on('console', (m) => page.consoleLines.push(`${m.type()}: ${m.text()}`));
   page.on('pageerror', (e) => page.consoleLines.push(`pageerror: ${e.message}`));
+  // Host clock (ms) when the navigation was asked for, for timings.
+  page.gotoAt = Date.now();
   await page.goto(url);
   if (!(await page.evaluate(() => self.crossOriginIsolated))) throw new Error('page is not cross-origin isolated');
   return page;

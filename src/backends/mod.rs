@@ -14,4 +14,5 @@ pub mod entropy;
 pub mod fs;
 pub mod host;
 pub mod net;
+pub mod sparse;
 pub mod terminal;

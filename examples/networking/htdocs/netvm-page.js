@@ -40,16 +40,10 @@
     document.head.appendChild(link);
   }
 
-  var term = new Terminal({ scrollback: 5000, cursorBlink: true, fontSize: 14 });
-  var fit = new FitAddon.FitAddon();
-  term.loadAddon(fit);
-  term.open(document.getElementById('terminal'));
-  var pty = openpty();
-  term.loadAddon(pty.master);
-  fitTerminal();
-  window.addEventListener('resize', fitTerminal);
-
-  var netvm = window.netvm = { term: term, status: '', events: [], exited: null, stopped: null, shareDir: config.shareDir || null };
+  // The terminal is set up once the package loader has run (below), so
+  // that the package's download, or its lookup in IndexedDB, starts first.
+  var term = null, fit = null;
+  var netvm = window.netvm = { term: null, status: '', events: [], exited: null, stopped: null, shareDir: config.shareDir || null };
 
   function setStatus(text) {
     if (!text) return; // emscripten clears the status once running; keep ours
@@ -57,8 +51,20 @@
     statusEl.textContent = text;
   }
 
-  // Resizing the terminal reaches the program through xterm-pty
-  // (TIOCGWINSZ + SIGWINCH); the fit addon sizes it to its element.
+  // The terminal, the program's TTY through xterm-pty. Resizing it reaches
+  // the program (TIOCGWINSZ + SIGWINCH); the fit addon sizes it to its element.
+  function setUpTerminal() {
+    term = netvm.term = new Terminal({ scrollback: 5000, cursorBlink: true, fontSize: 14 });
+    fit = new FitAddon.FitAddon();
+    term.loadAddon(fit);
+    term.open(document.getElementById('terminal'));
+    var pty = openpty();
+    term.loadAddon(pty.master);
+    Module.pty = pty.slave;
+    fitTerminal();
+    window.addEventListener('resize', fitTerminal);
+    watchForCacheWrite();
+  }
   function fitTerminal() {
     fit.fit();
   }
@@ -99,16 +105,49 @@
   args = args.concat(params.getAll('arg'));
 
   // The package loader hands us its IndexedDB cache write (a copy of the
-  // package cloned on the main thread: about half a second on a small
-  // machine). It waits until the program has started (its first event;
-  // netvm's is the machine booting, after it read its files) or ended, so
-  // it does not delay the start. (Waiting for the terminal to go quiet
+  // package cloned on the main thread, then committed by the browser: only
+  // the next visit needs it). It waits until the guest is up, so that it
+  // does not compete with the boot on a small machine: the guest's ready
+  // line in the terminal (config.readyLine, for the first program), the
+  // user's first input, or the program's end; a program without a ready
+  // line releases it at its first event (netvm: the machine booting), and
+  // 30 s after that at the latest. (Waiting for the terminal to go quiet
   // did not work: the kernel's boot has quiet spells of over a second.)
   var pendingCacheWrite = null;
+  var cacheWriteReleased = false;
+  var readyLine = program === config.programs[0] ? config.readyLine : null;
   function releaseCacheWrite() {
+    cacheWriteReleased = true;
     var start = pendingCacheWrite;
     pendingCacheWrite = null;
-    if (start) setTimeout(start, 0);
+    if (start) setTimeout(startCacheWrite, 0, start);
+  }
+  function startCacheWrite(start) {
+    netvm.events.push({ name: 'package', detail: 'cache write', ms: performance.now() });
+    start();
+  }
+  var lateRelease = null;
+  function programStarted() {
+    if (!readyLine) releaseCacheWrite();
+    else if (!lateRelease) lateRelease = setTimeout(releaseCacheWrite, 30000);
+  }
+  var cacheWriteTriggers = [];
+  function watchForCacheWrite() {
+    cacheWriteTriggers.push(term.onData(function() { releaseCacheWrite(); stopWatching(); }));
+    if (!readyLine) return;
+    cacheWriteTriggers.push(term.onLineFeed(function() {
+      var buffer = term.buffer.active;
+      var line = buffer.getLine(buffer.baseY + buffer.cursorY - 1);
+      if (line && line.translateToString(true).indexOf(readyLine) >= 0) {
+        netvm.events.push({ name: 'guest', detail: 'ready', ms: performance.now() });
+        releaseCacheWrite();
+        stopWatching();
+      }
+    }));
+  }
+  function stopWatching() {
+    cacheWriteTriggers.forEach(function(d) { d.dispose(); });
+    cacheWriteTriggers = [];
   }
 
   var caPem = null;
@@ -123,10 +162,13 @@
       Module.FS.writeFile(config.shareDir + '/hello.txt', 'hello from the page\n');
       if (caPem) Module.FS.writeFile(config.shareDir + '/proxy.crt', caPem);
     }],
-    pty: pty.slave,
+    pty: null, // set with the terminal
     websocket: websocket,
     setStatus: function(text) { setStatus(text); },
-    deferPackageCacheWrite: function(start) { pendingCacheWrite = start; },
+    deferPackageCacheWrite: function(start) {
+      if (cacheWriteReleased) setTimeout(startCacheWrite, 0, start);
+      else pendingCacheWrite = start;
+    },
     onPackageError: function(error) { netvm.events.push({ name: 'package-error', detail: String(error) }); },
     onNetvmEvent: function(name, detail) {
       // ms: since the page's navigation started (where boot timing begins).
@@ -134,7 +176,7 @@
       if (name === 'exit') netvm.exited = Number(detail);
       if (name === 'machine') machineStatus(detail);
       // The program runs (netvm: its files are read, the machine built).
-      releaseCacheWrite();
+      programStarted();
     },
     onAbort: function(what) {
       setStatus('Error: aborted: ' + what);
@@ -181,8 +223,12 @@
     caPem = pem;
     setStatus('Downloading… (' + netText + ')');
     // Classic scripts in order: the package loader first, so its preRun hook
-    // is in place before the program's runtime starts.
-    loadScript(config.package, function() { loadScript(program + '.js'); });
+    // is in place before the program's runtime starts; the terminal (~0.2 s
+    // of the main thread on a small machine) while the package downloads.
+    loadScript(config.package, function() {
+      setUpTerminal();
+      loadScript(program + '.js');
+    });
   }, function(error) {
     setStatus('Error: ' + error.message);
   });

@@ -9,7 +9,7 @@ mod setup_header;
 mod tables;
 mod zero_page;
 
-pub use elf::is_elf;
+pub use elf::{is_elf, loadable_only};
 pub use zero_page::{E820Entry, E820Type};
 
 use super::layout::*;
