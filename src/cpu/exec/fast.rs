@@ -165,10 +165,24 @@ impl Cpu {
         self.gpr_set(d.reg, d.size, r);
         let cf_of = if cf != 0 { CF } else { 0 } | if of != 0 { OF } else { 0 };
         if OP == ROL || OP == ROR {
-            // Rotates change only CF and OF, so the other flags are
-            // materialised (inline: rotates are frequent in hash code).
-            let others = self.cc.get_inline();
-            self.cc.set_all((others & !(CF | OF)) | cf_of);
+            // Rotates change only CF and OF. After a logic operation, a
+            // shift or explicit flags (most rotates in hash code) the other
+            // flags stay described by what is pending, so only CF and OF
+            // are replaced; otherwise the others are materialised first.
+            match self.cc.op {
+                CcOp::Logic => {
+                    // Logic leaves AF clear; ZF/SF/PF come from `res`.
+                    self.cc.op = CcOp::ResAux;
+                    self.cc.aux = cf_of;
+                }
+                CcOp::ResAux | CcOp::Eflags => {
+                    self.cc.aux = (self.cc.aux & !(CF | OF)) | cf_of;
+                }
+                _ => {
+                    let others = self.cc.get_inline();
+                    self.cc.set_all((others & !(CF | OF)) | cf_of);
+                }
+            }
         } else {
             self.cc.set_res_aux(bits as u8, r, cf_of);
         }
