@@ -7,6 +7,7 @@ mod cpu_system_kit;
 
 use cpu_system_kit::*;
 use iced_x86::code_asm::*;
+use iced_x86::BlockEncoderOptions;
 use netvm::cpu::state::{CR0_PG, CR0_WP, CS, SS};
 use netvm::cpu::{Bus, Cpu, Exit, RamBus, Segment};
 
@@ -659,4 +660,77 @@ fn rdtsc_counts_instructions_plus_skipped_time() {
         "no instruction retired before RDTSC"
     );
     assert_eq!(m.cpu.tsc(), 1_000_000 + 5);
+}
+
+/// One block (no branch until the fault): a REP MOVSB long enough to be
+/// resumed (5000 bytes), RDTSC after it, then a load from an unmapped
+/// page whose #PF handler stores the saved RIP at 0x8000 and halts.
+fn mid_block_program() -> (Machine, u64) {
+    let mut m = Machine::new();
+    for k in 0..5000u64 {
+        m.bus.ram.mem[0x10_0000 + k as usize] = (k * 7 + 3) as u8;
+    }
+    let mut k = asm64();
+    let mut faulting = k.create_label();
+    k.nop().unwrap();
+    k.mov(ecx, 5000).unwrap();
+    k.mov(rsi, 0x10_0000u64).unwrap();
+    k.mov(rdi, 0x14_0000u64).unwrap();
+    k.rep().movsb().unwrap();
+    k.add(eax, 1).unwrap();
+    k.rdtsc().unwrap();
+    k.mov(rbx, rax).unwrap();
+    k.set_label(&mut faulting).unwrap();
+    k.mov(rdx, qword_ptr(0x30_0000)).unwrap();
+    k.hlt().unwrap();
+    let code = k
+        .assemble_options(KCODE, BlockEncoderOptions::RETURN_NEW_INSTRUCTION_OFFSETS)
+        .expect("assemble");
+    let fault_rip = code.label_ip(&faulting).unwrap();
+    load_bytes(&mut m.cpu, &mut m.bus.ram.mem, KCODE, code.inner.code_buffer.as_slice());
+    let mut h = asm64();
+    h.mov(rax, qword_ptr(rsp + 8)).unwrap();
+    h.mov(qword_ptr(0x8000), rax).unwrap();
+    h.hlt().unwrap();
+    m.load(0x25000, &mut h);
+    m.gate(14, 0x25000, 0, 0);
+    m.cpu.rip = KCODE;
+    (m, fault_rip)
+}
+
+/// The run loop leaves RIP and the instruction count behind during a block
+/// and rebuilds them from each instruction's place in it: the program run
+/// in whole blocks, cut at every budget, or one instruction at a time must
+/// agree on RIP, the count, registers and flags, and on what the
+/// instructions that read them mid-block see (RDTSC, the REP restart, the
+/// saved RIP of a fault).
+#[test]
+fn mid_block_state_matches_single_stepping() {
+    let (mut m, fault_rip) = mid_block_program();
+    assert_eq!(m.run(), Exit::Halted);
+    // NOP, 3 MOVs, REP MOVSB (two resumptions), ADD retired before RDTSC.
+    assert_eq!(m.cpu.gpr[3], 7, "RDTSC in mid-block");
+    assert_eq!(
+        m.bus.ram.mem[0x14_0000..0x14_0000 + 5000],
+        m.bus.ram.mem[0x10_0000..0x10_0000 + 5000]
+    );
+    assert_eq!(
+        u64::from_le_bytes(m.bus.ram.mem[0x8000..0x8008].try_into().unwrap()),
+        fault_rip,
+        "#PF saves the faulting RIP"
+    );
+    let total = m.cpu.icount;
+    for budget in 1..=total {
+        let (mut a, _) = mid_block_program();
+        let (mut b, _) = mid_block_program();
+        a.cpu.run(&mut a.bus, budget);
+        for _ in 0..budget {
+            b.cpu.step(&mut b.bus);
+        }
+        assert_eq!(
+            (a.cpu.rip, a.cpu.icount, a.cpu.gpr, a.cpu.rflags()),
+            (b.cpu.rip, b.cpu.icount, b.cpu.gpr, b.cpu.rflags()),
+            "budget {budget}"
+        );
+    }
 }

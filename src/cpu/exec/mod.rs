@@ -29,10 +29,18 @@ use fast::{ADC, ADD, AND, CMP, OR, ROL, ROR, SAR, SBB, SHL, SHR, SUB, TEST, XOR}
 impl Cpu {
     /// Execute one instruction: `self.next_rip` holds the fall-through
     /// address on entry and the address of the next instruction on return.
+    /// `start` and `base` are the RIP and instruction count at the start of
+    /// `i`'s block: the run loop leaves `self.rip` and `self.icount` behind
+    /// during a block, and only the generic handlers read them (REP
+    /// restarts, RDTSC, #UD logging), so they are brought up to date here.
     #[inline(always)]
-    pub(crate) fn exec<B: Bus>(&mut self, bus: &mut B, i: &Insn) -> Res {
+    pub(crate) fn exec<B: Bus>(&mut self, bus: &mut B, i: &Insn, start: u64, base: u64) -> Res {
         match i.op {
-            Op::Generic => self.exec_generic(bus, i),
+            Op::Generic => {
+                self.rip = i.rip_in(start);
+                self.icount = base + i.pos as u64;
+                self.exec_generic(bus, i)
+            }
             Op::MovRR => self.mov_rr::<0>(i),
             Op::MovRI => self.mov_ri::<0>(i),
             Op::MovRM => self.mov_rm::<0, B>(bus, i),

@@ -133,8 +133,10 @@ impl Cpu {
             // A breakpoint hit traps after its iteration (SDM vol. 3
             // §17.3.1.2): resume the rest after the #DB.
             if (n >= CHUNK || self.db_pending != 0) && c & size_mask(asz * 8) != 0 {
-                // Resume this instruction later.
+                // Resume this instruction later (ending the block: the run
+                // loop takes mid-block instructions to fall through).
                 self.next_rip = self.rip;
+                self.stop_block = true;
                 return Ok(());
             }
         }
