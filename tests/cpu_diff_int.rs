@@ -461,6 +461,42 @@ fn shift_rotate_forms() {
     t.finish();
 }
 
+/// ROL/ROR r, imm keep SF/ZF/PF/AF of the instruction before them, which
+/// the emulator may still hold lazily (an ADD's operands, a logic result, a
+/// shift's result): each flag writer followed by a rotate, at every width
+/// (32/64-bit operands run the width-specialised forms).
+#[test]
+fn rotate_after_flag_writers() {
+    let mut t = Suite::new();
+    for size in [1u8, 2, 4, 8] {
+        let wide = size != 1;
+        // (name, first instruction, flags it leaves undefined)
+        let firsts: [(&str, Vec<u8>, u64); 6] = [
+            ("add", enc(&[], size, &[if wide { 0x01 } else { 0x00 }], 1, Rm::Reg(2), &[]), 0),
+            ("sub", enc(&[], size, &[if wide { 0x29 } else { 0x28 }], 1, Rm::Reg(2), &[]), 0),
+            ("xor", enc(&[], size, &[if wide { 0x31 } else { 0x30 }], 1, Rm::Reg(2), &[]), AF),
+            ("and", enc(&[], size, &[if wide { 0x21 } else { 0x20 }], 1, Rm::Reg(2), &[]), AF),
+            ("inc", enc(&[], size, &[if wide { 0xff } else { 0xfe }], 0, Rm::Reg(2), &[]), 0),
+            ("shl 5", enc(&[], size, &[if wide { 0xc1 } else { 0xc0 }], 4, Rm::Reg(2), &[5]), AF | OF),
+        ];
+        for (first, bytes, undef) in firsts {
+            for (ext, rot) in [(0u8, "rol"), (1, "ror")] {
+                for n in [0u8, 1, 3, 17, 32] {
+                    let mut b = bytes.clone();
+                    b.extend(enc(&[], size, &[if wide { 0xc1 } else { 0xc0 }], ext, Rm::Reg(2), &[n]));
+                    t.check(
+                        format!("{first}; {rot} r,{n} /{}", size * 8),
+                        b,
+                        &none,
+                        &move |_| shift_mask(ext, size, n as u64) & !undef,
+                    );
+                }
+            }
+        }
+    }
+    t.finish();
+}
+
 #[test]
 fn bit_forms() {
     let mut t = Suite::new();

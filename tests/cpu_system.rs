@@ -7,6 +7,7 @@ mod cpu_system_kit;
 
 use cpu_system_kit::*;
 use iced_x86::code_asm::*;
+use iced_x86::BlockEncoderOptions;
 use netvm::cpu::state::{CR0_PG, CR0_WP, CS, SS};
 use netvm::cpu::{Bus, Cpu, Exit, RamBus, Segment};
 
@@ -659,4 +660,130 @@ fn rdtsc_counts_instructions_plus_skipped_time() {
         "no instruction retired before RDTSC"
     );
     assert_eq!(m.cpu.tsc(), 1_000_000 + 5);
+}
+
+/// One block (no branch until the fault): a REP MOVSB long enough to be
+/// resumed (5000 bytes), RDTSC after it, then a load from an unmapped
+/// page whose #PF handler stores the saved RIP at 0x8000 and halts.
+fn mid_block_program() -> (Machine, u64) {
+    let mut m = Machine::new();
+    for k in 0..5000u64 {
+        m.bus.ram.mem[0x10_0000 + k as usize] = (k * 7 + 3) as u8;
+    }
+    let mut k = asm64();
+    let mut faulting = k.create_label();
+    k.nop().unwrap();
+    k.mov(ecx, 5000).unwrap();
+    k.mov(rsi, 0x10_0000u64).unwrap();
+    k.mov(rdi, 0x14_0000u64).unwrap();
+    k.rep().movsb().unwrap();
+    k.add(eax, 1).unwrap();
+    k.rdtsc().unwrap();
+    k.mov(rbx, rax).unwrap();
+    k.set_label(&mut faulting).unwrap();
+    k.mov(rdx, qword_ptr(0x30_0000)).unwrap();
+    k.hlt().unwrap();
+    let code = k
+        .assemble_options(KCODE, BlockEncoderOptions::RETURN_NEW_INSTRUCTION_OFFSETS)
+        .expect("assemble");
+    let fault_rip = code.label_ip(&faulting).unwrap();
+    load_bytes(&mut m.cpu, &mut m.bus.ram.mem, KCODE, code.inner.code_buffer.as_slice());
+    let mut h = asm64();
+    h.mov(rax, qword_ptr(rsp + 8)).unwrap();
+    h.mov(qword_ptr(0x8000), rax).unwrap();
+    h.hlt().unwrap();
+    m.load(0x25000, &mut h);
+    m.gate(14, 0x25000, 0, 0);
+    m.cpu.rip = KCODE;
+    (m, fault_rip)
+}
+
+/// The run loop leaves RIP and the instruction count behind during a block
+/// and rebuilds them from each instruction's place in it: the program run
+/// in whole blocks, cut at every budget, or one instruction at a time must
+/// agree on RIP, the count, registers and flags, and on what the
+/// instructions that read them mid-block see (RDTSC, the REP restart, the
+/// saved RIP of a fault).
+#[test]
+fn mid_block_state_matches_single_stepping() {
+    let (mut m, fault_rip) = mid_block_program();
+    assert_eq!(m.run(), Exit::Halted);
+    // NOP, 3 MOVs, REP MOVSB (two resumptions), ADD retired before RDTSC.
+    assert_eq!(m.cpu.gpr[3], 7, "RDTSC in mid-block");
+    assert_eq!(
+        m.bus.ram.mem[0x14_0000..0x14_0000 + 5000],
+        m.bus.ram.mem[0x10_0000..0x10_0000 + 5000]
+    );
+    assert_eq!(
+        u64::from_le_bytes(m.bus.ram.mem[0x8000..0x8008].try_into().unwrap()),
+        fault_rip,
+        "#PF saves the faulting RIP"
+    );
+    let total = m.cpu.icount;
+    for budget in 1..=total {
+        let (mut a, _) = mid_block_program();
+        let (mut b, _) = mid_block_program();
+        a.cpu.run(&mut a.bus, budget);
+        for _ in 0..budget {
+            b.cpu.step(&mut b.bus);
+        }
+        assert_eq!(
+            (a.cpu.rip, a.cpu.icount, a.cpu.gpr, a.cpu.rflags()),
+            (b.cpu.rip, b.cpu.icount, b.cpu.gpr, b.cpu.rflags()),
+            "budget {budget}"
+        );
+    }
+}
+
+/// REP MOVS/STOS copy or fill whole page runs at once where the TLB maps
+/// both sides: the result must be the element-by-element one, across page
+/// ends, with elements straddling them, and with overlapping buffers (a
+/// destination just above the source replicates a pattern byte by byte).
+#[test]
+fn rep_movs_stos_match_element_by_element() {
+    // (instruction, element size, RSI, RDI, RCX)
+    type Emit = fn(&mut CodeAssembler);
+    let cases: [(&str, Emit, u64, u64, u64, u64); 5] = [
+        ("rep movsb, dst = src + 3", |k| k.rep().movsb().unwrap(), 1, 0x10_0000, 0x10_0003, 6000),
+        ("rep movsb, dst = src - 5", |k| k.rep().movsb().unwrap(), 1, 0x10_0005, 0x10_0000, 5000),
+        ("rep movsq, unaligned", |k| k.rep().movsq().unwrap(), 8, 0x10_0005, 0x14_0003, 1000),
+        ("rep movsd, 9000 elements", |k| k.rep().movsd().unwrap(), 4, 0x10_0000, 0x14_0000, 9000),
+        ("rep stosd, unaligned", |k| k.rep().stosd().unwrap(), 4, 0, 0x15_0002, 3000),
+    ];
+    for (name, emit, size, src0, dst0, count) in cases {
+        let mut m = Machine::new();
+        for k in 0..0x10_0000u64 {
+            m.bus.ram.mem[0x10_0000 + k as usize] = (k * 13 + k / 251) as u8;
+        }
+        let mut want = m.bus.ram.mem.clone();
+        let fill = 0x1122_3344_5566_7788u64;
+        for e in 0..count {
+            for b in 0..size {
+                let v = if src0 == 0 {
+                    fill.to_le_bytes()[b as usize]
+                } else {
+                    want[(src0 + e * size + b) as usize]
+                };
+                want[(dst0 + e * size + b) as usize] = v;
+            }
+        }
+        let mut k = asm64();
+        k.mov(rsi, src0).unwrap();
+        k.mov(rdi, dst0).unwrap();
+        k.mov(rcx, count).unwrap();
+        emit(&mut k);
+        k.hlt().unwrap();
+        m.load(KCODE, &mut k);
+        m.cpu.rip = KCODE;
+        m.cpu.gpr[0] = fill;
+        assert_eq!(m.run(), Exit::Halted, "{name}");
+        assert_eq!(m.cpu.gpr[1], 0, "{name}: RCX");
+        assert_eq!(m.cpu.gpr[7], dst0 + count * size, "{name}: RDI");
+        if src0 != 0 {
+            assert_eq!(m.cpu.gpr[6], src0 + count * size, "{name}: RSI");
+        }
+        // (Outside the data the page walks set accessed/dirty bits.)
+        let data = 0x10_0000..0x20_0000;
+        assert!(m.bus.ram.mem[data.clone()] == want[data], "{name}: memory differs");
+    }
 }

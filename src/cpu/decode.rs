@@ -89,9 +89,22 @@ pub struct Insn {
     /// Operand size in bytes of stack operations (PUSH/POP/CALL/RET/
     /// PUSHF/POPF/LEAVE/ENTER/PUSHA/POPA, far transfers): 2, 4 or 8.
     pub osz: u8,
+    /// Position in its cached block, and the offset of its end from the
+    /// block's first byte (set when the block is built; 0 and `len` for a
+    /// lone instruction): the run loop derives the next RIP and the
+    /// instruction count from them instead of carrying both from
+    /// instruction to instruction.
+    pub pos: u8,
+    pub end: u16,
 }
 
 impl Insn {
+    /// Its address, in a block starting at `start`.
+    #[inline(always)]
+    pub fn rip_in(&self, start: u64) -> u64 {
+        start.wrapping_add(self.end as u64 - self.len as u64)
+    }
+
     pub const INVALID: Insn = Insn {
         op: Op::Generic,
         mnem: Mnemonic::INVALID,
@@ -114,6 +127,8 @@ impl Insn {
         imm: 0,
         imm2: 0,
         osz: 8,
+        pos: 0,
+        end: 1,
     };
 
     #[inline(always)]
@@ -378,6 +393,7 @@ pub fn convert(ins: &Instruction) -> Insn {
     if ins.is_invalid() {
         return Insn {
             len: ins.len().max(1) as u8,
+            end: ins.len().max(1) as u16,
             ..Insn::INVALID
         };
     }
@@ -400,6 +416,8 @@ pub fn convert(ins: &Instruction) -> Insn {
         imm: 0,
         imm2: 0,
         osz: stack_operand_size(ins),
+        pos: 0,
+        end: ins.len() as u16,
     };
     if let Some(cc) = cond_of(out.mnem) {
         out.imm2 = cc;

@@ -120,6 +120,72 @@ pub enum Op {
     /// SETcc r8.
     SetccR,
     Nop,
+    /// The forms above specialised to 32- and 64-bit operands (`sized`):
+    /// register accesses and flag widths without a run-time width.
+    MovRR32,
+    MovRR64,
+    MovRI32,
+    MovRI64,
+    MovRM32,
+    MovRM64,
+    MovMR32,
+    MovMR64,
+    Lea32,
+    Lea64,
+    AddRR32,
+    AddRR64,
+    AddRI32,
+    AddRI64,
+    AddRM32,
+    AddRM64,
+    OrRR32,
+    OrRR64,
+    OrRI32,
+    OrRI64,
+    OrRM32,
+    OrRM64,
+    AndRR32,
+    AndRR64,
+    AndRI32,
+    AndRI64,
+    AndRM32,
+    AndRM64,
+    SubRR32,
+    SubRR64,
+    SubRI32,
+    SubRI64,
+    SubRM32,
+    SubRM64,
+    XorRR32,
+    XorRR64,
+    XorRI32,
+    XorRI64,
+    XorRM32,
+    XorRM64,
+    CmpRR32,
+    CmpRR64,
+    CmpRI32,
+    CmpRI64,
+    CmpRM32,
+    CmpRM64,
+    TestRR32,
+    TestRR64,
+    TestRI32,
+    TestRI64,
+    IncR32,
+    IncR64,
+    DecR32,
+    DecR64,
+    ShlRI32,
+    ShlRI64,
+    ShrRI32,
+    ShrRI64,
+    SarRI32,
+    SarRI64,
+    RolRI32,
+    RolRI64,
+    RorRI32,
+    RorRI64,
 }
 
 /// The five forms (RR, RI, RM, MR, MI) of each two-operand ALU mnemonic.
@@ -138,8 +204,58 @@ fn alu_forms(m: Mnemonic) -> Option<[Op; 5]> {
     })
 }
 
+/// The 32- or 64-bit variant of `op` when the instruction's operand width
+/// (that of its destination) is one of those and `op` has one.
+fn sized(op: Op, width: u8) -> Op {
+    use Op::*;
+    let (w32, w64) = match op {
+        MovRR => (MovRR32, MovRR64),
+        MovRI => (MovRI32, MovRI64),
+        MovRM => (MovRM32, MovRM64),
+        MovMR => (MovMR32, MovMR64),
+        Lea => (Lea32, Lea64),
+        AddRR => (AddRR32, AddRR64),
+        AddRI => (AddRI32, AddRI64),
+        AddRM => (AddRM32, AddRM64),
+        OrRR => (OrRR32, OrRR64),
+        OrRI => (OrRI32, OrRI64),
+        OrRM => (OrRM32, OrRM64),
+        AndRR => (AndRR32, AndRR64),
+        AndRI => (AndRI32, AndRI64),
+        AndRM => (AndRM32, AndRM64),
+        SubRR => (SubRR32, SubRR64),
+        SubRI => (SubRI32, SubRI64),
+        SubRM => (SubRM32, SubRM64),
+        XorRR => (XorRR32, XorRR64),
+        XorRI => (XorRI32, XorRI64),
+        XorRM => (XorRM32, XorRM64),
+        CmpRR => (CmpRR32, CmpRR64),
+        CmpRI => (CmpRI32, CmpRI64),
+        CmpRM => (CmpRM32, CmpRM64),
+        TestRR => (TestRR32, TestRR64),
+        TestRI => (TestRI32, TestRI64),
+        IncR => (IncR32, IncR64),
+        DecR => (DecR32, DecR64),
+        ShlRI => (ShlRI32, ShlRI64),
+        ShrRI => (ShrRI32, ShrRI64),
+        SarRI => (SarRI32, SarRI64),
+        RolRI => (RolRI32, RolRI64),
+        RorRI => (RorRI32, RorRI64),
+        _ => return op,
+    };
+    match width {
+        4 => w32,
+        8 => w64,
+        _ => op,
+    }
+}
+
 /// Choose the handler form of a converted instruction.
 pub fn classify(i: &Insn) -> Op {
+    sized(classify_unsized(i), i.ops[0].size)
+}
+
+fn classify_unsized(i: &Insn) -> Op {
     if i.prefixes & (P_LOCK | P_REP | P_REPNE) != 0 {
         return Op::Generic;
     }

@@ -131,6 +131,18 @@ impl Cpu {
         self.write_mem_slow(bus, va, size, v)
     }
 
+    /// The RAM offset of the `len` bytes at `va` when they lie in one page
+    /// whose translation for a read (or a write) is in the TLB, which
+    /// only holds RAM pages, without code for write tags; `None` sends the
+    /// caller (bulk REP MOVS/STOS) down the per-access path.
+    #[inline]
+    pub(crate) fn tlb_ram_span(&self, va: u64, len: u64, write: bool) -> Option<usize> {
+        let e = &self.tlb.sets[self.tlb_set()][tlb_index(va)];
+        let off = va & 0xfff;
+        let tag = if write { e.write } else { e.read };
+        (tag == va & !0xfff && len != 0 && off + len <= 0x1000).then(|| (e.phys | off) as usize)
+    }
+
     pub(crate) fn read_u128<B: Bus>(&mut self, bus: &mut B, va: u64) -> Res<u128> {
         let lo = self.read_mem(bus, va, 8)?;
         let hi = self.read_mem(bus, va.wrapping_add(8), 8)?;

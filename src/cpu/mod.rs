@@ -63,7 +63,7 @@ impl Cpu {
         // that faults forever (e.g. a handler on an unmapped page) still
         // returns to the caller.
         let mut end = self.icount.saturating_add(budget);
-        while self.icount < end {
+        'blocks: while self.icount < end {
             if self.db_pending != 0 {
                 // Data breakpoints hit by the previous instruction: a trap,
                 // ahead of external interrupts (SDM vol. 3 table 6-2).
@@ -122,31 +122,48 @@ impl Cpu {
                 }
                 continue;
             }
-            for insn in block.insns.iter() {
-                let fallthrough = self.rip.wrapping_add(insn.len as u64);
-                self.next_rip = fallthrough;
-                match self.exec(bus, insn) {
-                    Ok(()) => {
-                        self.rip = self.next_rip;
-                        self.icount += 1;
-                    }
+            // Each instruction's next RIP and count come from its place in
+            // the block (`Insn::pos`, `Insn::end`), so nothing is carried
+            // from one instruction to the next through memory; only the
+            // generic handlers and fault delivery read `self.rip` and
+            // `self.icount`, and they get them set first. Branches end their
+            // block, so the only other early end is `stop_block` (state
+            // changes, a REP string instruction's restart).
+            let room = (block_end - self.icount).min(block.insns.len() as u64) as usize;
+            let start = self.rip;
+            let base = self.icount;
+            let mut ran = room as u64;
+            for insn in block.insns[..room].iter() {
+                self.next_rip = start.wrapping_add(insn.end as u64);
+                match self.exec(bus, insn, start, base) {
+                    Ok(()) => {}
                     Err(Event::Exit(x)) => {
                         self.rip = self.next_rip;
-                        self.icount += 1;
+                        self.icount = base + insn.pos as u64 + 1;
                         return x;
                     }
                     Err(e) => {
+                        self.rip = insn.rip_in(start);
+                        self.icount = base + insn.pos as u64;
                         end -= 1;
                         if let Some(x) = self.raise(bus, e) {
                             return x;
                         }
-                        break;
+                        continue 'blocks;
                     }
                 }
-                if self.stop_block || self.rip != fallthrough || self.icount >= block_end {
+                if self.stop_block {
+                    ran = insn.pos as u64 + 1;
                     break;
                 }
+                debug_assert_eq!(
+                    self.next_rip,
+                    start.wrapping_add(insn.end as u64),
+                    "a branch in mid-block"
+                );
             }
+            self.rip = self.next_rip;
+            self.icount = base + ran;
         }
         Exit::Budget
     }
@@ -169,7 +186,8 @@ impl Cpu {
             self.trace_insn(bus, insn.len);
         }
         let single_step = self.rflags & flags::TF != 0;
-        match self.exec(bus, insn) {
+        let start = self.rip.wrapping_sub(insn.rip_in(0));
+        match self.exec(bus, insn, start, self.icount - insn.pos as u64) {
             Ok(()) => {
                 self.rip = self.next_rip;
                 self.icount += 1;
@@ -261,7 +279,9 @@ impl Cpu {
                     if ins.is_invalid() && d.last_error() == iced_x86::DecoderError::NoMoreBytes {
                         break; // straddles the page end
                     }
-                    let i = decode::convert(&ins);
+                    let mut i = decode::convert(&ins);
+                    i.pos = insns.len() as u8;
+                    i.end = ins.next_ip().wrapping_sub(self.rip) as u16;
                     let end = i.prefixes & P_ENDS_BLOCK != 0;
                     insns.push(i);
                     if end {

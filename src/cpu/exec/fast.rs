@@ -5,9 +5,15 @@
 //! same mnemonic does (`alu.rs`, `data.rs`, `shift.rs`, `control.rs`);
 //! the differential suites run both (forms the classifier does not take,
 //! e.g. with a LOCK prefix or AH..BH operands, go the generic way).
+//!
+//! The register-operand handlers take a const width `W`: 4 or 8 for the
+//! forms the classifier specialised to 32- or 64-bit operands (register
+//! reads and writes are then one plain load or store, and the flag and
+//! memory-access widths fold to constants), 0 for the forms that read the
+//! width from the instruction (8- and 16-bit operands).
 
 use crate::cpu::bus::Bus;
-use crate::cpu::decode::Insn;
+use crate::cpu::decode::{Insn, Opnd};
 use crate::cpu::exception::Res;
 use crate::cpu::flags::{size_mask, CcOp, CF, OF};
 use crate::cpu::state::Cpu;
@@ -39,7 +45,38 @@ pub(super) const SAR: u8 = 2;
 pub(super) const ROL: u8 = 3;
 pub(super) const ROR: u8 = 4;
 
+/// The width in bytes of operand `o` in a handler of width `W`.
+#[inline(always)]
+pub(super) const fn width<const W: u8>(o: Opnd) -> u8 {
+    if W == 0 {
+        o.size
+    } else {
+        W
+    }
+}
+
 impl Cpu {
+    /// Read register operand `o` (width `W`, see the module comment).
+    #[inline(always)]
+    pub(super) fn reg_get<const W: u8>(&self, o: Opnd) -> u64 {
+        match W {
+            8 => self.gpr[o.reg as usize & 15],
+            4 => self.gpr[o.reg as usize & 15] as u32 as u64,
+            _ => self.gpr_get(o.reg, o.size),
+        }
+    }
+
+    /// Write register operand `o`: a 32-bit write zeroes the upper half,
+    /// narrower ones merge (`gpr_set`).
+    #[inline(always)]
+    pub(super) fn reg_set<const W: u8>(&mut self, o: Opnd, v: u64) {
+        match W {
+            8 => self.gpr[o.reg as usize & 15] = v,
+            4 => self.gpr[o.reg as usize & 15] = v as u32 as u64,
+            _ => self.gpr_set(o.reg, o.size, v),
+        }
+    }
+
     /// `a op b` at `size` bytes (both already truncated to it): the result
     /// to write back and the carry-in ADC/SBB used. Flags are set
     /// separately by `alu_flags`, after the write-back, so a faulting
@@ -84,14 +121,14 @@ impl Cpu {
 
     /// ALU r, r / r, imm / r, m: the destination is a register.
     #[inline(always)]
-    pub(super) fn alu_to_reg<const OP: u8>(&mut self, i: &Insn, b: u64) {
+    pub(super) fn alu_to_reg<const OP: u8, const W: u8>(&mut self, i: &Insn, b: u64) {
         let d = i.ops[0];
-        let bits = d.size * 8;
-        let a = self.gpr_get(d.reg, d.size);
+        let bits = width::<W>(d) * 8;
+        let a = self.reg_get::<W>(d);
         let b = b & size_mask(bits);
         let (r, carry) = self.alu_result(OP, a, b);
         if writes_back(OP) {
-            self.gpr_set(d.reg, d.size, r);
+            self.reg_set::<W>(d, r);
         }
         self.alu_flags(OP, bits, r, a, b, carry);
     }
@@ -119,30 +156,29 @@ impl Cpu {
 
     /// The second operand of an ALU form: register, immediate or memory.
     #[inline(always)]
-    pub(super) fn src_reg(&self, i: &Insn) -> u64 {
-        let s = i.ops[1];
-        self.gpr_get(s.reg, s.size)
+    pub(super) fn src_reg<const W: u8>(&self, i: &Insn) -> u64 {
+        self.reg_get::<W>(i.ops[1])
     }
 
     #[inline(always)]
-    pub(super) fn src_mem<B: Bus>(&mut self, bus: &mut B, i: &Insn) -> Res<u64> {
+    pub(super) fn src_mem<const W: u8, B: Bus>(&mut self, bus: &mut B, i: &Insn) -> Res<u64> {
         let a = self.ea(i);
-        self.read_mem(bus, a, i.ops[1].size)
+        self.read_mem(bus, a, width::<W>(i.ops[1]))
     }
 
     /// INC/DEC r: CF is kept (saved in `aux`).
     #[inline(always)]
-    pub(super) fn inc_dec_reg<const DEC: bool>(&mut self, i: &Insn) {
+    pub(super) fn inc_dec_reg<const DEC: bool, const W: u8>(&mut self, i: &Insn) {
         let d = i.ops[0];
-        let bits = d.size * 8;
+        let bits = width::<W>(d) * 8;
         let cf = self.cc.cf() as u64;
-        let a = self.gpr_get(d.reg, d.size);
+        let a = self.reg_get::<W>(d);
         let r = if DEC {
             a.wrapping_sub(1)
         } else {
             a.wrapping_add(1)
         };
-        self.gpr_set(d.reg, d.size, r);
+        self.reg_set::<W>(d, r);
         self.cc
             .set(if DEC { CcOp::Dec } else { CcOp::Inc }, bits, r, a, 1);
         self.cc.aux = cf;
@@ -150,25 +186,40 @@ impl Cpu {
 
     /// SHL/SHR/SAR/ROL/ROR r, imm8 (the results as in `shift`).
     #[inline(always)]
-    pub(super) fn shift_ri<const OP: u8>(&mut self, i: &Insn) {
+    pub(super) fn shift_ri<const OP: u8, const W: u8>(&mut self, i: &Insn) {
         let d = i.ops[0];
-        let bits = d.size as u32 * 8;
-        let a = self.gpr_get(d.reg, d.size);
-        let c = i.imm as u32 & if d.size == 8 { 63 } else { 31 };
+        let size = width::<W>(d);
+        let bits = size as u32 * 8;
+        let a = self.reg_get::<W>(d);
+        let c = i.imm as u32 & if size == 8 { 63 } else { 31 };
         if c == 0 {
             // No flags change; a 32-bit destination is still written
             // (zeroing its upper half).
-            self.gpr_set(d.reg, d.size, a);
+            self.reg_set::<W>(d, a);
             return;
         }
         let (r, cf, of) = shift_result(OP, a, c, bits);
-        self.gpr_set(d.reg, d.size, r);
+        self.reg_set::<W>(d, r);
         let cf_of = if cf != 0 { CF } else { 0 } | if of != 0 { OF } else { 0 };
         if OP == ROL || OP == ROR {
-            // Rotates change only CF and OF, so the other flags are
-            // materialised (inline: rotates are frequent in hash code).
-            let others = self.cc.get_inline();
-            self.cc.set_all((others & !(CF | OF)) | cf_of);
+            // Rotates change only CF and OF. After a logic operation, a
+            // shift or explicit flags (most rotates in hash code) the other
+            // flags stay described by what is pending, so only CF and OF
+            // are replaced; otherwise the others are materialised first.
+            match self.cc.op {
+                CcOp::Logic => {
+                    // Logic leaves AF clear; ZF/SF/PF come from `res`.
+                    self.cc.op = CcOp::ResAux;
+                    self.cc.aux = cf_of;
+                }
+                CcOp::ResAux | CcOp::Eflags => {
+                    self.cc.aux = (self.cc.aux & !(CF | OF)) | cf_of;
+                }
+                _ => {
+                    let others = self.cc.get_inline();
+                    self.cc.set_all((others & !(CF | OF)) | cf_of);
+                }
+            }
         } else {
             self.cc.set_res_aux(bits as u8, r, cf_of);
         }

@@ -67,10 +67,31 @@ impl Cpu {
             size as u64
         };
         let src_seg = i.mem.seg as usize;
+        // REP MOVS/STOS upwards in 64-bit mode copy or fill whole page runs
+        // at once (data breakpoints need the per-element path).
+        let bulk = rep
+            && matches!(op, Op::Movs | Op::Stos)
+            && asz == 8
+            && !self.compat
+            && !self.df()
+            && !self.dr_data_armed;
         let mut n = 0u32;
         loop {
             if rep && self.gpr_get(RCX as u8, asz) == 0 {
                 return Ok(());
+            }
+            if bulk {
+                let max = self.gpr[RCX].min((CHUNK - n) as u64);
+                let k = self.rep_bulk(bus, op == Op::Movs, src_seg, size, max);
+                if k != 0 {
+                    n += k as u32;
+                    if n >= CHUNK && self.gpr[RCX] != 0 {
+                        self.next_rip = self.rip;
+                        self.stop_block = true;
+                        return Ok(());
+                    }
+                    continue;
+                }
             }
             let si = self.gpr_get(RSI as u8, asz);
             let di = self.gpr_get(RDI as u8, asz);
@@ -133,10 +154,52 @@ impl Cpu {
             // A breakpoint hit traps after its iteration (SDM vol. 3
             // §17.3.1.2): resume the rest after the #DB.
             if (n >= CHUNK || self.db_pending != 0) && c & size_mask(asz * 8) != 0 {
-                // Resume this instruction later.
+                // Resume this instruction later (ending the block: the run
+                // loop takes mid-block instructions to fall through).
                 self.next_rip = self.rip;
+                self.stop_block = true;
                 return Ok(());
             }
         }
+    }
+
+    /// Up to `max` elements of REP MOVS (`movs`) or REP STOS upwards with
+    /// 64-bit addresses, as far as source and destination stay in pages
+    /// the TLB maps to RAM: one copy or fill, then RSI/RDI/RCX as after
+    /// that many iterations. Returns the elements done; 0 (nothing
+    /// changed) when the per-element path must run: a TLB miss, a page
+    /// end within the next element, or a destination just above the
+    /// source that the byte-wise copy would replicate a pattern into.
+    fn rep_bulk<B: Bus>(&mut self, bus: &mut B, movs: bool, src_seg: usize, size: u8, max: u64) -> u64 {
+        let size64 = size as u64;
+        let room = |a: u64| (0x1000 - (a & 0xfff)) / size64;
+        let (si, di) = (self.gpr[RSI], self.gpr[RDI]);
+        let (src, dst) = (self.linear(src_seg, si), self.linear(ES, di));
+        let mut k = max.min(room(dst));
+        if movs {
+            k = k.min(room(src));
+        }
+        let len = k * size64;
+        let Some(pd) = self.tlb_ram_span(dst, len, true) else {
+            return 0;
+        };
+        if movs {
+            let Some(ps) = self.tlb_ram_span(src, len, false) else {
+                return 0;
+            };
+            if pd > ps && pd < ps + len as usize {
+                return 0;
+            }
+            bus.ram().copy_within(ps..ps + len as usize, pd);
+            self.gpr[RSI] = si.wrapping_add(len);
+        } else {
+            let v = self.gpr[RAX].to_le_bytes();
+            for e in bus.ram()[pd..pd + len as usize].chunks_exact_mut(size as usize) {
+                e.copy_from_slice(&v[..size as usize]);
+            }
+        }
+        self.gpr[RDI] = di.wrapping_add(len);
+        self.gpr[RCX] -= k;
+        k
     }
 }
