@@ -174,7 +174,7 @@ impl Cpu {
         let size64 = size as u64;
         let room = |a: u64| (0x1000 - (a & 0xfff)) / size64;
         let (si, di) = (self.gpr[RSI], self.gpr[RDI]);
-        let (src, dst) = (self.linear(src_seg, si), self.linear(ES, di));
+        let (src, dst) = (self.linear(src_seg, si, size), self.linear(ES, di, size));
         let mut k = max.min(room(dst));
         if movs {
             k = k.min(room(src));
