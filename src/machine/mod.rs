@@ -17,10 +17,12 @@ pub mod clock;
 mod cmdline;
 pub mod irq;
 pub mod layout;
+pub mod progress;
 
 pub use bus::{GuestStop, MachineBus};
 pub use clock::TimeMode;
 
+use crate::backends::host::{self, RunEvent};
 use crate::backends::terminal::Terminal;
 use crate::cpu::state::{RSI, RSP};
 use crate::cpu::{Cpu, Exit};
@@ -282,15 +284,31 @@ impl Machine {
 
     /// Steps until the guest stops or `quit` says so, waiting the host's
     /// way ([`host::wait`](crate::backends::host::wait)) when the guest is idle.
+    ///
+    /// About once a second it reports how many instructions the guest ran
+    /// ([`RunEvent::Progress`]), for benchmarks: one host clock read per
+    /// time slice.
     pub fn run(&mut self, quit: impl FnMut() -> bool) -> Outcome {
-        self.run_with(quit, crate::backends::host::wait)
+        let clock = host::clock();
+        let mut sampler = progress::Sampler::new(progress::PERIOD_NS, clock.monotonic_ns());
+        self.run_with(quit, host::wait, |instructions| {
+            if let Some(s) = sampler.poll(clock.monotonic_ns(), instructions) {
+                host::report(RunEvent::Progress { instructions: s.instructions, host_ns: s.host_ns });
+            }
+        })
     }
 
     /// Steps until the guest stops or `quit` says so. When the guest idles,
     /// `wait(ns)` blocks for about `ns` host nanoseconds and returns how
     /// many passed (the host decides how: a thread sleep natively,
-    /// `Atomics.wait` in a browser worker).
-    pub fn run_with(&mut self, mut quit: impl FnMut() -> bool, mut wait: impl FnMut(u64) -> u64) -> Outcome {
+    /// `Atomics.wait` in a browser worker). After each slice
+    /// `slice_done(cpu.icount)` sees the guest's instruction count.
+    pub fn run_with(
+        &mut self,
+        mut quit: impl FnMut() -> bool,
+        mut wait: impl FnMut(u64) -> u64,
+        mut slice_done: impl FnMut(u64),
+    ) -> Outcome {
         let mut steps = 0u64;
         loop {
             steps += 1;
@@ -301,7 +319,9 @@ impl Machine {
             if quit() {
                 return Outcome::Quit;
             }
-            match self.step() {
+            let step = self.step();
+            slice_done(self.cpu.icount);
+            match step {
                 Step::Running => {}
                 Step::Idle { ns } => {
                     let waited = wait(ns);

@@ -38,4 +38,8 @@ pub enum RunEvent {
     Stopped(String),
     /// Setting up failed.
     Failed(String),
+    /// The guest has executed `instructions` instructions when the host's
+    /// monotonic clock (this host's `clock()`) reads `host_ns`; about once
+    /// a second while it runs, for benchmarks (scripts/bench-browser).
+    Progress { instructions: u64, host_ns: u64 },
 }

@@ -55,7 +55,13 @@ pub fn connect_net(addr: &str) -> io::Result<Box<dyn FrameBackend>> {
     Ok(Box::new(SocketNet::connect(addr)?))
 }
 
-/// Natively the exit status and stderr say it all; milestones go to the log.
+/// Natively the exit status and stderr say it all; milestones go to the log
+/// (progress at debug level: once a second, and only benchmarks read it).
 pub fn report(event: RunEvent) {
-    log::info!("{event:?}");
+    match event {
+        RunEvent::Progress { instructions, host_ns } => {
+            log::debug!("progress: instructions={instructions} host-ns={host_ns}")
+        }
+        event => log::info!("{event:?}"),
+    }
 }
