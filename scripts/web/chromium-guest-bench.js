@@ -7,7 +7,17 @@
 // `browser-boot-s S` (from asking for the page to the guest's ready line in
 // its terminal), `browser-boot-harness-s S` (the same as this script sees
 // it: from opening a tab, polling the terminal) and `browser-cpu-s S` (the
-// guest's busybox `time` real figure for JOB).
+// guest's busybox `time` real figure for JOB) and `browser-guest-mips N`.
+//
+// Guest MIPS, as native-guest-bench.py computes it: the emulator posts
+// `machine` events `progress: instructions=N host-ns=T` about once a second
+// (T on its worker's clock; a synchronous call to the page, so an event is
+// in the page's log before the emulator runs on). The job is typed right
+// after one arrives, and the first one to arrive after the job's end line
+// shows closes the window: N = instructions between the two / worker time
+// between them, in millions per second. The window is the job plus the
+// typing before it (~0.1 s) and at most one period (~1 s) of mostly idle
+// guest after it, so N is a lower bound, low by up to ~1 s / the job's time.
 //
 // The boot's end is the page's own mark: the page notes when its terminal
 // shows the ready line (the `guest: ready` event, on the page's clock,
@@ -22,6 +32,25 @@ const [url, job] = process.argv.slice(2);
 if (!job) {
   console.error('usage: chromium-guest-bench.js SITE_URL JOB');
   process.exit(2);
+}
+
+// The emulator's progress reports so far, parsed, in arrival order.
+function progressReports(page) {
+  return page.evaluate(() => window.netvm.events
+    .map((e) => e.name === 'machine' && /^progress: instructions=(\d+) host-ns=(\d+)$/.exec(e.detail))
+    .filter((m) => m)
+    .map((m) => ({ instructions: Number(m[1]), hostNs: Number(m[2]) })));
+}
+
+// The first progress report that arrives from now on.
+async function nextProgress(page) {
+  const seen = (await progressReports(page)).length;
+  for (let waited = 0; waited < 30000; waited += 20) {
+    const reports = await progressReports(page);
+    if (reports.length > seen) return reports[seen];
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error('no progress report from the emulator in 30 s');
 }
 
 (async () => {
@@ -39,21 +68,26 @@ if (!job) {
       window.netvm.events.find((e) => e.name === 'guest' && e.detail === 'ready').ms);
     const boot = (readyAt - page.gotoAt) / 1000;
     // Where the page's part went: package downloaded, machine started (ms
-    // since navigation, from the page's event log).
-    const marks = await page.evaluate(() => window.netvm.events.filter((e) => e.ms !== undefined)
+    // since navigation, from the page's event log; not the progress reports).
+    const marks = await page.evaluate(() => window.netvm.events
+      .filter((e) => e.ms !== undefined && !(e.name === 'machine' && e.detail.startsWith('progress: ')))
       .map((e) => `${e.name}:${e.detail}@${(e.ms / 1000).toFixed(3)}s`));
     await page.click('#terminal');
     const before = (await terminalText(page)).length;
+    const first = await nextProgress(page);
     await page.keyboard.type(`time sh -c '${job}'; echo BENCH-$?-DONE`);
     await page.keyboard.press('Enter');
     await waitForText(page, /\nBENCH-\d+-DONE/, 600000);
     const text = (await terminalText(page)).substring(before);
     const m = text.match(/real\s+(\d+)m\s*([\d.]+)s[\s\S]*\nBENCH-(\d+)-DONE/);
     if (!m || m[3] !== '0') throw new Error(`the job failed:\n${text}`);
+    const last = await nextProgress(page);
+    const mips = (last.instructions - first.instructions) / ((last.hostNs - first.hostNs) / 1e9) / 1e6;
     console.log(`browser-marks ${marks.join(' ')}`);
     console.log(`browser-boot-harness-s ${harnessBoot.toFixed(3)}`);
     console.log(`browser-boot-s ${boot.toFixed(3)}`);
     console.log(`browser-cpu-s ${(Number(m[1]) * 60 + Number(m[2])).toFixed(3)}`);
+    console.log(`browser-guest-mips ${mips.toFixed(1)}`);
   } catch (e) {
     if (page) console.error(page.consoleLines.join('\n'));
     console.error(`chromium-guest-bench: ${e.message}`);
