@@ -10,13 +10,15 @@ line, host clock), `native-cpu-s S` (the guest's `time` real figure) and
 `native-guest-mips N`.
 
 Guest MIPS: netvm reports its executed instruction count about once a second
-(`progress: instructions=N host-ns=T` on stderr, at debug level); JOB is
+(`progress: instructions=N host-ns=T idle-ns=I` on stderr, at debug level,
+I being the host time it spent waiting while the guest was halted); JOB is
 typed right after a report arrives, and the first report that arrives after
 the job's end line closes the window. N = instructions between those two
-reports / host time between them, in millions per second. The window is the
-job plus at most one report period (~1 s) of mostly idle guest after it (and
-the console's round trip before it), so N is a lower bound on the job's own
-rate, low by up to ~1 s / the job's time.
+reports / the host time between them that the guest was not halted, in
+millions per second. Leaving the idle time out makes the ~1 s the window
+runs on after the job (the guest mostly halted) cost next to nothing; what
+remains in it besides the job is the shell's and the kernel's own work
+around it.
 """
 import os
 import re
@@ -26,7 +28,7 @@ import sys
 import time
 
 READY = b"netvm-guest: ready"
-PROGRESS = re.compile(rb"progress: instructions=(\d+) host-ns=(\d+)\r?\n")  # whole lines only
+PROGRESS = re.compile(rb"progress: instructions=(\d+) host-ns=(\d+) idle-ns=(\d+)\r?\n")  # whole lines only
 
 
 def main():
@@ -41,7 +43,7 @@ def main():
     log = b""  # stderr: the log, with the progress reports
 
     def samples():
-        return [(int(i), int(t)) for i, t in PROGRESS.findall(log)]
+        return [(int(i), int(t), int(idle)) for i, t, idle in PROGRESS.findall(log)]
 
     def wait_for(found, what, timeout):
         nonlocal out, log
@@ -81,7 +83,8 @@ def main():
         sys.exit("native-guest-bench: the job failed:\n%s" % out.decode(errors="replace"))
     cpu = int(m.group(1)) * 60 + float(m.group(2))
     after = wait_for(report_after(len(samples())), "progress report", 30)
-    mips = (after[0] - before[0]) / ((after[1] - before[1]) / 1e9) / 1e6
+    busy_ns = (after[1] - before[1]) - (after[2] - before[2])
+    mips = (after[0] - before[0]) / (busy_ns / 1e9) / 1e6
     p.stdin.write(b"poweroff\n")
     p.stdin.flush()
     try:

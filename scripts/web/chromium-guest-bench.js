@@ -10,14 +10,13 @@
 // guest's busybox `time` real figure for JOB) and `browser-guest-mips N`.
 //
 // Guest MIPS, as native-guest-bench.py computes it: the emulator posts
-// `machine` events `progress: instructions=N host-ns=T` about once a second
-// (T on its worker's clock; a synchronous call to the page, so an event is
-// in the page's log before the emulator runs on). The job is typed right
-// after one arrives, and the first one to arrive after the job's end line
-// shows closes the window: N = instructions between the two / worker time
-// between them, in millions per second. The window is the job plus the
-// typing before it (~0.1 s) and at most one period (~1 s) of mostly idle
-// guest after it, so N is a lower bound, low by up to ~1 s / the job's time.
+// `machine` events `progress: instructions=N host-ns=T idle-ns=I` about once
+// a second (T on its worker's clock, I the part of it spent waiting for a
+// halted guest; a synchronous call to the page, so an event is in the page's
+// log before the emulator runs on). The job is typed right after one
+// arrives, and the first one to arrive after the job's end line shows
+// closes the window: N = instructions between the two / the worker time
+// between them that the guest was not halted, in millions per second.
 //
 // The boot's end is the page's own mark: the page notes when its terminal
 // shows the ready line (the `guest: ready` event, on the page's clock,
@@ -37,9 +36,9 @@ if (!job) {
 // The emulator's progress reports so far, parsed, in arrival order.
 function progressReports(page) {
   return page.evaluate(() => window.netvm.events
-    .map((e) => e.name === 'machine' && /^progress: instructions=(\d+) host-ns=(\d+)$/.exec(e.detail))
+    .map((e) => e.name === 'machine' && /^progress: instructions=(\d+) host-ns=(\d+) idle-ns=(\d+)$/.exec(e.detail))
     .filter((m) => m)
-    .map((m) => ({ instructions: Number(m[1]), hostNs: Number(m[2]) })));
+    .map((m) => ({ instructions: Number(m[1]), hostNs: Number(m[2]), idleNs: Number(m[3]) })));
 }
 
 // The first progress report that arrives from now on.
@@ -82,7 +81,8 @@ async function nextProgress(page) {
     const m = text.match(/real\s+(\d+)m\s*([\d.]+)s[\s\S]*\nBENCH-(\d+)-DONE/);
     if (!m || m[3] !== '0') throw new Error(`the job failed:\n${text}`);
     const last = await nextProgress(page);
-    const mips = (last.instructions - first.instructions) / ((last.hostNs - first.hostNs) / 1e9) / 1e6;
+    const busyNs = (last.hostNs - first.hostNs) - (last.idleNs - first.idleNs);
+    const mips = (last.instructions - first.instructions) / (busyNs / 1e9) / 1e6;
     console.log(`browser-marks ${marks.join(' ')}`);
     console.log(`browser-boot-harness-s ${harnessBoot.toFixed(3)}`);
     console.log(`browser-boot-s ${boot.toFixed(3)}`);

@@ -291,9 +291,9 @@ impl Machine {
     pub fn run(&mut self, quit: impl FnMut() -> bool) -> Outcome {
         let clock = host::clock();
         let mut sampler = progress::Sampler::new(progress::PERIOD_NS, clock.monotonic_ns());
-        self.run_with(quit, host::wait, |instructions| {
-            if let Some(s) = sampler.poll(clock.monotonic_ns(), instructions) {
-                host::report(RunEvent::Progress { instructions: s.instructions, host_ns: s.host_ns });
+        self.run_with(quit, host::wait, |instructions, idle_ns| {
+            if let Some(s) = sampler.poll(clock.monotonic_ns(), instructions, idle_ns) {
+                host::report(RunEvent::Progress { instructions: s.instructions, host_ns: s.host_ns, idle_ns: s.idle_ns });
             }
         })
     }
@@ -302,14 +302,16 @@ impl Machine {
     /// `wait(ns)` blocks for about `ns` host nanoseconds and returns how
     /// many passed (the host decides how: a thread sleep natively,
     /// `Atomics.wait` in a browser worker). After each slice
-    /// `slice_done(cpu.icount)` sees the guest's instruction count.
+    /// `slice_done(cpu.icount, idle_ns)` sees the guest's instruction count
+    /// and the host time spent waiting for an idle guest so far.
     pub fn run_with(
         &mut self,
         mut quit: impl FnMut() -> bool,
         mut wait: impl FnMut(u64) -> u64,
-        mut slice_done: impl FnMut(u64),
+        mut slice_done: impl FnMut(u64, u64),
     ) -> Outcome {
         let mut steps = 0u64;
+        let mut idle_ns = 0u64;
         loop {
             steps += 1;
             if steps % 4096 == 0 {
@@ -320,11 +322,12 @@ impl Machine {
                 return Outcome::Quit;
             }
             let step = self.step();
-            slice_done(self.cpu.icount);
+            slice_done(self.cpu.icount, idle_ns);
             match step {
                 Step::Running => {}
                 Step::Idle { ns } => {
                     let waited = wait(ns);
+                    idle_ns = idle_ns.saturating_add(waited);
                     self.idle_elapsed(waited);
                 }
                 Step::Stopped(outcome) => return outcome,

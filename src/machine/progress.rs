@@ -19,6 +19,8 @@ pub struct Sample {
     pub instructions: u64,
     /// The host's monotonic clock when they were counted.
     pub host_ns: u64,
+    /// Host time spent waiting for an idle (halted) guest until then.
+    pub idle_ns: u64,
 }
 
 /// Decides when the next sample is due: never twice within one period.
@@ -37,12 +39,12 @@ impl Sampler {
     /// A sample if one is due at `now_ns`. After a long gap (the host
     /// stalled) the next is again a full period away: one sample, not a
     /// burst of catch-up samples.
-    pub fn poll(&mut self, now_ns: u64, instructions: u64) -> Option<Sample> {
+    pub fn poll(&mut self, now_ns: u64, instructions: u64, idle_ns: u64) -> Option<Sample> {
         if now_ns < self.next_ns {
             return None;
         }
         self.next_ns = now_ns.saturating_add(self.period_ns);
-        Some(Sample { instructions, host_ns: now_ns })
+        Some(Sample { instructions, host_ns: now_ns, idle_ns })
     }
 }
 
@@ -53,33 +55,33 @@ mod tests {
     #[test]
     fn nothing_before_the_first_period_ends() {
         let mut s = Sampler::new(1000, 500);
-        assert_eq!(s.poll(500, 1), None);
-        assert_eq!(s.poll(1499, 2), None);
-        assert_eq!(s.poll(1500, 3), Some(Sample { instructions: 3, host_ns: 1500 }));
+        assert_eq!(s.poll(500, 1, 0), None);
+        assert_eq!(s.poll(1499, 2, 0), None);
+        assert_eq!(s.poll(1500, 3, 40), Some(Sample { instructions: 3, host_ns: 1500, idle_ns: 40 }));
     }
 
     #[test]
     fn at_most_one_sample_per_period() {
         let mut s = Sampler::new(1000, 0);
-        let samples: Vec<Sample> = (0..=5000).step_by(100).filter_map(|t| s.poll(t, t * 7)).collect();
+        let samples: Vec<Sample> = (0..=5000).step_by(100).filter_map(|t| s.poll(t, t * 7, t / 2)).collect();
         let times: Vec<u64> = samples.iter().map(|x| x.host_ns).collect();
         assert_eq!(times, [1000, 2000, 3000, 4000, 5000]);
-        assert!(samples.iter().all(|x| x.instructions == x.host_ns * 7));
+        assert!(samples.iter().all(|x| x.instructions == x.host_ns * 7 && x.idle_ns == x.host_ns / 2));
     }
 
     #[test]
     fn a_stall_gives_one_sample_then_a_full_period() {
         let mut s = Sampler::new(1000, 0);
-        assert!(s.poll(10_000, 1).is_some());
-        assert_eq!(s.poll(10_001, 2), None);
-        assert_eq!(s.poll(10_999, 3), None);
-        assert!(s.poll(11_000, 4).is_some());
+        assert!(s.poll(10_000, 1, 0).is_some());
+        assert_eq!(s.poll(10_001, 2, 0), None);
+        assert_eq!(s.poll(10_999, 3, 0), None);
+        assert!(s.poll(11_000, 4, 0).is_some());
     }
 
     #[test]
     fn the_clock_near_its_end_does_not_overflow() {
         let mut s = Sampler::new(1000, u64::MAX - 10);
-        assert_eq!(s.poll(u64::MAX - 1, 1), None);
-        assert!(s.poll(u64::MAX, 2).is_some());
+        assert_eq!(s.poll(u64::MAX - 1, 1, 0), None);
+        assert!(s.poll(u64::MAX, 2, 0).is_some());
     }
 }

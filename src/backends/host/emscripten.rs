@@ -319,8 +319,8 @@ pub fn report(event: RunEvent) {
         RunEvent::Booting => ffi::emit("machine", "booting"),
         RunEvent::Stopped(how) => ffi::emit("machine", &format!("stopped: {how}")),
         RunEvent::Failed(why) => ffi::emit("machine", &format!("failed: {why}")),
-        RunEvent::Progress { instructions, host_ns } => {
-            ffi::emit("machine", &format!("progress: instructions={instructions} host-ns={host_ns}"))
+        RunEvent::Progress { instructions, host_ns, idle_ns } => {
+            ffi::emit("machine", &format!("progress: instructions={instructions} host-ns={host_ns} idle-ns={idle_ns}"))
         }
     }
 }

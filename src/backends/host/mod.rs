@@ -41,5 +41,7 @@ pub enum RunEvent {
     /// The guest has executed `instructions` instructions when the host's
     /// monotonic clock (this host's `clock()`) reads `host_ns`; about once
     /// a second while it runs, for benchmarks (scripts/bench-browser).
-    Progress { instructions: u64, host_ns: u64 },
+    /// `idle_ns`: host time spent so far waiting while the guest was idle
+    /// (halted), which a rate of the guest's own work leaves out.
+    Progress { instructions: u64, host_ns: u64, idle_ns: u64 },
 }

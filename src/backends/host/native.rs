@@ -59,8 +59,8 @@ pub fn connect_net(addr: &str) -> io::Result<Box<dyn FrameBackend>> {
 /// (progress at debug level: once a second, and only benchmarks read it).
 pub fn report(event: RunEvent) {
     match event {
-        RunEvent::Progress { instructions, host_ns } => {
-            log::debug!("progress: instructions={instructions} host-ns={host_ns}")
+        RunEvent::Progress { instructions, host_ns, idle_ns } => {
+            log::debug!("progress: instructions={instructions} host-ns={host_ns} idle-ns={idle_ns}")
         }
         event => log::info!("{event:?}"),
     }
