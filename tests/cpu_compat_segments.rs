@@ -14,8 +14,6 @@ use netvm::cpu::state::{CR0_PG, CS, DS, SS};
 use netvm::cpu::{Cpu, Exit, RamBus, Segment, TableReg};
 
 const PML4: u64 = 0x1000;
-const PDPT: u64 = 0x2000;
-const PD: u64 = 0x3000;
 const GDT: u64 = 0x5000;
 const TSS: u64 = 0x6000;
 const IDT: u64 = 0x7000;
@@ -79,10 +77,7 @@ impl Machine {
     fn new() -> Machine {
         let mut bus = RamBus::new(4 << 20);
         let m = &mut bus.mem;
-        w64(m, PML4, PDPT | 7);
-        w64(m, PDPT, PD | 7);
-        w64(m, PD, 0x87);
-        w64(m, PD + 8, 0x20_0000 | 0x87);
+        identity_map_4mib(m, PML4);
         let [tss_lo, tss_hi] = tss_descriptor(TSS);
         let mut gdt = vec![
             0u64,
@@ -106,17 +101,12 @@ impl Machine {
         gdt.extend(call_gate(UCODE32_SEL, UCODE32, 3, true)); // 0x98
         gdt.extend(call_gate(KCODE_SEL, GATE_TARGET, 3, false)); // 0xa8
         gdt.extend(call_gate(UCODE64_SEL, UCODE64, 3, true)); // 0xb8
-        for (k, d) in gdt.iter().enumerate() {
-            w64(m, GDT + 8 * k as u64, *d);
-        }
+        let gdtr = write_gdt(m, GDT, &gdt);
         w64(m, TSS + 4, KSTACK);
         let mut cpu = Cpu::new();
         cpu.cr3 = PML4;
         cpu.cr0 |= CR0_PG;
-        cpu.gdtr = TableReg {
-            base: GDT,
-            limit: (8 * gdt.len() - 1) as u16,
-        };
+        cpu.gdtr = gdtr;
         cpu.idtr = TableReg {
             base: IDT,
             limit: 0xfff,

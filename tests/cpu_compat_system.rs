@@ -14,8 +14,6 @@ use netvm::cpu::state::{CR0_PG, CS, SS};
 use netvm::cpu::{Cpu, Exit, RamBus, Segment, TableReg};
 
 const PML4: u64 = 0x1000;
-const PDPT: u64 = 0x2000;
-const PD: u64 = 0x3000;
 const GDT: u64 = 0x5000;
 const TSS: u64 = 0x6000;
 const IDT: u64 = 0x7000;
@@ -45,36 +43,29 @@ impl Machine {
     fn new() -> Machine {
         let mut bus = RamBus::new(4 << 20);
         let m = &mut bus.mem;
-        w64(m, PML4, PDPT | 7);
-        w64(m, PDPT, PD | 7);
-        w64(m, PD, 0x87);
-        w64(m, PD + 8, 0x20_0000 | 0x87);
+        identity_map_4mib(m, PML4);
         let [tss_lo, tss_hi] = tss_descriptor(TSS);
-        for (k, d) in [
-            0u64,
-            0,
-            0x00af_9b00_0000_ffff, // 0x10 kernel code
-            0x00cf_9300_0000_ffff, // 0x18 kernel data
-            0x00cf_fb00_0000_ffff, // 0x23 32-bit user code
-            0x00cf_f300_0000_ffff, // 0x2b user data
-            0x00af_fb00_0000_ffff, // 0x33 64-bit user code
-            0x00cf_f310_0000_ffff, // 0x3b user data, base 0x100000
-            tss_lo,                // 0x40 TSS (16 bytes)
-            tss_hi,
-        ]
-        .iter()
-        .enumerate()
-        {
-            w64(m, GDT + 8 * k as u64, *d);
-        }
+        let gdtr = write_gdt(
+            m,
+            GDT,
+            &[
+                0u64,
+                0,
+                0x00af_9b00_0000_ffff, // 0x10 kernel code
+                0x00cf_9300_0000_ffff, // 0x18 kernel data
+                0x00cf_fb00_0000_ffff, // 0x23 32-bit user code
+                0x00cf_f300_0000_ffff, // 0x2b user data
+                0x00af_fb00_0000_ffff, // 0x33 64-bit user code
+                0x00cf_f310_0000_ffff, // 0x3b user data, base 0x100000
+                tss_lo,                // 0x40 TSS (16 bytes)
+                tss_hi,
+            ],
+        );
         w64(m, TSS + 4, KSTACK);
         let mut cpu = Cpu::new();
         cpu.cr3 = PML4;
         cpu.cr0 |= CR0_PG;
-        cpu.gdtr = TableReg {
-            base: GDT,
-            limit: 0x4f,
-        };
+        cpu.gdtr = gdtr;
         cpu.idtr = TableReg {
             base: IDT,
             limit: 0xfff,

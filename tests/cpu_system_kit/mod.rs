@@ -5,7 +5,7 @@
 #![allow(dead_code)]
 
 use iced_x86::code_asm::CodeAssembler;
-use netvm::cpu::{Cpu, Segment};
+use netvm::cpu::{Cpu, Segment, TableReg};
 
 /// Segment attributes (descriptor bits 40..55 as the CPU caches them).
 pub const CODE64_DPL0: u16 = 0xa09b;
@@ -20,6 +20,27 @@ pub fn w64(m: &mut [u8], a: u64, v: u64) {
 
 pub fn r64(m: &[u8], a: u64) -> u64 {
     u64::from_le_bytes(m[a as usize..a as usize + 8].try_into().unwrap())
+}
+
+/// Identity-maps the first 4 MiB with two user-accessible 2 MiB pages,
+/// through a PML4 at `pml4` and its PDPT and PD in the next two pages.
+pub fn identity_map_4mib(m: &mut [u8], pml4: u64) {
+    let (pdpt, pd) = (pml4 + 0x1000, pml4 + 0x2000);
+    w64(m, pml4, pdpt | 7);
+    w64(m, pdpt, pd | 7);
+    w64(m, pd, 0x87);
+    w64(m, pd + 8, 0x20_0000 | 0x87);
+}
+
+/// Writes the descriptors `gdt` at `base`; returns the GDTR covering them.
+pub fn write_gdt(m: &mut [u8], base: u64, gdt: &[u64]) -> TableReg {
+    for (k, d) in gdt.iter().enumerate() {
+        w64(m, base + 8 * k as u64, *d);
+    }
+    TableReg {
+        base,
+        limit: (8 * gdt.len() - 1) as u16,
+    }
 }
 
 /// A flat 4 GiB segment (base 0) with `attr`.
