@@ -33,20 +33,22 @@ if (!job) {
   process.exit(2);
 }
 
-// The emulator's progress reports so far, parsed, in arrival order.
-function progressReports(page) {
-  return page.evaluate(() => window.netvm.events
-    .map((e) => e.name === 'machine' && /^progress: instructions=(\d+) host-ns=(\d+) idle-ns=(\d+)$/.exec(e.detail))
-    .filter((m) => m)
-    .map((m) => ({ instructions: Number(m[1]), hostNs: Number(m[2]), idleNs: Number(m[3]) })));
+// The emulator's latest progress report (the page keeps the last few in
+// window.netvm.progress, numbered by seq), parsed; null before the first.
+async function latestProgress(page) {
+  const last = await page.evaluate(() => window.netvm.progress[window.netvm.progress.length - 1] || null);
+  if (!last) return null;
+  const m = /^instructions=(\d+) host-ns=(\d+) idle-ns=(\d+)$/.exec(last.detail);
+  if (!m) throw new Error(`a progress report the bench does not understand: ${last.detail}`);
+  return { seq: last.seq, instructions: Number(m[1]), hostNs: Number(m[2]), idleNs: Number(m[3]) };
 }
 
 // The first progress report that arrives from now on.
 async function nextProgress(page) {
-  const seen = (await progressReports(page)).length;
+  const seen = await latestProgress(page);
   for (let waited = 0; waited < 30000; waited += 20) {
-    const reports = await progressReports(page);
-    if (reports.length > seen) return reports[seen];
+    const report = await latestProgress(page);
+    if (report && (!seen || report.seq > seen.seq)) return report;
     await new Promise((r) => setTimeout(r, 20));
   }
   throw new Error('no progress report from the emulator in 30 s');
@@ -67,9 +69,9 @@ async function nextProgress(page) {
       window.netvm.events.find((e) => e.name === 'guest' && e.detail === 'ready').ms);
     const boot = (readyAt - page.gotoAt) / 1000;
     // Where the page's part went: package downloaded, machine started (ms
-    // since navigation, from the page's event log; not the progress reports).
+    // since navigation, from the page's event log).
     const marks = await page.evaluate(() => window.netvm.events
-      .filter((e) => e.ms !== undefined && !(e.name === 'machine' && e.detail.startsWith('progress: ')))
+      .filter((e) => e.ms !== undefined)
       .map((e) => `${e.name}:${e.detail}@${(e.ms / 1000).toFixed(3)}s`));
     await page.click('#terminal');
     const before = (await terminalText(page)).length;

@@ -90,6 +90,16 @@ async function offline(siteUrl, screenshot) {
     }
     const uname = await run(page, 'uname -a');
     if (!/Linux .*x86_64/.test(uname)) throw new Error(`uname -a: ${uname}`);
+    // The emulator's progress reports (about one a second): kept apart from
+    // the event log, numbered, the instruction count growing, at most 60.
+    const progress = await page.evaluate(() => ({ reports: window.netvm.progress,
+      inEvents: window.netvm.events.filter((e) => String(e.detail).startsWith('progress: ')).length }));
+    const counts = progress.reports.map((r) => Number(/^instructions=(\d+) host-ns=\d+ idle-ns=\d+$/.exec(r.detail)?.[1]));
+    if (progress.reports.length < 2 || progress.reports.length > 60 || progress.inEvents !== 0
+        || counts.some((c, k) => !(c > 0) || (k > 0 && !(c > counts[k - 1])))
+        || progress.reports.some((r, k) => k > 0 && r.seq !== progress.reports[k - 1].seq + 1)) {
+      throw new Error(`progress reports: ${JSON.stringify(progress)}`);
+    }
     // Only emergency messages on the console from here on: a kernel line
     // such as "random: crng init done" would land in the middle of a number.
     await run(page, 'echo 1 > /proc/sys/kernel/printk');

@@ -10,7 +10,8 @@
 //   ?net=browser                  the in-page network stack (netvm-browser-net.js, if built)
 //   ?arg=X&arg=Y                  extra program arguments (tests use them)
 // No ?net: the guest boots without a network.
-// For tests and embedders: window.netvm = { term, status, events, exited, stopped, shareDir }.
+// For tests and embedders: window.netvm = { term, status, events, progress, exited, stopped, shareDir }
+// (progress: the emulator's latest instruction-count reports, see onNetvmEvent).
 // The share directory (config.shareDir, e.g. /wasm0) is a MEMFS directory
 // the page creates before the program starts; write into it with
 // Module.FS and the guest sees the files on its 9p mount.
@@ -43,7 +44,11 @@
   // The terminal is set up once the package loader has run (below), so
   // that the package's download, or its lookup in IndexedDB, starts first.
   var term = null, fit = null;
-  var netvm = window.netvm = { term: null, status: '', events: [], exited: null, stopped: null, shareDir: config.shareDir || null };
+  var netvm = window.netvm = { term: null, status: '', events: [], progress: [], exited: null, stopped: null, shareDir: config.shareDir || null };
+  // Progress reports come once a second for as long as the machine runs:
+  // the page keeps the latest ones only, numbered, outside the event log.
+  var PROGRESS_KEPT = 60;
+  var progressSeq = 0;
 
   function setStatus(text) {
     if (!text) return; // emscripten clears the status once running; keep ours
@@ -171,6 +176,11 @@
     },
     onPackageError: function(error) { netvm.events.push({ name: 'package-error', detail: String(error) }); },
     onNetvmEvent: function(name, detail) {
+      if (name === 'machine' && detail.indexOf('progress: ') === 0) {
+        netvm.progress.push({ seq: ++progressSeq, detail: detail.substring('progress: '.length) });
+        if (netvm.progress.length > PROGRESS_KEPT) netvm.progress.shift();
+        return;
+      }
       // ms: since the page's navigation started (where boot timing begins).
       netvm.events.push({ name: name, detail: detail, ms: performance.now() });
       if (name === 'exit') netvm.exited = Number(detail);
