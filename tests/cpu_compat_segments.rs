@@ -79,14 +79,8 @@ impl Machine {
         let m = &mut bus.mem;
         identity_map_4mib(m, PML4);
         let [tss_lo, tss_hi] = tss_descriptor(TSS);
-        let mut gdt = vec![
-            0u64,
-            0,
-            0x00af_9b00_0000_ffff, // 0x10 kernel code
-            0x00cf_9300_0000_ffff, // 0x18 kernel data
-            0x00cf_fb00_0000_ffff, // 0x23 32-bit user code
-            0x00cf_f300_0000_ffff, // 0x2b user data
-            0x00af_fb00_0000_ffff, // 0x33 64-bit user code
+        let mut gdt = LINUX_GDT.to_vec();
+        gdt.extend([
             0x0040_f310_0000_0fff, // 0x3b byte limit
             0x00c0_f300_0000_0002, // 0x43 page limit
             0x0040_f710_0000_0fff, // 0x4b expand-down, B=1
@@ -95,7 +89,7 @@ impl Machine {
             0x0043_fb00_0000_07ff, // 0x63 32-bit code, limit 0x307ff
             tss_lo,                // 0x68 TSS
             tss_hi,
-        ];
+        ]);
         gdt.extend(call_gate(KCODE_SEL, GATE_TARGET, 3, true)); // 0x78
         gdt.extend(call_gate(KCODE_SEL, GATE_TARGET, 0, true)); // 0x88
         gdt.extend(call_gate(UCODE32_SEL, UCODE32, 3, true)); // 0x98

@@ -45,22 +45,13 @@ impl Machine {
         let m = &mut bus.mem;
         identity_map_4mib(m, PML4);
         let [tss_lo, tss_hi] = tss_descriptor(TSS);
-        let gdtr = write_gdt(
-            m,
-            GDT,
-            &[
-                0u64,
-                0,
-                0x00af_9b00_0000_ffff, // 0x10 kernel code
-                0x00cf_9300_0000_ffff, // 0x18 kernel data
-                0x00cf_fb00_0000_ffff, // 0x23 32-bit user code
-                0x00cf_f300_0000_ffff, // 0x2b user data
-                0x00af_fb00_0000_ffff, // 0x33 64-bit user code
-                0x00cf_f310_0000_ffff, // 0x3b user data, base 0x100000
-                tss_lo,                // 0x40 TSS (16 bytes)
-                tss_hi,
-            ],
-        );
+        let mut gdt = LINUX_GDT.to_vec();
+        gdt.extend([
+            0x00cf_f310_0000_ffff, // 0x3b user data, base 0x100000
+            tss_lo,                // 0x40 TSS (16 bytes)
+            tss_hi,
+        ]);
+        let gdtr = write_gdt(m, GDT, &gdt);
         w64(m, TSS + 4, KSTACK);
         let mut cpu = Cpu::new();
         cpu.cr3 = PML4;

@@ -32,6 +32,18 @@ pub fn identity_map_4mib(m: &mut [u8], pml4: u64) {
     w64(m, pd + 8, 0x20_0000 | 0x87);
 }
 
+/// The GDT's first entries in the compatibility-mode suites, in Linux's
+/// layout (selectors as loaded at CPL 3).
+pub const LINUX_GDT: [u64; 7] = [
+    0,
+    0,
+    0x00af_9b00_0000_ffff, // 0x10 kernel code
+    0x00cf_9300_0000_ffff, // 0x18 kernel data
+    0x00cf_fb00_0000_ffff, // 0x23 32-bit user code
+    0x00cf_f300_0000_ffff, // 0x2b user data
+    0x00af_fb00_0000_ffff, // 0x33 64-bit user code
+];
+
 /// Writes the descriptors `gdt` at `base`; returns the GDTR covering them.
 pub fn write_gdt(m: &mut [u8], base: u64, gdt: &[u64]) -> TableReg {
     for (k, d) in gdt.iter().enumerate() {
